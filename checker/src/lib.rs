@@ -1,0 +1,1 @@
+//! raft-checker: histories, models, the linearizability search, reports.

@@ -1,1 +1,3 @@
 //! raft-checker: histories, models, the linearizability search, reports.
+
+pub mod history;

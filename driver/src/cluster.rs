@@ -349,6 +349,14 @@ pub fn node_paths(run_dir: &Path, id: u64) -> (PathBuf, PathBuf) {
 mod tests {
     use super::*;
 
+    /// The registry is process-wide: tests that spawn must not run at once,
+    /// or one test's `kill_all_registered` would kill another's processes.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn sleep_cluster(dir: &Path, n: u64) -> Cluster {
         // A script that ignores the node flags and sleeps stands in for a node.
         let script = dir.join("fake-node.sh");
@@ -373,6 +381,7 @@ mod tests {
 
     #[test]
     fn pause_resume_kill_restart_change_process_state() {
+        let _serial = serial();
         let dir = tempfile::tempdir().unwrap();
         let mut c = sleep_cluster(dir.path(), 2);
         c.start_all().unwrap();
@@ -407,6 +416,7 @@ mod tests {
 
     #[test]
     fn dropping_a_cluster_kills_paused_nodes() {
+        let _serial = serial();
         let dir = tempfile::tempdir().unwrap();
         let mut c = sleep_cluster(dir.path(), 3);
         c.start_all().unwrap();
@@ -422,6 +432,7 @@ mod tests {
 
     #[test]
     fn kill_all_registered_kills_nodes_of_a_leaked_cluster() {
+        let _serial = serial();
         let dir = tempfile::tempdir().unwrap();
         let mut c = sleep_cluster(dir.path(), 2);
         c.start_all().unwrap();
@@ -441,6 +452,7 @@ mod tests {
 
     #[test]
     fn node_log_receives_the_node_output() {
+        let _serial = serial();
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("echo-node.sh");
         std::fs::write(&script, "#!/bin/sh\necho \"args: $*\" >&2\n").unwrap();

@@ -339,7 +339,7 @@ mod tests {
             (vec!["--nodes", "0"], "--nodes"),
             (vec!["--nodes", "6"], "--nodes"),
             (vec!["--time-limit", "0"], "--time-limit"),
-            (vec!["--time-limit", "-3"], "--time-limit"),
+            (vec!["--time-limit=-3"], "--time-limit"),
             (vec!["--nemesis", "flood"], "unknown nemesis \"flood\""),
             (
                 vec!["--partition-shapes", "ring"],

@@ -45,10 +45,15 @@ pub fn open_channels(addrs: &BTreeMap<u64, SocketAddr>) -> Result<BTreeMap<u64, 
 /// How long to wait before retrying when no leader is known.
 const NO_LEADER_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The raft-node KV client: starts at its home node, follows leader hints.
+/// The raft-node KV client, bound to its home node as a Jepsen client is
+/// bound to its node: every operation starts there, so each node's request
+/// path (a follower's reads included) is exercised; a NotLeader refusal is
+/// followed to the leader hint, and a node that cannot be reached is skipped
+/// for the next one.
 pub struct RaftKvClient {
     ids: Vec<u64>,
     stubs: Vec<KvClient<Channel>>,
+    home: usize,
     target: usize,
     client_id: u64,
     seq: u64,
@@ -86,6 +91,7 @@ impl RaftKvClient {
         RaftKvClient {
             ids,
             stubs,
+            home: target,
             target,
             client_id,
             seq: 0,
@@ -93,7 +99,7 @@ impl RaftKvClient {
         }
     }
 
-    /// The node this client will try first.
+    /// The node this client is trying now.
     pub fn target(&self) -> u64 {
         self.ids[self.target]
     }
@@ -104,6 +110,7 @@ impl RaftKvClient {
 
     async fn execute(&mut self, op: &Op) -> Completion {
         let deadline = Instant::now() + self.op_timeout;
+        self.target = self.home;
         // One session seq per operation: a retry of the same operation on
         // another node is applied at most once.
         let session = if op.f.is_write() {
@@ -131,8 +138,6 @@ impl RaftKvClient {
             match attempt {
                 Attempt::Done(c) => return c,
                 Attempt::Uncertain(why) => {
-                    // Next time start elsewhere: this node may be down or cut off.
-                    self.rotate();
                     return if op.f.is_write() {
                         Completion::info(op.value.clone(), why)
                     } else {

@@ -427,7 +427,23 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
         }
         return Err(anyhow!("injected error (RAFT_DRIVER_INJECT)"));
     }
+    let cpu_before = cpu_time();
     tokio::time::sleep_until(limit).await;
+    let cpu_used = cpu_time().saturating_sub(cpu_before);
+    let (ok, fail, info) = recorder.counts().snapshot();
+    let secs = cfg.time_limit.as_secs_f64();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let throughput = format!(
+        "workload: {:.0} ops/s completed over {:.0} s; driver CPU {:.0}% of one core, {:.0}% of the machine ({} cores)",
+        (ok + fail + info) as f64 / secs,
+        secs,
+        100.0 * cpu_used.as_secs_f64() / secs,
+        100.0 * cpu_used.as_secs_f64() / secs / cores,
+        cores
+    );
+    tracing::info!("{throughput}");
 
     // Final phase: stop issuing, heal everything, let the cluster recover,
     // then read every key once.
@@ -497,6 +513,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
             .count()
     };
     let nemesis_events = events.iter().filter(|e| !e.process.is_client()).count();
+    println!("{throughput}");
     for line in &verdict.explanation {
         println!("{line}");
     }
@@ -524,6 +541,17 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
         validity: verdict.validity,
         dir,
     })
+}
+
+/// CPU time (user + system) this process has used so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct we pass; RUSAGE_SELF is always valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn progress_note(events: &[raft_checker::history::Event]) {

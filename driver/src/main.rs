@@ -71,9 +71,10 @@ fn run_with_signals(cfg: options::RunConfig) -> ExitCode {
             _ = int.recv() => Ok(None),
         }
     });
-    // Kill the nodes before the runtime winds down its tasks.
+    // Kill the nodes before the runtime winds down its tasks, and do not
+    // wait long for tasks stuck in blocking code (e.g. a long check).
     cluster::kill_all_registered();
-    drop(rt);
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(Some(outcome)) => ExitCode::from(outcome.validity.exit_code()),
         Ok(None) => {

@@ -163,6 +163,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         seed: args.id ^ (std::process::id() as u64) << 16 ^ rand::random::<u64>(),
         ..Default::default()
     };
+    // Membership changes in the log carry the addresses of the nodes they add.
+    let conf_entries: Vec<_> = rec.entries.iter().filter(|e| e.kind == raft::EntryKind::ConfChange).cloned().collect();
     let init = InitialState { hard_state: rec.hard_state, conf, snapshot: rec.snapshot, entries: rec.entries };
     let core = Raft::new(config, init).map_err(|e| anyhow::anyhow!("cannot start the core: {e:?}"))?;
 
@@ -179,7 +181,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (tx, rx) = std::sync::mpsc::channel();
     let cfg = LoopConfig { tick: Duration::from_millis(tick_ms), snapshot_every: args.snapshot_every, bugs };
-    let node = NodeLoop::new(args.id, core, storage, kv, applied, transport, cfg);
+    let mut node = NodeLoop::new(args.id, core, storage, kv, applied, transport, cfg);
+    node.learn_addresses(&conf_entries);
     let core_thread = std::thread::Builder::new().name("raft-core".into()).spawn(move || node.run(rx))?;
 
     let handle = LoopHandle {

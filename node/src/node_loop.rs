@@ -7,8 +7,8 @@
 use crate::bugs::{Bug, Bugs};
 use crate::kv::{self, KvStore};
 use crate::raft::{
-    ConfChange, ConfState, Entry, EntryKind, HardState, Message, NodeId, Raft, RaftError, Ready,
-    Snapshot, SnapshotMeta,
+    ConfChange, ConfState, Entry, EntryKind, HardState, Message, NodeId, Raft, RaftError, Ready, Role,
+    Snapshot,
 };
 use crate::storage::Storage;
 use crate::transport::Transport;
@@ -31,7 +31,7 @@ pub struct LeaderHint {
 #[derive(Debug)]
 pub enum WriteOutcome {
     /// Committed and applied at `index`, with the state machine's answer.
-    Applied { index: u64, result: kv::ApplyResult },
+    Applied { index: u64, result: kv::WriteResult },
     /// Certainly not appended: this node is not the leader.
     NotLeader(LeaderHint),
     /// Appended, but its fate cannot be known here.
@@ -113,7 +113,7 @@ pub struct NodeLoop {
     is_leader: bool,
     pending_writes: BTreeMap<u64, PendingWrite>,
     /// Writes acknowledged early (`--bug early-ack`) once the local append is durable.
-    early_acks: Vec<(u64, oneshot::Sender<WriteOutcome>, kv::ApplyResult)>,
+    early_acks: Vec<(u64, oneshot::Sender<WriteOutcome>, kv::WriteResult)>,
     next_read_ctx: u64,
     reads_awaiting_index: HashMap<u64, ReadBatch>,
     reads_awaiting_apply: BTreeMap<u64, Vec<ReadBatch>>,
@@ -215,7 +215,7 @@ impl NodeLoop {
 
     fn propose(&mut self, cmd: Vec<u8>, reply: oneshot::Sender<WriteOutcome>) {
         let early = if self.cfg.bugs.has(Bug::EarlyAck) {
-            kv::Command::decode(&cmd).ok().map(|c| self.kv.evaluate(&c))
+            kv::Command::decode(&cmd).ok().map(|c| self.evaluate(&c.op))
         } else {
             None
         };
@@ -247,7 +247,7 @@ impl NodeLoop {
         let cc = match op {
             AdminOp::TransferLeader(to) => {
                 let out = match self.raft.transfer_leader(to) {
-                    Ok(()) => WriteOutcome::Applied { index: 0, result: kv::ApplyResult::default() },
+                    Ok(()) => WriteOutcome::Applied { index: 0, result: no_result(0) },
                     Err(e) => self.refusal(e),
                 };
                 let _ = reply.send(out);
@@ -315,11 +315,12 @@ impl NodeLoop {
         }
         if !rd.entries.is_empty() {
             self.storage.append(&rd.entries)?;
+            self.learn_addresses(&rd.entries);
         }
         if let Some(hs) = rd.hard_state {
             self.storage.set_hard_state(self.hard_state_to_persist(hs))?;
         }
-        if rd.snapshot.is_some() || !rd.entries.is_empty() || rd.hard_state.is_some() {
+        if rd.must_sync() {
             self.storage.sync()?;
         }
         // The defect of --bug early-ack: the local append is durable, a
@@ -333,7 +334,7 @@ impl NodeLoop {
             }
         }
         if let Some(conf) = &rd.conf {
-            self.on_conf(conf);
+            tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership changed");
         }
         for m in rd.messages.iter().cloned() {
             self.transport.send(m);
@@ -377,14 +378,24 @@ impl NodeLoop {
         for (_, p) in std::mem::replace(&mut self.pending_writes, rest) {
             let _ = p.reply.send(WriteOutcome::Unknown("superseded by a snapshot".into()));
         }
-        self.on_conf(&snap.meta.conf);
         Ok(())
     }
 
-    fn on_conf(&mut self, conf: &ConfState) {
-        let members: Vec<NodeId> = conf.voters.iter().chain(&conf.learners).chain(&conf.voters_outgoing).copied().collect();
-        tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership");
-        let _ = members;
+    /// Learns the address of every node that a membership change in
+    /// `entries` adds: a change takes effect when appended, so the address
+    /// must be known before the entry commits.
+    pub fn learn_addresses(&mut self, entries: &[Entry]) {
+        for e in entries.iter().filter(|e| e.kind == EntryKind::ConfChange) {
+            if let Ok(ConfChange::AddVoter { id, context } | ConfChange::AddLearner { id, context }) =
+                ConfChange::decode(&e.data)
+            {
+                if id != self.id && !context.is_empty() {
+                    if let Ok(addr) = String::from_utf8(context) {
+                        self.transport.set_peer(id, addr);
+                    }
+                }
+            }
+        }
     }
 
     fn apply(&mut self, e: &Entry) -> anyhow::Result<()> {
@@ -394,30 +405,57 @@ impl NodeLoop {
         let result = match e.kind {
             EntryKind::Normal => self.kv.apply(e.index, &e.data),
             EntryKind::ConfChange => {
-                if let Ok(ConfChange::AddVoter { id, context } | ConfChange::AddLearner { id, context }) =
-                    ConfChange::decode(&e.data)
-                {
-                    if id != self.id {
-                        if let Ok(addr) = String::from_utf8(context) {
-                            self.transport.set_peer(id, addr);
-                        }
-                    }
-                }
-                kv::ApplyResult::default()
+                self.kv.skip(e.index);
+                kv::ApplyResult::Noop
             }
         };
         self.applied = e.index;
         if let Some(p) = self.pending_writes.remove(&e.index) {
-            let out = if p.term == e.term {
-                WriteOutcome::Applied { index: e.index, result: if p.admin { kv::ApplyResult::default() } else { result } }
-            } else {
+            let out = if p.term != e.term {
                 // Another leader's entry took this index: ours was dropped,
                 // but say "unknown" rather than guess.
                 WriteOutcome::Unknown("entry replaced by another leader".into())
+            } else if p.admin {
+                WriteOutcome::Applied { index: e.index, result: no_result(e.index) }
+            } else {
+                match result {
+                    kv::ApplyResult::Applied(r) | kv::ApplyResult::Duplicate(r) => {
+                        WriteOutcome::Applied { index: e.index, result: r }
+                    }
+                    kv::ApplyResult::SessionExpired { .. } => {
+                        WriteOutcome::Unknown("client session expired: the write may have been applied before".into())
+                    }
+                    kv::ApplyResult::Malformed(err) => WriteOutcome::Unavailable(format!("malformed command: {err}")),
+                    kv::ApplyResult::Noop | kv::ApplyResult::AlreadyApplied => {
+                        WriteOutcome::Unknown("entry applied without a result".into())
+                    }
+                }
             };
             let _ = p.reply.send(out);
         }
         Ok(())
+    }
+
+    /// What `op` would do to the current state, without doing it: the
+    /// answer `--bug early-ack` gives before the write is committed.
+    fn evaluate(&self, op: &kv::Op) -> kv::WriteResult {
+        let r = |succeeded, value| kv::WriteResult { index: 0, succeeded, value };
+        match op {
+            kv::Op::Put { .. } | kv::Op::Delete { .. } => r(true, None),
+            kv::Op::Cas { key, expected, .. } => {
+                let cur = self.kv.get(key);
+                if cur == expected.as_deref() {
+                    r(true, None)
+                } else {
+                    r(false, cur.map(<[u8]>::to_vec))
+                }
+            }
+            kv::Op::Append { key, suffix } => {
+                let mut v = self.kv.get(key).unwrap_or_default().to_vec();
+                v.extend_from_slice(suffix);
+                r(true, Some(v))
+            }
+        }
     }
 
     fn serve_reads(&mut self) {
@@ -436,12 +474,10 @@ impl NodeLoop {
         if every == 0 || self.applied < self.last_snapshot + every {
             return Ok(());
         }
-        let st = self.raft.status();
-        let data = self.kv.snapshot();
-        let term = self.raft.term_of(self.applied).unwrap_or(st.term);
-        let snap = Snapshot { meta: SnapshotMeta { index: self.applied, term, conf: st.conf.clone() }, data };
-        self.storage.save_snapshot(&snap)?;
-        self.raft.compact(self.applied, snap.data)?;
+        // The core works out the snapshot's term and membership at `applied`.
+        self.raft.compact(self.applied, self.kv.snapshot())?;
+        let snap = self.raft.raft_log().snapshot().expect("compact keeps the snapshot");
+        self.storage.save_snapshot(snap)?;
         self.last_snapshot = self.applied;
         tracing::info!(index = self.applied, "snapshot taken, log compacted");
         Ok(())
@@ -451,7 +487,13 @@ impl NodeLoop {
         let st = self.raft.status();
         NodeStatus {
             id: self.id,
-            role: st.role.to_string(),
+            role: match st.role {
+                Role::Leader => "leader",
+                Role::Follower => "follower",
+                Role::Candidate => "candidate",
+                Role::PreCandidate => "pre-candidate",
+            }
+            .to_string(),
             term: st.term,
             leader_id: st.leader,
             commit: st.commit,
@@ -461,4 +503,9 @@ impl NodeLoop {
             conf: st.conf.clone(),
         }
     }
+}
+
+/// The result of a call that has no state-machine answer (admin calls).
+fn no_result(index: u64) -> kv::WriteResult {
+    kv::WriteResult { index, succeeded: true, value: None }
 }

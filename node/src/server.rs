@@ -2,7 +2,7 @@
 //! messages and snapshots) and the client service (KV operations, Status,
 //! admin calls). Handlers only translate and forward to the event loop.
 
-use crate::kv::Command;
+use crate::kv::{Command, Op, Session};
 use crate::node_loop::{AdminOp, LeaderHint, ReadOutcome, Request, WriteOutcome};
 use crate::raft::NodeId;
 use crate::wire::{self, SnapshotAssembler};
@@ -129,8 +129,8 @@ fn write_response(out: WriteOutcome) -> kvpb::WriteResponse {
     }
 }
 
-fn session(s: Option<kvpb::Session>) -> Option<(u64, u64)> {
-    s.filter(|s| s.client_id != 0).map(|s| (s.client_id, s.seq))
+fn session(s: Option<kvpb::Session>) -> Option<Session> {
+    s.filter(|s| s.client_id != 0).map(|s| Session { client_id: s.client_id, seq: s.seq })
 }
 
 fn check_key(key: &str) -> Result<(), kvpb::WriteResponse> {
@@ -175,7 +175,7 @@ impl Kv for KvService {
         if let Err(e) = check_key(&r.key) {
             return Ok(Response::new(e));
         }
-        let cmd = Command::Put { key: r.key, value: r.value, session: session(r.session) };
+        let cmd = Command { op: Op::Put { key: r.key, value: r.value }, session: session(r.session) };
         Ok(Response::new(self.write(cmd).await?))
     }
 
@@ -184,7 +184,8 @@ impl Kv for KvService {
         if let Err(e) = check_key(&r.key) {
             return Ok(Response::new(e));
         }
-        let cmd = Command::Cas { key: r.key, expected: r.expected, new: r.new_value, session: session(r.session) };
+        let op = Op::Cas { key: r.key, expected: r.expected, new: r.new_value };
+        let cmd = Command { op, session: session(r.session) };
         Ok(Response::new(self.write(cmd).await?))
     }
 
@@ -193,7 +194,7 @@ impl Kv for KvService {
         if let Err(e) = check_key(&r.key) {
             return Ok(Response::new(e));
         }
-        let cmd = Command::Append { key: r.key, suffix: r.suffix, session: session(r.session) };
+        let cmd = Command { op: Op::Append { key: r.key, suffix: r.suffix }, session: session(r.session) };
         Ok(Response::new(self.write(cmd).await?))
     }
 
@@ -202,7 +203,7 @@ impl Kv for KvService {
         if let Err(e) = check_key(&r.key) {
             return Ok(Response::new(e));
         }
-        let cmd = Command::Delete { key: r.key, session: session(r.session) };
+        let cmd = Command { op: Op::Delete { key: r.key }, session: session(r.session) };
         Ok(Response::new(self.write(cmd).await?))
     }
 

@@ -121,8 +121,10 @@ impl Wal {
                 path: path.clone(),
             });
             if is_last {
+                // Append mode: every write lands at the end, after any
+                // truncation below.
                 let f = OpenOptions::new()
-                    .write(true)
+                    .append(true)
                     .open(&path)
                     .map_err(|e| StorageError::io("open", &path, e))?;
                 if matches!(scan.tail, Tail::Torn { .. }) {

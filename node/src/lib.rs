@@ -4,4 +4,6 @@
 //! - [`storage`]: the write-ahead log, hard state and snapshots on disk.
 //! - [`kv`]: the replicated key-value state machine.
 
+pub mod kv;
 pub mod raft;
+pub mod storage;

@@ -65,7 +65,9 @@ struct Args {
 }
 
 fn parse_peer(s: &str) -> Result<(NodeId, String), String> {
-    let (id, addr) = s.split_once('=').ok_or_else(|| format!("expected ID=HOST:PORT, got {s:?}"))?;
+    let (id, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ID=HOST:PORT, got {s:?}"))?;
     let id: NodeId = id.parse().map_err(|_| format!("bad peer id in {s:?}"))?;
     if id == 0 {
         return Err("peer id 0 is reserved".into());
@@ -95,7 +97,9 @@ fn validate(a: &Args) -> Result<(), String> {
         return Err("--peer lists an id twice".into());
     }
     if a.heartbeat_ms == 0 || a.election_timeout_ms < 2 * a.heartbeat_ms {
-        return Err("need --heartbeat-ms > 0 and --election-timeout-ms >= 2 x --heartbeat-ms".into());
+        return Err(
+            "need --heartbeat-ms > 0 and --election-timeout-ms >= 2 x --heartbeat-ms".into(),
+        );
     }
     if a.cluster_id == 0 {
         return Err("--cluster-id must be positive".into());
@@ -127,7 +131,10 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bugs = Bugs::new(args.bugs.clone());
-    let opts = StorageOptions { no_fsync: bugs.has(Bug::NoFsync), ..Default::default() };
+    let opts = StorageOptions {
+        no_fsync: bugs.has(Bug::NoFsync),
+        ..Default::default()
+    };
     let (storage, rec) = match Storage::open(&args.data_dir, args.id, args.cluster_id, opts) {
         Ok(x) => x,
         Err(e) => return Ok(usage(format!("data dir {}: {e}", args.data_dir.display()))),
@@ -140,7 +147,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut voters: Vec<NodeId> = args.peers.iter().map(|p| p.0).chain([args.id]).collect();
     voters.sort_unstable();
-    let conf = rec.conf.clone().unwrap_or(ConfState { voters, ..Default::default() });
+    let conf = rec.conf.clone().unwrap_or(ConfState {
+        voters,
+        ..Default::default()
+    });
     tracing::info!(
         id = args.id,
         term = rec.hard_state.term,
@@ -164,11 +174,25 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     // Membership changes in the log carry the addresses of the nodes they add.
-    let conf_entries: Vec<_> = rec.entries.iter().filter(|e| e.kind == raft::EntryKind::ConfChange).cloned().collect();
-    let init = InitialState { hard_state: rec.hard_state, conf, snapshot: rec.snapshot, entries: rec.entries };
-    let core = Raft::new(config, init).map_err(|e| anyhow::anyhow!("cannot start the core: {e:?}"))?;
+    let conf_entries: Vec<_> = rec
+        .entries
+        .iter()
+        .filter(|e| e.kind == raft::EntryKind::ConfChange)
+        .cloned()
+        .collect();
+    let init = InitialState {
+        hard_state: rec.hard_state,
+        conf,
+        snapshot: rec.snapshot,
+        entries: rec.entries,
+    };
+    let core =
+        Raft::new(config, init).map_err(|e| anyhow::anyhow!("cannot start the core: {e:?}"))?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let listener = match rt.block_on(tokio::net::TcpListener::bind(&args.listen)) {
         Ok(l) => l,
         Err(e) => return Ok(usage(format!("cannot listen on {}: {e}", args.listen))),
@@ -180,10 +204,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         transport.set_peer(*id, addr.clone());
     }
     let (tx, rx) = std::sync::mpsc::channel();
-    let cfg = LoopConfig { tick: Duration::from_millis(tick_ms), snapshot_every: args.snapshot_every, bugs };
+    let cfg = LoopConfig {
+        tick: Duration::from_millis(tick_ms),
+        snapshot_every: args.snapshot_every,
+        bugs,
+    };
     let mut node = NodeLoop::new(args.id, core, storage, kv, applied, transport, cfg);
     node.learn_addresses(&conf_entries);
-    let core_thread = std::thread::Builder::new().name("raft-core".into()).spawn(move || node.run(rx))?;
+    let core_thread = std::thread::Builder::new()
+        .name("raft-core".into())
+        .spawn(move || node.run(rx))?;
 
     let handle = LoopHandle {
         tx,
@@ -208,7 +238,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             core_thread.join()
         };
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -216,7 +247,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok::<_, std::io::Error>(())
         };
         let server = tonic::transport::Server::builder()
-            .add_service(RaftServer::new(PeerService(handle.clone())).max_decoding_message_size(256 << 20))
+            .add_service(
+                RaftServer::new(PeerService(handle.clone())).max_decoding_message_size(256 << 20),
+            )
             .add_service(KvServer::new(KvService(handle)))
             .serve_with_incoming(incoming);
         tokio::select! {

@@ -7,8 +7,8 @@
 use crate::bugs::{Bug, Bugs};
 use crate::kv::{self, KvStore};
 use crate::raft::{
-    ConfChange, ConfState, Entry, EntryKind, HardState, Message, NodeId, Raft, RaftError, Ready, Role,
-    Snapshot,
+    ConfChange, ConfState, Entry, EntryKind, HardState, Message, NodeId, Raft, RaftError, Ready,
+    Role, Snapshot,
 };
 use crate::storage::Storage;
 use crate::transport::Transport;
@@ -74,10 +74,21 @@ pub struct NodeStatus {
 /// A request to the loop.
 pub enum Request {
     Peer(Message),
-    Write { cmd: Vec<u8>, reply: oneshot::Sender<WriteOutcome> },
-    Read { key: String, reply: oneshot::Sender<ReadOutcome> },
-    Admin { op: AdminOp, reply: oneshot::Sender<WriteOutcome> },
-    Status { reply: oneshot::Sender<NodeStatus> },
+    Write {
+        cmd: Vec<u8>,
+        reply: oneshot::Sender<WriteOutcome>,
+    },
+    Read {
+        key: String,
+        reply: oneshot::Sender<ReadOutcome>,
+    },
+    Admin {
+        op: AdminOp,
+        reply: oneshot::Sender<WriteOutcome>,
+    },
+    Status {
+        reply: oneshot::Sender<NodeStatus>,
+    },
 }
 
 /// Settings of the loop that are not the core's.
@@ -185,8 +196,15 @@ impl NodeLoop {
     }
 
     fn hint(&self) -> LeaderHint {
-        let addr = self.transport.addr(self.leader).unwrap_or_default().to_string();
-        LeaderHint { id: self.leader, addr }
+        let addr = self
+            .transport
+            .addr(self.leader)
+            .unwrap_or_default()
+            .to_string();
+        LeaderHint {
+            id: self.leader,
+            addr,
+        }
     }
 
     fn handle(&mut self, req: Request) {
@@ -225,7 +243,14 @@ impl NodeLoop {
                 match early {
                     Some(result) => self.early_acks.push((index, reply, result)),
                     None => {
-                        self.pending_writes.insert(index, PendingWrite { term, reply, admin: false });
+                        self.pending_writes.insert(
+                            index,
+                            PendingWrite {
+                                term,
+                                reply,
+                                admin: false,
+                            },
+                        );
                     }
                 }
             }
@@ -247,20 +272,36 @@ impl NodeLoop {
         let cc = match op {
             AdminOp::TransferLeader(to) => {
                 let out = match self.raft.transfer_leader(to) {
-                    Ok(()) => WriteOutcome::Applied { index: 0, result: no_result(0) },
+                    Ok(()) => WriteOutcome::Applied {
+                        index: 0,
+                        result: no_result(0),
+                    },
                     Err(e) => self.refusal(e),
                 };
                 let _ = reply.send(out);
                 return;
             }
-            AdminOp::AddVoter(id, addr) => ConfChange::AddVoter { id, context: addr.into_bytes() },
-            AdminOp::AddLearner(id, addr) => ConfChange::AddLearner { id, context: addr.into_bytes() },
+            AdminOp::AddVoter(id, addr) => ConfChange::AddVoter {
+                id,
+                context: addr.into_bytes(),
+            },
+            AdminOp::AddLearner(id, addr) => ConfChange::AddLearner {
+                id,
+                context: addr.into_bytes(),
+            },
             AdminOp::Remove(id) => ConfChange::Remove { id },
         };
         match self.raft.propose_conf_change(cc) {
             Ok(index) => {
                 let term = self.raft.status().term;
-                self.pending_writes.insert(index, PendingWrite { term, reply, admin: true });
+                self.pending_writes.insert(
+                    index,
+                    PendingWrite {
+                        term,
+                        reply,
+                        admin: true,
+                    },
+                );
             }
             Err(e) => {
                 let _ = reply.send(self.refusal(e));
@@ -318,7 +359,8 @@ impl NodeLoop {
             self.learn_addresses(&rd.entries);
         }
         if let Some(hs) = rd.hard_state {
-            self.storage.set_hard_state(self.hard_state_to_persist(hs))?;
+            self.storage
+                .set_hard_state(self.hard_state_to_persist(hs))?;
         }
         if rd.must_sync() {
             self.storage.sync()?;
@@ -327,7 +369,9 @@ impl NodeLoop {
         // majority may not have it, and the client is told "ok" anyway.
         if !self.early_acks.is_empty() {
             let last = self.storage.last_index();
-            let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early_acks).into_iter().partition(|(i, _, _)| *i <= last);
+            let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early_acks)
+                .into_iter()
+                .partition(|(i, _, _)| *i <= last);
             self.early_acks = later;
             for (index, reply, result) in now {
                 let _ = reply.send(WriteOutcome::Applied { index, result });
@@ -348,7 +392,10 @@ impl NodeLoop {
                 b.copy_from_slice(&rs.ctx);
             }
             if let Some(batch) = self.reads_awaiting_index.remove(&u64::from_be_bytes(b)) {
-                self.reads_awaiting_apply.entry(rs.index).or_default().push(batch);
+                self.reads_awaiting_apply
+                    .entry(rs.index)
+                    .or_default()
+                    .push(batch);
             }
         }
         self.serve_reads();
@@ -367,7 +414,11 @@ impl NodeLoop {
     }
 
     fn install_snapshot(&mut self, snap: &Snapshot) -> anyhow::Result<()> {
-        tracing::info!(index = snap.meta.index, term = snap.meta.term, "installing snapshot from leader");
+        tracing::info!(
+            index = snap.meta.index,
+            term = snap.meta.term,
+            "installing snapshot from leader"
+        );
         self.storage.install_snapshot(snap)?;
         self.kv.restore(&snap.data)?;
         self.applied = snap.meta.index;
@@ -376,7 +427,9 @@ impl NodeLoop {
         // elsewhere; this node cannot tell how.
         let rest = self.pending_writes.split_off(&(snap.meta.index + 1));
         for (_, p) in std::mem::replace(&mut self.pending_writes, rest) {
-            let _ = p.reply.send(WriteOutcome::Unknown("superseded by a snapshot".into()));
+            let _ = p
+                .reply
+                .send(WriteOutcome::Unknown("superseded by a snapshot".into()));
         }
         Ok(())
     }
@@ -386,8 +439,9 @@ impl NodeLoop {
     /// must be known before the entry commits.
     pub fn learn_addresses(&mut self, entries: &[Entry]) {
         for e in entries.iter().filter(|e| e.kind == EntryKind::ConfChange) {
-            if let Ok(ConfChange::AddVoter { id, context } | ConfChange::AddLearner { id, context }) =
-                ConfChange::decode(&e.data)
+            if let Ok(
+                ConfChange::AddVoter { id, context } | ConfChange::AddLearner { id, context },
+            ) = ConfChange::decode(&e.data)
             {
                 if id != self.id && !context.is_empty() {
                     if let Ok(addr) = String::from_utf8(context) {
@@ -416,16 +470,24 @@ impl NodeLoop {
                 // but say "unknown" rather than guess.
                 WriteOutcome::Unknown("entry replaced by another leader".into())
             } else if p.admin {
-                WriteOutcome::Applied { index: e.index, result: no_result(e.index) }
+                WriteOutcome::Applied {
+                    index: e.index,
+                    result: no_result(e.index),
+                }
             } else {
                 match result {
                     kv::ApplyResult::Applied(r) | kv::ApplyResult::Duplicate(r) => {
-                        WriteOutcome::Applied { index: e.index, result: r }
+                        WriteOutcome::Applied {
+                            index: e.index,
+                            result: r,
+                        }
                     }
-                    kv::ApplyResult::SessionExpired { .. } => {
-                        WriteOutcome::Unknown("client session expired: the write may have been applied before".into())
+                    kv::ApplyResult::SessionExpired { .. } => WriteOutcome::Unknown(
+                        "client session expired: the write may have been applied before".into(),
+                    ),
+                    kv::ApplyResult::Malformed(err) => {
+                        WriteOutcome::Unavailable(format!("malformed command: {err}"))
                     }
-                    kv::ApplyResult::Malformed(err) => WriteOutcome::Unavailable(format!("malformed command: {err}")),
                     kv::ApplyResult::Noop | kv::ApplyResult::AlreadyApplied => {
                         WriteOutcome::Unknown("entry applied without a result".into())
                     }
@@ -439,7 +501,11 @@ impl NodeLoop {
     /// What `op` would do to the current state, without doing it: the
     /// answer `--bug early-ack` gives before the write is committed.
     fn evaluate(&self, op: &kv::Op) -> kv::WriteResult {
-        let r = |succeeded, value| kv::WriteResult { index: 0, succeeded, value };
+        let r = |succeeded, value| kv::WriteResult {
+            index: 0,
+            succeeded,
+            value,
+        };
         match op {
             kv::Op::Put { .. } | kv::Op::Delete { .. } => r(true, None),
             kv::Op::Cas { key, expected, .. } => {
@@ -476,7 +542,11 @@ impl NodeLoop {
         }
         // The core works out the snapshot's term and membership at `applied`.
         self.raft.compact(self.applied, self.kv.snapshot())?;
-        let snap = self.raft.raft_log().snapshot().expect("compact keeps the snapshot");
+        let snap = self
+            .raft
+            .raft_log()
+            .snapshot()
+            .expect("compact keeps the snapshot");
         self.storage.save_snapshot(snap)?;
         self.last_snapshot = self.applied;
         tracing::info!(index = self.applied, "snapshot taken, log compacted");
@@ -507,5 +577,9 @@ impl NodeLoop {
 
 /// The result of a call that has no state-machine answer (admin calls).
 fn no_result(index: u64) -> kv::WriteResult {
-    kv::WriteResult { index, succeeded: true, value: None }
+    kv::WriteResult {
+        index,
+        succeeded: true,
+        value: None,
+    }
 }

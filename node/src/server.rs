@@ -25,7 +25,9 @@ pub struct LoopHandle {
 
 impl LoopHandle {
     fn send(&self, r: Request) -> Result<(), Status> {
-        self.tx.send(r).map_err(|_| Status::unavailable("node is shutting down"))
+        self.tx
+            .send(r)
+            .map_err(|_| Status::unavailable("node is shutting down"))
     }
 }
 
@@ -34,7 +36,10 @@ pub struct PeerService(pub LoopHandle);
 
 #[tonic::async_trait]
 impl RaftService for PeerService {
-    async fn send(&self, req: Req<Streaming<raftpb::RaftMessage>>) -> Result<Response<raftpb::Ack>, Status> {
+    async fn send(
+        &self,
+        req: Req<Streaming<raftpb::RaftMessage>>,
+    ) -> Result<Response<raftpb::Ack>, Status> {
         let mut stream = req.into_inner();
         while let Some(m) = stream.message().await? {
             match wire::from_wire(self.0.cluster_id, self.0.id, m) {
@@ -64,14 +69,20 @@ impl RaftService for PeerService {
                 Err(e) => return Err(Status::invalid_argument(e.to_string())),
             }
         }
-        Err(Status::invalid_argument("snapshot stream ended before its last chunk"))
+        Err(Status::invalid_argument(
+            "snapshot stream ended before its last chunk",
+        ))
     }
 }
 
 /// The client service.
 pub struct KvService(pub LoopHandle);
 
-fn error(code: kvpb::Code, message: impl Into<String>, hint: Option<&LeaderHint>) -> Option<kvpb::Error> {
+fn error(
+    code: kvpb::Code,
+    message: impl Into<String>,
+    hint: Option<&LeaderHint>,
+) -> Option<kvpb::Error> {
     Some(kvpb::Error {
         code: code as i32,
         message: message.into(),
@@ -87,7 +98,10 @@ fn ok() -> Option<kvpb::Error> {
 impl KvService {
     async fn write(&self, cmd: Command) -> Result<kvpb::WriteResponse, Status> {
         let (reply, rx) = oneshot::channel();
-        self.0.send(Request::Write { cmd: cmd.encode(), reply })?;
+        self.0.send(Request::Write {
+            cmd: cmd.encode(),
+            reply,
+        })?;
         Ok(write_response(self.await_outcome(rx).await))
     }
 
@@ -117,20 +131,26 @@ fn write_response(out: WriteOutcome) -> kvpb::WriteResponse {
             value: result.value.unwrap_or_default(),
             index,
         },
-        WriteOutcome::NotLeader(h) => {
-            kvpb::WriteResponse { error: error(kvpb::Code::NotLeader, "not the leader", Some(&h)), ..Default::default() }
-        }
-        WriteOutcome::Unknown(why) => {
-            kvpb::WriteResponse { error: error(kvpb::Code::OutcomeUnknown, why, None), ..Default::default() }
-        }
-        WriteOutcome::Unavailable(why) => {
-            kvpb::WriteResponse { error: error(kvpb::Code::Unavailable, why, None), ..Default::default() }
-        }
+        WriteOutcome::NotLeader(h) => kvpb::WriteResponse {
+            error: error(kvpb::Code::NotLeader, "not the leader", Some(&h)),
+            ..Default::default()
+        },
+        WriteOutcome::Unknown(why) => kvpb::WriteResponse {
+            error: error(kvpb::Code::OutcomeUnknown, why, None),
+            ..Default::default()
+        },
+        WriteOutcome::Unavailable(why) => kvpb::WriteResponse {
+            error: error(kvpb::Code::Unavailable, why, None),
+            ..Default::default()
+        },
     }
 }
 
 fn session(s: Option<kvpb::Session>) -> Option<Session> {
-    s.filter(|s| s.client_id != 0).map(|s| Session { client_id: s.client_id, seq: s.seq })
+    s.filter(|s| s.client_id != 0).map(|s| Session {
+        client_id: s.client_id,
+        seq: s.seq,
+    })
 }
 
 fn check_key(key: &str) -> Result<(), kvpb::WriteResponse> {
@@ -156,58 +176,98 @@ impl Kv for KvService {
             Err(_) => ReadOutcome::Unavailable("timed out confirming leadership".into()),
         };
         let resp = match out {
-            ReadOutcome::Value(v) => {
-                kvpb::GetResponse { error: ok(), found: v.is_some(), value: v.unwrap_or_default() }
-            }
+            ReadOutcome::Value(v) => kvpb::GetResponse {
+                error: ok(),
+                found: v.is_some(),
+                value: v.unwrap_or_default(),
+            },
             ReadOutcome::NotLeader(h) => kvpb::GetResponse {
                 error: error(kvpb::Code::NotLeader, "not the leader", Some(&h)),
                 ..Default::default()
             },
-            ReadOutcome::Unavailable(why) => {
-                kvpb::GetResponse { error: error(kvpb::Code::Unavailable, why, None), ..Default::default() }
-            }
+            ReadOutcome::Unavailable(why) => kvpb::GetResponse {
+                error: error(kvpb::Code::Unavailable, why, None),
+                ..Default::default()
+            },
         };
         Ok(Response::new(resp))
     }
 
-    async fn put(&self, req: Req<kvpb::PutRequest>) -> Result<Response<kvpb::WriteResponse>, Status> {
+    async fn put(
+        &self,
+        req: Req<kvpb::PutRequest>,
+    ) -> Result<Response<kvpb::WriteResponse>, Status> {
         let r = req.into_inner();
         if let Err(e) = check_key(&r.key) {
             return Ok(Response::new(e));
         }
-        let cmd = Command { op: Op::Put { key: r.key, value: r.value }, session: session(r.session) };
+        let cmd = Command {
+            op: Op::Put {
+                key: r.key,
+                value: r.value,
+            },
+            session: session(r.session),
+        };
         Ok(Response::new(self.write(cmd).await?))
     }
 
-    async fn cas(&self, req: Req<kvpb::CasRequest>) -> Result<Response<kvpb::WriteResponse>, Status> {
+    async fn cas(
+        &self,
+        req: Req<kvpb::CasRequest>,
+    ) -> Result<Response<kvpb::WriteResponse>, Status> {
         let r = req.into_inner();
         if let Err(e) = check_key(&r.key) {
             return Ok(Response::new(e));
         }
-        let op = Op::Cas { key: r.key, expected: r.expected, new: r.new_value };
-        let cmd = Command { op, session: session(r.session) };
+        let op = Op::Cas {
+            key: r.key,
+            expected: r.expected,
+            new: r.new_value,
+        };
+        let cmd = Command {
+            op,
+            session: session(r.session),
+        };
         Ok(Response::new(self.write(cmd).await?))
     }
 
-    async fn append(&self, req: Req<kvpb::AppendRequest>) -> Result<Response<kvpb::WriteResponse>, Status> {
+    async fn append(
+        &self,
+        req: Req<kvpb::AppendRequest>,
+    ) -> Result<Response<kvpb::WriteResponse>, Status> {
         let r = req.into_inner();
         if let Err(e) = check_key(&r.key) {
             return Ok(Response::new(e));
         }
-        let cmd = Command { op: Op::Append { key: r.key, suffix: r.suffix }, session: session(r.session) };
+        let cmd = Command {
+            op: Op::Append {
+                key: r.key,
+                suffix: r.suffix,
+            },
+            session: session(r.session),
+        };
         Ok(Response::new(self.write(cmd).await?))
     }
 
-    async fn delete(&self, req: Req<kvpb::DeleteRequest>) -> Result<Response<kvpb::WriteResponse>, Status> {
+    async fn delete(
+        &self,
+        req: Req<kvpb::DeleteRequest>,
+    ) -> Result<Response<kvpb::WriteResponse>, Status> {
         let r = req.into_inner();
         if let Err(e) = check_key(&r.key) {
             return Ok(Response::new(e));
         }
-        let cmd = Command { op: Op::Delete { key: r.key }, session: session(r.session) };
+        let cmd = Command {
+            op: Op::Delete { key: r.key },
+            session: session(r.session),
+        };
         Ok(Response::new(self.write(cmd).await?))
     }
 
-    async fn status(&self, _req: Req<kvpb::StatusRequest>) -> Result<Response<kvpb::StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _req: Req<kvpb::StatusRequest>,
+    ) -> Result<Response<kvpb::StatusResponse>, Status> {
         let (reply, rx) = oneshot::channel();
         self.0.send(Request::Status { reply })?;
         let s = tokio::time::timeout(self.0.request_timeout, rx)
@@ -233,20 +293,30 @@ impl Kv for KvService {
         &self,
         req: Req<kvpb::TransferLeaderRequest>,
     ) -> Result<Response<kvpb::AdminResponse>, Status> {
-        self.admin(AdminOp::TransferLeader(req.into_inner().target_id)).await
+        self.admin(AdminOp::TransferLeader(req.into_inner().target_id))
+            .await
     }
 
-    async fn add_voter(&self, req: Req<kvpb::MemberRequest>) -> Result<Response<kvpb::AdminResponse>, Status> {
+    async fn add_voter(
+        &self,
+        req: Req<kvpb::MemberRequest>,
+    ) -> Result<Response<kvpb::AdminResponse>, Status> {
         let r = req.into_inner();
         self.admin(AdminOp::AddVoter(r.node_id, r.addr)).await
     }
 
-    async fn add_learner(&self, req: Req<kvpb::MemberRequest>) -> Result<Response<kvpb::AdminResponse>, Status> {
+    async fn add_learner(
+        &self,
+        req: Req<kvpb::MemberRequest>,
+    ) -> Result<Response<kvpb::AdminResponse>, Status> {
         let r = req.into_inner();
         self.admin(AdminOp::AddLearner(r.node_id, r.addr)).await
     }
 
-    async fn remove_node(&self, req: Req<kvpb::MemberRequest>) -> Result<Response<kvpb::AdminResponse>, Status> {
+    async fn remove_node(
+        &self,
+        req: Req<kvpb::MemberRequest>,
+    ) -> Result<Response<kvpb::AdminResponse>, Status> {
         self.admin(AdminOp::Remove(req.into_inner().node_id)).await
     }
 }

@@ -37,7 +37,11 @@ pub struct Transport {
 impl Transport {
     /// Creates an empty transport that spawns its link tasks on `rt`.
     pub fn new(cluster_id: u64, rt: Handle) -> Self {
-        Transport { cluster_id, rt, links: HashMap::new() }
+        Transport {
+            cluster_id,
+            rt,
+            links: HashMap::new(),
+        }
     }
 
     /// Adds or re-addresses a peer.
@@ -48,7 +52,8 @@ impl Transport {
         let (tx, rx) = mpsc::channel(LINK_QUEUE);
         let (snap_tx, snap_rx) = mpsc::channel(1);
         self.rt.spawn(run_link(addr.clone(), rx));
-        self.rt.spawn(run_snapshots(addr.clone(), self.cluster_id, snap_rx));
+        self.rt
+            .spawn(run_snapshots(addr.clone(), self.cluster_id, snap_rx));
         self.links.insert(id, Link { addr, tx, snap_tx });
     }
 
@@ -81,8 +86,14 @@ impl Transport {
 }
 
 async fn connect(addr: &str) -> Option<Channel> {
-    let ep = Endpoint::from_shared(format!("http://{addr}")).ok()?.tcp_nodelay(true).connect_timeout(CONNECT_TIMEOUT);
-    tokio::time::timeout(CONNECT_TIMEOUT, ep.connect()).await.ok()?.ok()
+    let ep = Endpoint::from_shared(format!("http://{addr}"))
+        .ok()?
+        .tcp_nodelay(true)
+        .connect_timeout(CONNECT_TIMEOUT);
+    tokio::time::timeout(CONNECT_TIMEOUT, ep.connect())
+        .await
+        .ok()?
+        .ok()
 }
 
 /// Keeps one stream open to `addr` and forwards queued messages onto it,
@@ -121,7 +132,9 @@ async fn run_link(addr: String, mut rx: mpsc::Receiver<RaftMessage>) {
 async fn run_snapshots(addr: String, cluster_id: u64, mut rx: mpsc::Receiver<Message>) {
     while let Some(m) = rx.recv().await {
         let chunks = wire::snapshot_chunks(cluster_id, &m, SNAPSHOT_CHUNK);
-        let Some(channel) = connect(&addr).await else { continue };
+        let Some(channel) = connect(&addr).await else {
+            continue;
+        };
         let mut client = RaftClient::new(channel);
         let n = chunks.len();
         match client.install_snapshot(tokio_stream::iter(chunks)).await {

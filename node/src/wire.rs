@@ -1,7 +1,9 @@
 //! Conversion between the core's messages and the peer protocol
 //! (raft.proto). Kept apart so that the core never sees a prost type.
 
-use crate::raft::{ConfState, Entry, EntryKind, Message, MessageKind, NodeId, Snapshot, SnapshotMeta};
+use crate::raft::{
+    ConfState, Entry, EntryKind, Message, MessageKind, NodeId, Snapshot, SnapshotMeta,
+};
 use raft_proto::raftpb::{self, raft_message::Msg};
 
 /// Why an incoming peer message was refused.
@@ -16,7 +18,12 @@ pub enum WireError {
 }
 
 fn header(cluster_id: u64, m: &Message) -> Option<raftpb::Header> {
-    Some(raftpb::Header { cluster_id, from: m.from, to: m.to, term: m.term })
+    Some(raftpb::Header {
+        cluster_id,
+        from: m.from,
+        to: m.to,
+        term: m.term,
+    })
 }
 
 fn entry_to_wire(e: Entry) -> raftpb::Entry {
@@ -35,7 +42,11 @@ fn entry_from_wire(e: raftpb::Entry) -> Entry {
     Entry {
         term: e.term,
         index: e.index,
-        kind: if e.kind == raftpb::EntryKind::ConfChange as i32 { EntryKind::ConfChange } else { EntryKind::Normal },
+        kind: if e.kind == raftpb::EntryKind::ConfChange as i32 {
+            EntryKind::ConfChange
+        } else {
+            EntryKind::Normal
+        },
         data: e.data,
     }
 }
@@ -45,33 +56,56 @@ fn entry_from_wire(e: raftpb::Entry) -> Entry {
 pub fn to_wire(cluster_id: u64, m: Message) -> Option<raftpb::RaftMessage> {
     let header = header(cluster_id, &m);
     let msg = match m.kind {
-        MessageKind::AppendEntries { prev_log_index, prev_log_term, entries, commit, heartbeat, context } => {
-            Msg::AppendEntries(raftpb::AppendEntriesRequest {
-                header,
-                prev_log_index,
-                prev_log_term,
-                entries: entries.into_iter().map(entry_to_wire).collect(),
-                leader_commit: commit,
-                context,
-                heartbeat,
-            })
-        }
-        MessageKind::AppendEntriesResponse { reject, index, conflict_term, conflict_index, heartbeat, context } => {
-            Msg::AppendEntriesResponse(raftpb::AppendEntriesResponse {
-                header,
-                reject,
-                index,
-                conflict_term,
-                conflict_index,
-                context,
-                heartbeat,
-            })
-        }
-        MessageKind::RequestVote { pre_vote, last_log_index, last_log_term, leader_transfer } => {
-            Msg::RequestVote(raftpb::RequestVoteRequest { header, last_log_index, last_log_term, pre_vote, leader_transfer })
-        }
+        MessageKind::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            commit,
+            heartbeat,
+            context,
+        } => Msg::AppendEntries(raftpb::AppendEntriesRequest {
+            header,
+            prev_log_index,
+            prev_log_term,
+            entries: entries.into_iter().map(entry_to_wire).collect(),
+            leader_commit: commit,
+            context,
+            heartbeat,
+        }),
+        MessageKind::AppendEntriesResponse {
+            reject,
+            index,
+            conflict_term,
+            conflict_index,
+            heartbeat,
+            context,
+        } => Msg::AppendEntriesResponse(raftpb::AppendEntriesResponse {
+            header,
+            reject,
+            index,
+            conflict_term,
+            conflict_index,
+            context,
+            heartbeat,
+        }),
+        MessageKind::RequestVote {
+            pre_vote,
+            last_log_index,
+            last_log_term,
+            leader_transfer,
+        } => Msg::RequestVote(raftpb::RequestVoteRequest {
+            header,
+            last_log_index,
+            last_log_term,
+            pre_vote,
+            leader_transfer,
+        }),
         MessageKind::RequestVoteResponse { pre_vote, granted } => {
-            Msg::RequestVoteResponse(raftpb::RequestVoteResponse { header, granted, pre_vote })
+            Msg::RequestVoteResponse(raftpb::RequestVoteResponse {
+                header,
+                granted,
+                pre_vote,
+            })
         }
         MessageKind::TimeoutNow => Msg::TimeoutNow(raftpb::TimeoutNowRequest { header }),
         MessageKind::InstallSnapshot { .. } => return None,
@@ -79,20 +113,34 @@ pub fn to_wire(cluster_id: u64, m: Message) -> Option<raftpb::RaftMessage> {
     Some(raftpb::RaftMessage { msg: Some(msg) })
 }
 
-fn check_header(h: Option<&raftpb::Header>, cluster_id: u64, me: NodeId) -> Result<raftpb::Header, WireError> {
+fn check_header(
+    h: Option<&raftpb::Header>,
+    cluster_id: u64,
+    me: NodeId,
+) -> Result<raftpb::Header, WireError> {
     let h = h.ok_or(WireError::Missing("header"))?;
     if h.cluster_id != cluster_id {
-        return Err(WireError::WrongCluster { got: h.cluster_id, want: cluster_id });
+        return Err(WireError::WrongCluster {
+            got: h.cluster_id,
+            want: cluster_id,
+        });
     }
     if h.to != me {
-        return Err(WireError::WrongNode { got: h.to, want: me });
+        return Err(WireError::WrongNode {
+            got: h.to,
+            want: me,
+        });
     }
     Ok(*h)
 }
 
 /// Converts a stream message to the core's form, refusing messages for
 /// another cluster or another node.
-pub fn from_wire(cluster_id: u64, me: NodeId, m: raftpb::RaftMessage) -> Result<Message, WireError> {
+pub fn from_wire(
+    cluster_id: u64,
+    me: NodeId,
+    m: raftpb::RaftMessage,
+) -> Result<Message, WireError> {
     let msg = m.msg.ok_or(WireError::Missing("body"))?;
     let (h, kind) = match msg {
         Msg::AppendEntries(r) => (
@@ -128,17 +176,34 @@ pub fn from_wire(cluster_id: u64, me: NodeId, m: raftpb::RaftMessage) -> Result<
         ),
         Msg::RequestVoteResponse(r) => (
             check_header(r.header.as_ref(), cluster_id, me)?,
-            MessageKind::RequestVoteResponse { pre_vote: r.pre_vote, granted: r.granted },
+            MessageKind::RequestVoteResponse {
+                pre_vote: r.pre_vote,
+                granted: r.granted,
+            },
         ),
-        Msg::TimeoutNow(r) => (check_header(r.header.as_ref(), cluster_id, me)?, MessageKind::TimeoutNow),
+        Msg::TimeoutNow(r) => (
+            check_header(r.header.as_ref(), cluster_id, me)?,
+            MessageKind::TimeoutNow,
+        ),
     };
-    Ok(Message { from: h.from, to: h.to, term: h.term, kind })
+    Ok(Message {
+        from: h.from,
+        to: h.to,
+        term: h.term,
+        kind,
+    })
 }
 
 /// Splits an InstallSnapshot message into chunks of at most `chunk` bytes
 /// of state-machine data; the last one has `done = true`.
-pub fn snapshot_chunks(cluster_id: u64, m: &Message, chunk: usize) -> Vec<raftpb::InstallSnapshotChunk> {
-    let MessageKind::InstallSnapshot { snapshot } = &m.kind else { return Vec::new() };
+pub fn snapshot_chunks(
+    cluster_id: u64,
+    m: &Message,
+    chunk: usize,
+) -> Vec<raftpb::InstallSnapshotChunk> {
+    let MessageKind::InstallSnapshot { snapshot } = &m.kind else {
+        return Vec::new();
+    };
     let conf = Some(raftpb::ConfState {
         voters: snapshot.meta.conf.voters.clone(),
         learners: snapshot.meta.conf.learners.clone(),
@@ -193,15 +258,26 @@ impl SnapshotAssembler {
         }
         let first = self.first.take().expect("first chunk kept");
         let h = first.header.expect("checked");
-        let conf = first.conf.ok_or(WireError::Missing("snapshot membership"))?;
+        let conf = first
+            .conf
+            .ok_or(WireError::Missing("snapshot membership"))?;
         let snapshot = Snapshot {
             meta: SnapshotMeta {
                 index: first.last_index,
                 term: first.last_term,
-                conf: ConfState { voters: conf.voters, learners: conf.learners, voters_outgoing: conf.voters_outgoing },
+                conf: ConfState {
+                    voters: conf.voters,
+                    learners: conf.learners,
+                    voters_outgoing: conf.voters_outgoing,
+                },
             },
             data: std::mem::take(&mut self.data),
         };
-        Ok(Some(Message { from: h.from, to: h.to, term: h.term, kind: MessageKind::InstallSnapshot { snapshot } }))
+        Ok(Some(Message {
+            from: h.from,
+            to: h.to,
+            term: h.term,
+            kind: MessageKind::InstallSnapshot { snapshot },
+        }))
     }
 }

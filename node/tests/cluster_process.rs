@@ -13,7 +13,11 @@ const NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Cluster {
@@ -46,7 +50,8 @@ impl Cluster {
         let mut cmd = Command::new(NODE);
         cmd.arg("--id").arg(id.to_string());
         cmd.arg("--listen").arg(self.addr(id));
-        cmd.arg("--data-dir").arg(self.dir.path().join(format!("n{id}")));
+        cmd.arg("--data-dir")
+            .arg(self.dir.path().join(format!("n{id}")));
         cmd.args(["--election-timeout-ms", "300", "--heartbeat-ms", "50"]);
         for p in 1..=self.ports.len() as u64 {
             if p != id {
@@ -88,7 +93,10 @@ async fn client(addr: &str) -> Option<KvClient<Channel>> {
 
 async fn status(addr: &str) -> Option<kvpb::StatusResponse> {
     let mut c = client(addr).await?;
-    c.status(kvpb::StatusRequest {}).await.ok().map(|r| r.into_inner())
+    c.status(kvpb::StatusRequest {})
+        .await
+        .ok()
+        .map(|r| r.into_inner())
 }
 
 /// Waits until the live nodes agree on one leader, and returns its id.
@@ -113,7 +121,9 @@ async fn wait_leader(c: &Cluster, live: &[u64]) -> u64 {
 }
 
 fn code(e: &Option<kvpb::Error>) -> kvpb::Code {
-    e.as_ref().map_or(kvpb::Code::Ok, |e| kvpb::Code::try_from(e.code).unwrap_or(kvpb::Code::BadRequest))
+    e.as_ref().map_or(kvpb::Code::Ok, |e| {
+        kvpb::Code::try_from(e.code).unwrap_or(kvpb::Code::BadRequest)
+    })
 }
 
 /// Puts through `via`, following NotLeader redirects; panics on anything
@@ -170,7 +180,10 @@ async fn get(c: &Cluster, via: u64, key: &str) -> Option<String> {
 
 async fn wait_caught_up(c: &Cluster, id: u64, leader: u64) -> kvpb::StatusResponse {
     let start = Instant::now();
-    let target = status(&c.addr(leader)).await.expect("leader status").commit_index;
+    let target = status(&c.addr(leader))
+        .await
+        .expect("leader status")
+        .commit_index;
     while start.elapsed() < PATIENCE {
         if let Some(s) = status(&c.addr(id)).await {
             if s.applied_index >= target {
@@ -196,14 +209,22 @@ async fn acknowledged_writes_survive_sigkill_of_the_leader_and_the_old_leader_ca
     let new_leader = wait_leader(&c, &live).await;
     assert_ne!(new_leader, leader);
     for i in 0..30 {
-        assert_eq!(get(&c, live[0], &format!("k{i}")).await, Some(format!("v{i}")), "acknowledged write k{i} lost");
+        assert_eq!(
+            get(&c, live[0], &format!("k{i}")).await,
+            Some(format!("v{i}")),
+            "acknowledged write k{i} lost"
+        );
     }
     for i in 30..40 {
         put(&c, live[0], &format!("k{i}"), &format!("v{i}"), i + 1).await;
     }
     c.spawn(leader);
     let s = wait_caught_up(&c, leader, new_leader).await;
-    assert!(s.applied_index >= 40, "restarted node applied only {}", s.applied_index);
+    assert!(
+        s.applied_index >= 40,
+        "restarted node applied only {}",
+        s.applied_index
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,13 +240,20 @@ async fn a_node_whose_log_was_compacted_away_catches_up_by_snapshot() {
     assert!(ls.snapshot_index > 0, "the leader never compacted its log");
     c.spawn(lagger);
     let s = wait_caught_up(&c, lagger, leader).await;
-    assert!(s.snapshot_index > 0, "the lagging node caught up without a snapshot\n{}", c.log(lagger));
+    assert!(
+        s.snapshot_index > 0,
+        "the lagging node caught up without a snapshot\n{}",
+        c.log(lagger)
+    );
     // The lagging node can now serve as leader with all the data.
     c.kill(leader);
     let live: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
     wait_leader(&c, &live).await;
     for i in [0, 41, 79] {
-        assert_eq!(get(&c, lagger, &format!("s{i}")).await, Some(format!("{i}")));
+        assert_eq!(
+            get(&c, lagger, &format!("s{i}")).await,
+            Some(format!("{i}"))
+        );
     }
 }
 
@@ -239,8 +267,14 @@ async fn a_node_without_peers_elects_itself_and_serves() {
 }
 
 fn run_node(args: &[&str]) -> (i32, String) {
-    let out = Command::new(NODE).args(args).output().expect("run raft-node");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(NODE)
+        .args(args)
+        .output()
+        .expect("run raft-node");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -275,15 +309,25 @@ fn a_data_dir_of_another_node_or_in_use_is_refused_with_exit_2() {
         .unwrap();
     // Wait until the first node holds the lock (it has created its files).
     let start = Instant::now();
-    while std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0) == 0 && start.elapsed() < PATIENCE {
+    while std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0) == 0 && start.elapsed() < PATIENCE
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let listen2 = format!("127.0.0.1:{}", free_port());
     let (code, err) = run_node(&["--id", "1", "--data-dir", dir, "--listen", &listen2]);
     let _ = first.kill();
     let _ = first.wait();
-    assert_eq!(code, 2, "a second process on a locked data dir exited {code}: {err}");
+    assert_eq!(
+        code, 2,
+        "a second process on a locked data dir exited {code}: {err}"
+    );
     let (code, err) = run_node(&["--id", "2", "--data-dir", dir, "--listen", &listen2]);
-    assert_eq!(code, 2, "a data dir of node 1 opened as node 2 exited {code}: {err}");
-    assert!(err.contains('1') && err.contains('2'), "message should name both ids: {err}");
+    assert_eq!(
+        code, 2,
+        "a data dir of node 1 opened as node 2 exited {code}: {err}"
+    );
+    assert!(
+        err.contains('1') && err.contains('2'),
+        "message should name both ids: {err}"
+    );
 }

@@ -23,8 +23,13 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Linearizable read.
-    Get { key: String },
-    Put { key: String, value: String },
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: String,
+    },
     /// Compare-and-set; `--expected` absent means "the key must be absent".
     Cas {
         key: String,
@@ -32,15 +37,30 @@ enum Cmd {
         expected: Option<String>,
         new: String,
     },
-    Append { key: String, suffix: String },
-    Delete { key: String },
+    Append {
+        key: String,
+        suffix: String,
+    },
+    Delete {
+        key: String,
+    },
     /// Id, role, term, leader, commit and applied index of every --node.
     Status,
     /// Ask the leader to hand leadership to `target`.
-    TransferLeader { target: u64 },
-    AddVoter { id: u64, addr: String },
-    AddLearner { id: u64, addr: String },
-    RemoveNode { id: u64 },
+    TransferLeader {
+        target: u64,
+    },
+    AddVoter {
+        id: u64,
+        addr: String,
+    },
+    AddLearner {
+        id: u64,
+        addr: String,
+    },
+    RemoveNode {
+        id: u64,
+    },
 }
 
 async fn connect(addr: &str) -> anyhow::Result<KvClient<tonic::transport::Channel>> {
@@ -65,7 +85,13 @@ async fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     let s = s.into_inner();
                     println!(
                         "{a}: id {} {} term {} leader {} commit {} applied {} voters {:?}",
-                        s.id, s.role, s.term, s.leader_id, s.commit_index, s.applied_index, s.voters
+                        s.id,
+                        s.role,
+                        s.term,
+                        s.leader_id,
+                        s.commit_index,
+                        s.applied_index,
+                        s.voters
                     );
                 }
                 Err(e) => println!("{a}: unreachable ({})", e.message()),
@@ -78,13 +104,24 @@ async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let mut c = connect(&args.nodes[target]).await?;
         let (err, out) = match &args.cmd {
             Cmd::Get { key } => {
-                let r = c.get(kvpb::GetRequest { key: key.clone() }).await?.into_inner();
-                let out = if r.found { String::from_utf8_lossy(&r.value).into_owned() } else { "(absent)".into() };
+                let r = c
+                    .get(kvpb::GetRequest { key: key.clone() })
+                    .await?
+                    .into_inner();
+                let out = if r.found {
+                    String::from_utf8_lossy(&r.value).into_owned()
+                } else {
+                    "(absent)".into()
+                };
                 (r.error, out)
             }
             Cmd::Put { key, value } => {
                 let r = c
-                    .put(kvpb::PutRequest { key: key.clone(), value: value.clone().into_bytes(), session: None })
+                    .put(kvpb::PutRequest {
+                        key: key.clone(),
+                        value: value.clone().into_bytes(),
+                        session: None,
+                    })
                     .await?
                     .into_inner();
                 (r.error, format!("ok (index {})", r.index))
@@ -102,7 +139,10 @@ async fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 let out = if r.succeeded {
                     "ok".to_string()
                 } else if r.found {
-                    format!("mismatch: current value {}", String::from_utf8_lossy(&r.value))
+                    format!(
+                        "mismatch: current value {}",
+                        String::from_utf8_lossy(&r.value)
+                    )
                 } else {
                     "mismatch: key absent".to_string()
                 };
@@ -110,29 +150,60 @@ async fn run(args: &Args) -> anyhow::Result<ExitCode> {
             }
             Cmd::Append { key, suffix } => {
                 let r = c
-                    .append(kvpb::AppendRequest { key: key.clone(), suffix: suffix.clone().into_bytes(), session: None })
+                    .append(kvpb::AppendRequest {
+                        key: key.clone(),
+                        suffix: suffix.clone().into_bytes(),
+                        session: None,
+                    })
                     .await?
                     .into_inner();
                 (r.error, String::from_utf8_lossy(&r.value).into_owned())
             }
             Cmd::Delete { key } => {
-                let r = c.delete(kvpb::DeleteRequest { key: key.clone(), session: None }).await?.into_inner();
+                let r = c
+                    .delete(kvpb::DeleteRequest {
+                        key: key.clone(),
+                        session: None,
+                    })
+                    .await?
+                    .into_inner();
                 (r.error, "ok".into())
             }
             Cmd::TransferLeader { target } => {
-                let r = c.transfer_leader(kvpb::TransferLeaderRequest { target_id: *target }).await?.into_inner();
+                let r = c
+                    .transfer_leader(kvpb::TransferLeaderRequest { target_id: *target })
+                    .await?
+                    .into_inner();
                 (r.error, "transfer started".into())
             }
             Cmd::AddVoter { id, addr } => {
-                let r = c.add_voter(kvpb::MemberRequest { node_id: *id, addr: addr.clone() }).await?.into_inner();
+                let r = c
+                    .add_voter(kvpb::MemberRequest {
+                        node_id: *id,
+                        addr: addr.clone(),
+                    })
+                    .await?
+                    .into_inner();
                 (r.error, "ok".into())
             }
             Cmd::AddLearner { id, addr } => {
-                let r = c.add_learner(kvpb::MemberRequest { node_id: *id, addr: addr.clone() }).await?.into_inner();
+                let r = c
+                    .add_learner(kvpb::MemberRequest {
+                        node_id: *id,
+                        addr: addr.clone(),
+                    })
+                    .await?
+                    .into_inner();
                 (r.error, "ok".into())
             }
             Cmd::RemoveNode { id } => {
-                let r = c.remove_node(kvpb::MemberRequest { node_id: *id, addr: String::new() }).await?.into_inner();
+                let r = c
+                    .remove_node(kvpb::MemberRequest {
+                        node_id: *id,
+                        addr: String::new(),
+                    })
+                    .await?
+                    .into_inner();
                 (r.error, "ok".into())
             }
             Cmd::Status => unreachable!("handled above"),
@@ -142,7 +213,9 @@ async fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 println!("{out}");
                 return Ok(ExitCode::SUCCESS);
             }
-            Some((kvpb::Code::NotLeader, _, leader)) if leader >= 1 && (leader as usize) <= args.nodes.len() => {
+            Some((kvpb::Code::NotLeader, _, leader))
+                if leader >= 1 && (leader as usize) <= args.nodes.len() =>
+            {
                 target = leader as usize - 1;
             }
             Some((code, msg, _)) => {
@@ -157,7 +230,10 @@ async fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("raft-kv: {e}");

@@ -3,5 +3,15 @@
 //! - [`raft`]: the consensus core, a deterministic state machine with no I/O.
 //! - [`storage`]: the write-ahead log, hard state and snapshots on disk.
 //! - [`kv`]: the replicated key-value state machine.
+//! - [`node_loop`]: the thread that drives the core, storage and state machine.
+//! - [`server`], [`transport`], [`wire`]: the tonic services, outgoing peer
+//!   links, and conversion between core messages and the wire.
 
+pub mod bugs;
+pub mod kv;
+pub mod node_loop;
 pub mod raft;
+pub mod server;
+pub mod storage;
+pub mod transport;
+pub mod wire;

@@ -1,4 +1,269 @@
-fn main() {
-    eprintln!("raft-node: not built yet");
-    std::process::exit(2);
+//! raft-node: one member of a Raft key-value cluster.
+
+use clap::Parser;
+use raft_node::bugs::{Bug, Bugs};
+use raft_node::kv::KvStore;
+use raft_node::node_loop::{LoopConfig, NodeLoop};
+use raft_node::raft::{self, ConfState, InitialState, NodeId, Raft};
+use raft_node::server::{KvService, LoopHandle, PeerService};
+use raft_node::storage::{Storage, StorageOptions};
+use raft_node::transport::Transport;
+use raft_proto::kvpb::kv_server::KvServer;
+use raft_proto::raftpb::raft_server::RaftServer;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How reads are made linearizable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReadMode {
+    /// The leader confirms its leadership with a heartbeat round per batch of reads.
+    ReadIndex,
+    /// The leader serves reads while its lease (check-quorum) holds. Clock
+    /// dependent: correct only while clocks drift less than the election
+    /// timeout and no process is paused longer than the lease.
+    Lease,
+}
+
+/// A member of a Raft key-value cluster.
+#[derive(Debug, Parser)]
+#[command(name = "raft-node", version, about)]
+struct Args {
+    /// This node's id (a positive integer, unique in the cluster).
+    #[arg(long)]
+    id: NodeId,
+    /// Address to serve peers and clients on.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    listen: String,
+    /// Directory for the log, hard state and snapshots (created if absent).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Another member, as ID=HOST:PORT (repeat for each). None: a one-node cluster.
+    #[arg(long = "peer", value_parser = parse_peer)]
+    peers: Vec<(NodeId, String)>,
+    /// Identifies the cluster; messages from another cluster are refused.
+    #[arg(long, default_value_t = 1)]
+    cluster_id: u64,
+    /// Minimum election timeout; each election waits a random time in [T, 2T).
+    #[arg(long, default_value_t = 1000)]
+    election_timeout_ms: u64,
+    /// Interval between leader heartbeats.
+    #[arg(long, default_value_t = 100)]
+    heartbeat_ms: u64,
+    /// Snapshot the state machine and compact the log every N applied entries (0: never).
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_every: u64,
+    /// How reads are made linearizable.
+    #[arg(long, value_enum, default_value_t = ReadMode::ReadIndex)]
+    read_mode: ReadMode,
+    /// How long a client request waits for its outcome before "outcome unknown".
+    #[arg(long, default_value_t = 5000)]
+    request_timeout_ms: u64,
+    /// Switch on a deliberate defect (stale-read, forget-vote, early-ack, no-fsync).
+    #[arg(long = "bug")]
+    bugs: Vec<Bug>,
+}
+
+fn parse_peer(s: &str) -> Result<(NodeId, String), String> {
+    let (id, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ID=HOST:PORT, got {s:?}"))?;
+    let id: NodeId = id.parse().map_err(|_| format!("bad peer id in {s:?}"))?;
+    if id == 0 {
+        return Err("peer id 0 is reserved".into());
+    }
+    if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
+        return Err(format!("bad peer address in {s:?}"));
+    }
+    Ok((id, addr.to_string()))
+}
+
+/// A problem with the command line or the data dir: exit 2.
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("raft-node: {msg}");
+    ExitCode::from(2)
+}
+
+fn validate(a: &Args) -> Result<(), String> {
+    if a.id == 0 {
+        return Err("--id must be positive".into());
+    }
+    let mut ids: Vec<NodeId> = a.peers.iter().map(|p| p.0).collect();
+    if ids.contains(&a.id) {
+        return Err(format!("--peer lists this node's own id {}", a.id));
+    }
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err("--peer lists an id twice".into());
+    }
+    if a.heartbeat_ms == 0 || a.election_timeout_ms < 2 * a.heartbeat_ms {
+        return Err(
+            "need --heartbeat-ms > 0 and --election-timeout-ms >= 2 x --heartbeat-ms".into(),
+        );
+    }
+    if a.cluster_id == 0 {
+        return Err("--cluster-id must be positive".into());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = validate(&args) {
+        return usage(e);
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("raft-node: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let bugs = Bugs::new(args.bugs.clone());
+    let opts = StorageOptions {
+        no_fsync: bugs.has(Bug::NoFsync),
+        ..Default::default()
+    };
+    let (storage, rec) = match Storage::open(&args.data_dir, args.id, args.cluster_id, opts) {
+        Ok(x) => x,
+        Err(e) => return Ok(usage(format!("data dir {}: {e}", args.data_dir.display()))),
+    };
+    let mut kv = KvStore::new();
+    let mut applied = 0;
+    if let Some(s) = &rec.snapshot {
+        kv.restore(&s.data)?;
+        applied = s.meta.index;
+    }
+    let mut voters: Vec<NodeId> = args.peers.iter().map(|p| p.0).chain([args.id]).collect();
+    voters.sort_unstable();
+    let conf = rec.conf.clone().unwrap_or(ConfState {
+        voters,
+        ..Default::default()
+    });
+    tracing::info!(
+        id = args.id,
+        term = rec.hard_state.term,
+        commit = rec.hard_state.commit,
+        entries = rec.entries.len(),
+        snapshot = applied,
+        "recovered"
+    );
+
+    // Ticks are 10 ms (or the heartbeat, if shorter) so that timeouts keep
+    // their resolution whatever the settings.
+    let tick_ms = args.heartbeat_ms.min(10);
+    let config = raft::Config {
+        id: args.id,
+        election_tick: args.election_timeout_ms / tick_ms,
+        heartbeat_tick: (args.heartbeat_ms / tick_ms).max(1),
+        pre_vote: true,
+        check_quorum: true,
+        lease_read: args.read_mode == ReadMode::Lease,
+        seed: args.id ^ (std::process::id() as u64) << 16 ^ rand::random::<u64>(),
+        ..Default::default()
+    };
+    // Membership changes in the log carry the addresses of the nodes they add.
+    let conf_entries: Vec<_> = rec
+        .entries
+        .iter()
+        .filter(|e| e.kind == raft::EntryKind::ConfChange)
+        .cloned()
+        .collect();
+    let init = InitialState {
+        hard_state: rec.hard_state,
+        conf,
+        snapshot: rec.snapshot,
+        entries: rec.entries,
+    };
+    let core =
+        Raft::new(config, init).map_err(|e| anyhow::anyhow!("cannot start the core: {e:?}"))?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let listener = match rt.block_on(tokio::net::TcpListener::bind(&args.listen)) {
+        Ok(l) => l,
+        Err(e) => return Ok(usage(format!("cannot listen on {}: {e}", args.listen))),
+    };
+    tracing::info!(addr = %listener.local_addr()?, id = args.id, "listening");
+
+    let mut transport = Transport::new(args.cluster_id, rt.handle().clone());
+    for (id, addr) in &args.peers {
+        transport.set_peer(*id, addr.clone());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cfg = LoopConfig {
+        tick: Duration::from_millis(tick_ms),
+        snapshot_every: args.snapshot_every,
+        bugs,
+    };
+    let mut node = NodeLoop::new(args.id, core, storage, kv, applied, transport, cfg);
+    node.learn_addresses(&conf_entries);
+    let core_thread = std::thread::Builder::new()
+        .name("raft-core".into())
+        .spawn(move || node.run(rx))?;
+
+    let handle = LoopHandle {
+        tx,
+        cluster_id: args.cluster_id,
+        id: args.id,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+    };
+    let serve = async move {
+        use tokio_stream::StreamExt;
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+            if let Ok(s) = &s {
+                let _ = s.set_nodelay(true);
+            }
+            s
+        });
+        let core_failed = async {
+            // The core thread only returns on a fatal error (its channel
+            // stays open while the server runs).
+            while !core_thread.is_finished() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            core_thread.join()
+        };
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        let server = tonic::transport::Server::builder()
+            .add_service(
+                RaftServer::new(PeerService(handle.clone())).max_decoding_message_size(256 << 20),
+            )
+            .add_service(KvServer::new(KvService(handle)))
+            .serve_with_incoming(incoming);
+        tokio::select! {
+            r = server => r.map_err(anyhow::Error::from).map(|_| ExitCode::SUCCESS),
+            r = core_failed => match r {
+                Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+                Ok(Err(e)) => Err(e.context("the core loop stopped")),
+                Err(_) => Err(anyhow::anyhow!("the core loop panicked")),
+            },
+            r = shutdown => { r?; tracing::info!("shutting down"); Ok(ExitCode::SUCCESS) }
+        }
+    };
+    let code = rt.block_on(serve)?;
+    // Do not wait for in-flight tasks: everything acknowledged is already durable.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    Ok(code)
 }

@@ -1,0 +1,585 @@
+//! The event loop that drives the Raft core. One thread owns the core, the
+//! storage and the state machine; everything else talks to it through a
+//! channel. Each round drains every queued request before it calls
+//! `ready()`, so many proposals share one write and one fdatasync (group
+//! commit), and the messages of a round leave only after that sync.
+
+use crate::bugs::{Bug, Bugs};
+use crate::kv::{self, KvStore};
+use crate::raft::{
+    ConfChange, ConfState, Entry, EntryKind, HardState, Message, NodeId, Raft, RaftError, Ready,
+    Role, Snapshot,
+};
+use crate::storage::Storage;
+use crate::transport::Transport;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How many queued requests one round takes at most before it persists.
+const MAX_BATCH: usize = 8192;
+
+/// Where the leader is, as far as this node knows.
+#[derive(Debug, Clone, Default)]
+pub struct LeaderHint {
+    pub id: NodeId,
+    pub addr: String,
+}
+
+/// The fate of a write, as the client must learn it.
+#[derive(Debug)]
+pub enum WriteOutcome {
+    /// Committed and applied at `index`, with the state machine's answer.
+    Applied { index: u64, result: kv::WriteResult },
+    /// Certainly not appended: this node is not the leader.
+    NotLeader(LeaderHint),
+    /// Appended, but its fate cannot be known here.
+    Unknown(String),
+    /// Certainly not done for another reason.
+    Unavailable(String),
+}
+
+/// The answer to a linearizable read.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    Value(Option<Vec<u8>>),
+    NotLeader(LeaderHint),
+    Unavailable(String),
+}
+
+/// Membership and leadership calls.
+#[derive(Debug)]
+pub enum AdminOp {
+    TransferLeader(NodeId),
+    AddVoter(NodeId, String),
+    AddLearner(NodeId, String),
+    Remove(NodeId),
+}
+
+/// What the Status call reports.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub role: String,
+    pub term: u64,
+    pub leader_id: NodeId,
+    pub commit: u64,
+    pub applied: u64,
+    pub last_index: u64,
+    pub snapshot_index: u64,
+    pub conf: ConfState,
+}
+
+/// A request to the loop.
+pub enum Request {
+    Peer(Message),
+    Write {
+        cmd: Vec<u8>,
+        reply: oneshot::Sender<WriteOutcome>,
+    },
+    Read {
+        key: String,
+        reply: oneshot::Sender<ReadOutcome>,
+    },
+    Admin {
+        op: AdminOp,
+        reply: oneshot::Sender<WriteOutcome>,
+    },
+    Status {
+        reply: oneshot::Sender<NodeStatus>,
+    },
+}
+
+/// Settings of the loop that are not the core's.
+pub struct LoopConfig {
+    pub tick: Duration,
+    /// Take a snapshot every this many applied entries (0: never).
+    pub snapshot_every: u64,
+    pub bugs: Bugs,
+}
+
+/// A write waiting for its entry to be applied.
+struct PendingWrite {
+    term: u64,
+    reply: oneshot::Sender<WriteOutcome>,
+    /// For an admin call: nothing to compute on apply.
+    admin: bool,
+}
+
+/// Reads that share one ReadIndex round.
+type ReadBatch = Vec<(String, oneshot::Sender<ReadOutcome>)>;
+
+/// The loop's state: the core and everything it drives.
+pub struct NodeLoop {
+    raft: Raft,
+    storage: Storage,
+    kv: KvStore,
+    transport: Transport,
+    cfg: LoopConfig,
+    id: NodeId,
+    applied: u64,
+    last_snapshot: u64,
+    leader: NodeId,
+    is_leader: bool,
+    pending_writes: BTreeMap<u64, PendingWrite>,
+    /// Writes acknowledged early (`--bug early-ack`) once the local append is durable.
+    early_acks: Vec<(u64, oneshot::Sender<WriteOutcome>, kv::WriteResult)>,
+    next_read_ctx: u64,
+    reads_awaiting_index: HashMap<u64, ReadBatch>,
+    reads_awaiting_apply: BTreeMap<u64, Vec<ReadBatch>>,
+    new_reads: ReadBatch,
+}
+
+impl NodeLoop {
+    /// Builds the loop around a recovered core, storage and state machine.
+    pub fn new(
+        id: NodeId,
+        raft: Raft,
+        storage: Storage,
+        kv: KvStore,
+        applied: u64,
+        transport: Transport,
+        cfg: LoopConfig,
+    ) -> Self {
+        NodeLoop {
+            raft,
+            storage,
+            kv,
+            transport,
+            cfg,
+            id,
+            applied,
+            last_snapshot: applied,
+            leader: 0,
+            is_leader: false,
+            pending_writes: BTreeMap::new(),
+            early_acks: Vec::new(),
+            next_read_ctx: 1,
+            reads_awaiting_index: HashMap::new(),
+            reads_awaiting_apply: BTreeMap::new(),
+            new_reads: Vec::new(),
+        }
+    }
+
+    /// Runs until every sender of `rx` is gone. A storage error is fatal:
+    /// a node that cannot persist must stop rather than answer.
+    pub fn run(mut self, rx: mpsc::Receiver<Request>) -> anyhow::Result<()> {
+        let mut next_tick = Instant::now() + self.cfg.tick;
+        loop {
+            let now = Instant::now();
+            let wait = next_tick.saturating_duration_since(now);
+            match rx.recv_timeout(wait) {
+                Ok(req) => {
+                    self.handle(req);
+                    for req in rx.try_iter().take(MAX_BATCH) {
+                        self.handle(req);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            if Instant::now() >= next_tick {
+                self.raft.tick();
+                next_tick += self.cfg.tick;
+                // After a long stall (SIGSTOP), do not replay missed ticks in a burst.
+                if next_tick < Instant::now() {
+                    next_tick = Instant::now() + self.cfg.tick;
+                }
+            }
+            self.start_reads();
+            while self.raft.has_ready() {
+                let rd = self.raft.ready();
+                self.on_ready(rd)?;
+            }
+        }
+    }
+
+    fn hint(&self) -> LeaderHint {
+        let addr = self
+            .transport
+            .addr(self.leader)
+            .unwrap_or_default()
+            .to_string();
+        LeaderHint {
+            id: self.leader,
+            addr,
+        }
+    }
+
+    fn handle(&mut self, req: Request) {
+        match req {
+            Request::Peer(m) => {
+                if let Err(e) = self.raft.step(m) {
+                    tracing::debug!(error = ?e, "peer message refused");
+                }
+            }
+            Request::Write { cmd, reply } => self.propose(cmd, reply),
+            Request::Read { key, reply } => {
+                if self.cfg.bugs.has(Bug::StaleRead) {
+                    // The defect: no ReadIndex, no leader check.
+                    let v = self.kv.get(&key).map(|v| v.to_vec());
+                    let _ = reply.send(ReadOutcome::Value(v));
+                } else {
+                    self.new_reads.push((key, reply));
+                }
+            }
+            Request::Admin { op, reply } => self.admin(op, reply),
+            Request::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    fn propose(&mut self, cmd: Vec<u8>, reply: oneshot::Sender<WriteOutcome>) {
+        let early = if self.cfg.bugs.has(Bug::EarlyAck) {
+            kv::Command::decode(&cmd).ok().map(|c| self.evaluate(&c.op))
+        } else {
+            None
+        };
+        match self.raft.propose(cmd) {
+            Ok(index) => {
+                let term = self.raft.status().term;
+                match early {
+                    Some(result) => self.early_acks.push((index, reply, result)),
+                    None => {
+                        self.pending_writes.insert(
+                            index,
+                            PendingWrite {
+                                term,
+                                reply,
+                                admin: false,
+                            },
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = reply.send(self.refusal(e));
+            }
+        }
+    }
+
+    /// A proposal the core refused was never appended: a certain "not done".
+    fn refusal(&self, e: RaftError) -> WriteOutcome {
+        match e {
+            RaftError::NotLeader { .. } => WriteOutcome::NotLeader(self.hint()),
+            other => WriteOutcome::Unavailable(format!("{other:?}")),
+        }
+    }
+
+    fn admin(&mut self, op: AdminOp, reply: oneshot::Sender<WriteOutcome>) {
+        let cc = match op {
+            AdminOp::TransferLeader(to) => {
+                let out = match self.raft.transfer_leader(to) {
+                    Ok(()) => WriteOutcome::Applied {
+                        index: 0,
+                        result: no_result(0),
+                    },
+                    Err(e) => self.refusal(e),
+                };
+                let _ = reply.send(out);
+                return;
+            }
+            AdminOp::AddVoter(id, addr) => ConfChange::AddVoter {
+                id,
+                context: addr.into_bytes(),
+            },
+            AdminOp::AddLearner(id, addr) => ConfChange::AddLearner {
+                id,
+                context: addr.into_bytes(),
+            },
+            AdminOp::Remove(id) => ConfChange::Remove { id },
+        };
+        match self.raft.propose_conf_change(cc) {
+            Ok(index) => {
+                let term = self.raft.status().term;
+                self.pending_writes.insert(
+                    index,
+                    PendingWrite {
+                        term,
+                        reply,
+                        admin: true,
+                    },
+                );
+            }
+            Err(e) => {
+                let _ = reply.send(self.refusal(e));
+            }
+        }
+    }
+
+    /// Starts one ReadIndex round for every read that arrived this round.
+    fn start_reads(&mut self) {
+        if self.new_reads.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.new_reads);
+        let ctx = self.next_read_ctx;
+        self.next_read_ctx += 1;
+        match self.raft.read_index(ctx.to_be_bytes().to_vec()) {
+            Ok(()) => {
+                self.reads_awaiting_index.insert(ctx, batch);
+            }
+            Err(e) => {
+                let out = |h: &LeaderHint| match &e {
+                    RaftError::NotLeader { .. } => ReadOutcome::NotLeader(h.clone()),
+                    other => ReadOutcome::Unavailable(format!("{other:?}")),
+                };
+                let h = self.hint();
+                for (_, reply) in batch {
+                    let _ = reply.send(out(&h));
+                }
+            }
+        }
+    }
+
+    fn on_ready(&mut self, rd: Ready) -> anyhow::Result<()> {
+        if let Some(ss) = &rd.soft_state {
+            self.leader = ss.leader;
+            let was_leader = self.is_leader;
+            self.is_leader = ss.leader == self.id;
+            if was_leader && !self.is_leader {
+                tracing::info!(leader = ss.leader, "lost leadership");
+                // Reads not yet confirmed by a quorum can no longer be.
+                for (_, batch) in self.reads_awaiting_index.drain() {
+                    for (_, reply) in batch {
+                        let _ = reply.send(ReadOutcome::Unavailable("leadership lost".into()));
+                    }
+                }
+            } else if !was_leader && self.is_leader {
+                tracing::info!(term = self.raft.status().term, "became leader");
+            }
+        }
+        if let Some(snap) = &rd.snapshot {
+            self.install_snapshot(snap)?;
+        }
+        if !rd.entries.is_empty() {
+            self.storage.append(&rd.entries)?;
+            self.learn_addresses(&rd.entries);
+        }
+        if let Some(hs) = rd.hard_state {
+            self.storage
+                .set_hard_state(self.hard_state_to_persist(hs))?;
+        }
+        if rd.must_sync() {
+            self.storage.sync()?;
+        }
+        // The defect of --bug early-ack: the local append is durable, a
+        // majority may not have it, and the client is told "ok" anyway.
+        if !self.early_acks.is_empty() {
+            let last = self.storage.last_index();
+            let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early_acks)
+                .into_iter()
+                .partition(|(i, _, _)| *i <= last);
+            self.early_acks = later;
+            for (index, reply, result) in now {
+                let _ = reply.send(WriteOutcome::Applied { index, result });
+            }
+        }
+        if let Some(conf) = &rd.conf {
+            tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership changed");
+        }
+        for m in rd.messages.iter().cloned() {
+            self.transport.send(m);
+        }
+        for e in &rd.committed_entries {
+            self.apply(e)?;
+        }
+        for rs in &rd.read_states {
+            let mut b = [0u8; 8];
+            if rs.ctx.len() == 8 {
+                b.copy_from_slice(&rs.ctx);
+            }
+            if let Some(batch) = self.reads_awaiting_index.remove(&u64::from_be_bytes(b)) {
+                self.reads_awaiting_apply
+                    .entry(rs.index)
+                    .or_default()
+                    .push(batch);
+            }
+        }
+        self.serve_reads();
+        self.raft.advance(rd);
+        self.maybe_snapshot()?;
+        Ok(())
+    }
+
+    /// The hard state as written to disk; `--bug forget-vote` drops the vote.
+    fn hard_state_to_persist(&self, hs: HardState) -> HardState {
+        if self.cfg.bugs.has(Bug::ForgetVote) {
+            HardState { vote: 0, ..hs }
+        } else {
+            hs
+        }
+    }
+
+    fn install_snapshot(&mut self, snap: &Snapshot) -> anyhow::Result<()> {
+        tracing::info!(
+            index = snap.meta.index,
+            term = snap.meta.term,
+            "installing snapshot from leader"
+        );
+        self.storage.install_snapshot(snap)?;
+        self.kv.restore(&snap.data)?;
+        self.applied = snap.meta.index;
+        self.last_snapshot = snap.meta.index;
+        // Whatever was pending at or below the snapshot was decided
+        // elsewhere; this node cannot tell how.
+        let rest = self.pending_writes.split_off(&(snap.meta.index + 1));
+        for (_, p) in std::mem::replace(&mut self.pending_writes, rest) {
+            let _ = p
+                .reply
+                .send(WriteOutcome::Unknown("superseded by a snapshot".into()));
+        }
+        Ok(())
+    }
+
+    /// Learns the address of every node that a membership change in
+    /// `entries` adds: a change takes effect when appended, so the address
+    /// must be known before the entry commits.
+    pub fn learn_addresses(&mut self, entries: &[Entry]) {
+        for e in entries.iter().filter(|e| e.kind == EntryKind::ConfChange) {
+            if let Ok(
+                ConfChange::AddVoter { id, context } | ConfChange::AddLearner { id, context },
+            ) = ConfChange::decode(&e.data)
+            {
+                if id != self.id && !context.is_empty() {
+                    if let Ok(addr) = String::from_utf8(context) {
+                        self.transport.set_peer(id, addr);
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, e: &Entry) -> anyhow::Result<()> {
+        if e.index <= self.applied {
+            return Ok(());
+        }
+        let result = match e.kind {
+            EntryKind::Normal => self.kv.apply(e.index, &e.data),
+            EntryKind::ConfChange => {
+                self.kv.skip(e.index);
+                kv::ApplyResult::Noop
+            }
+        };
+        self.applied = e.index;
+        if let Some(p) = self.pending_writes.remove(&e.index) {
+            let out = if p.term != e.term {
+                // Another leader's entry took this index: ours was dropped,
+                // but say "unknown" rather than guess.
+                WriteOutcome::Unknown("entry replaced by another leader".into())
+            } else if p.admin {
+                WriteOutcome::Applied {
+                    index: e.index,
+                    result: no_result(e.index),
+                }
+            } else {
+                match result {
+                    kv::ApplyResult::Applied(r) | kv::ApplyResult::Duplicate(r) => {
+                        WriteOutcome::Applied {
+                            index: e.index,
+                            result: r,
+                        }
+                    }
+                    kv::ApplyResult::SessionExpired { .. } => WriteOutcome::Unknown(
+                        "client session expired: the write may have been applied before".into(),
+                    ),
+                    kv::ApplyResult::Malformed(err) => {
+                        WriteOutcome::Unavailable(format!("malformed command: {err}"))
+                    }
+                    kv::ApplyResult::Noop | kv::ApplyResult::AlreadyApplied => {
+                        WriteOutcome::Unknown("entry applied without a result".into())
+                    }
+                }
+            };
+            let _ = p.reply.send(out);
+        }
+        Ok(())
+    }
+
+    /// What `op` would do to the current state, without doing it: the
+    /// answer `--bug early-ack` gives before the write is committed.
+    fn evaluate(&self, op: &kv::Op) -> kv::WriteResult {
+        let r = |succeeded, value| kv::WriteResult {
+            index: 0,
+            succeeded,
+            value,
+        };
+        match op {
+            kv::Op::Put { .. } | kv::Op::Delete { .. } => r(true, None),
+            kv::Op::Cas { key, expected, .. } => {
+                let cur = self.kv.get(key);
+                if cur == expected.as_deref() {
+                    r(true, None)
+                } else {
+                    r(false, cur.map(<[u8]>::to_vec))
+                }
+            }
+            kv::Op::Append { key, suffix } => {
+                let mut v = self.kv.get(key).unwrap_or_default().to_vec();
+                v.extend_from_slice(suffix);
+                r(true, Some(v))
+            }
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let later = self.reads_awaiting_apply.split_off(&(self.applied + 1));
+        for (_, batches) in std::mem::replace(&mut self.reads_awaiting_apply, later) {
+            for batch in batches {
+                for (key, reply) in batch {
+                    let _ = reply.send(ReadOutcome::Value(self.kv.get(&key).map(|v| v.to_vec())));
+                }
+            }
+        }
+    }
+
+    fn maybe_snapshot(&mut self) -> anyhow::Result<()> {
+        let every = self.cfg.snapshot_every;
+        if every == 0 || self.applied < self.last_snapshot + every {
+            return Ok(());
+        }
+        // The core works out the snapshot's term and membership at `applied`.
+        self.raft.compact(self.applied, self.kv.snapshot())?;
+        let snap = self
+            .raft
+            .raft_log()
+            .snapshot()
+            .expect("compact keeps the snapshot");
+        self.storage.save_snapshot(snap)?;
+        self.last_snapshot = self.applied;
+        tracing::info!(index = self.applied, "snapshot taken, log compacted");
+        Ok(())
+    }
+
+    fn status(&self) -> NodeStatus {
+        let st = self.raft.status();
+        NodeStatus {
+            id: self.id,
+            role: match st.role {
+                Role::Leader => "leader",
+                Role::Follower => "follower",
+                Role::Candidate => "candidate",
+                Role::PreCandidate => "pre-candidate",
+            }
+            .to_string(),
+            term: st.term,
+            leader_id: st.leader,
+            commit: st.commit,
+            applied: self.applied,
+            last_index: st.last_index,
+            snapshot_index: st.snapshot_index,
+            conf: st.conf.clone(),
+        }
+    }
+}
+
+/// The result of a call that has no state-machine answer (admin calls).
+fn no_result(index: u64) -> kv::WriteResult {
+    kv::WriteResult {
+        index,
+        succeeded: true,
+        value: None,
+    }
+}

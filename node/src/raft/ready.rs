@@ -1,0 +1,73 @@
+//! What the core hands to its caller: the Ready batch, and status views.
+
+use super::message::Message;
+use super::read_only::ReadState;
+use super::types::{ConfState, Entry, HardState, NodeId, Snapshot};
+
+/// A node's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    #[default]
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+/// Volatile state worth telling the caller about when it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SoftState {
+    /// The known leader, 0 if none.
+    pub leader: NodeId,
+    /// This node's role.
+    pub role: Role,
+}
+
+/// One batch of work for the caller, to be done in this order: persist
+/// `snapshot`, `entries` and `hard_state` (fsync), then send `messages`,
+/// then restore from `snapshot` and apply `committed_entries`, serve
+/// `read_states` once applied far enough, then call `Raft::advance`.
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// Role or leader changed.
+    pub soft_state: Option<SoftState>,
+    /// Persist before sending any message.
+    pub hard_state: Option<HardState>,
+    /// Received from the leader: persist it, then restore the state machine
+    /// from it (it replaces the whole log up to its index).
+    pub snapshot: Option<Snapshot>,
+    /// Append to the durable log; if `entries[0].index` is at or below the
+    /// last durable index, the durable suffix from there is replaced.
+    pub entries: Vec<Entry>,
+    /// Send only after the above are durable.
+    pub messages: Vec<Message>,
+    /// Apply in order (after the snapshot, if any).
+    pub committed_entries: Vec<Entry>,
+    /// Serve each read once the state machine has applied `index`.
+    pub read_states: Vec<ReadState>,
+    /// The membership changed (the caller updates its peer set).
+    pub conf: Option<ConfState>,
+}
+
+impl Ready {
+    /// Whether there is anything to persist (so an fsync is needed).
+    pub fn must_sync(&self) -> bool {
+        self.hard_state.is_some() || self.snapshot.is_some() || !self.entries.is_empty()
+    }
+}
+
+/// A snapshot of the core's state, for the caller's status page and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: u64,
+    pub vote: NodeId,
+    pub leader: NodeId,
+    pub commit: u64,
+    pub applied: u64,
+    pub last_index: u64,
+    pub last_term: u64,
+    pub snapshot_index: u64,
+    pub conf: ConfState,
+}

@@ -193,11 +193,10 @@ impl Raft {
             }
         } else if m.term < self.term {
             match &m.kind {
-                MessageKind::AppendEntries { .. } | MessageKind::InstallSnapshot { .. }
-                    if self.cfg.check_quorum || self.cfg.pre_vote =>
-                {
-                    // A stale leader that cannot raise its term (pre-vote, or
-                    // our lease) would otherwise never learn it was replaced.
+                MessageKind::AppendEntries { .. } | MessageKind::InstallSnapshot { .. } => {
+                    // Section 5.1: answer with our term so that a stale leader
+                    // steps down; with pre-vote or a lease it might otherwise
+                    // never hear a higher term.
                     self.send(m.from, self.term, reject_response(0, 0, 0));
                 }
                 MessageKind::RequestVote { pre_vote: true, .. } => {
@@ -490,9 +489,32 @@ impl Raft {
         for pr in self.prs.values_mut() {
             pr.recent_active = true;
         }
-        // The no-op lets the leader commit, and so learn the commit index,
-        // in its own term (sections 5.4.2 and 6.4).
-        self.append_new_entry(EntryKind::Normal, Vec::new());
+        if self.log.last_index() == 0 {
+            // The very first leader writes the bootstrap configuration into
+            // the log, so that a node added later, which starts with an
+            // empty configuration, learns it by replaying the log. The
+            // entries change nothing for the bootstrap members.
+            let changes: Vec<ConfChange> = self
+                .conf
+                .voters
+                .iter()
+                .map(|&id| ConfChange::AddVoter {
+                    id,
+                    context: Vec::new(),
+                })
+                .chain(self.conf.learners.iter().map(|&id| ConfChange::AddLearner {
+                    id,
+                    context: Vec::new(),
+                }))
+                .collect();
+            for cc in changes {
+                self.append_new_entry(EntryKind::ConfChange, cc.encode());
+            }
+        } else {
+            // The no-op lets the leader commit, and so learn the commit
+            // index, in its own term (sections 5.4.2 and 6.4).
+            self.append_new_entry(EntryKind::Normal, Vec::new());
+        }
     }
 
     fn tick_election(&mut self) {

@@ -16,7 +16,12 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn options() -> SimOptions {
-    let mut opts = SimOptions::default();
+    // Long schedules matter more than many seeds: breaking the commit rule
+    // needs several leader changes with partial replication in one run.
+    let mut opts = SimOptions {
+        steps: 1000,
+        ..SimOptions::default()
+    };
     if let Some(steps) = env_u64("STEPS") {
         opts.steps = steps as usize;
     }
@@ -35,7 +40,31 @@ fn run_suite(name: &str, opts: SimOptions, default_seeds: u64, seed_offset: u64)
         }
         return;
     }
+    // CI runs release builds; an unoptimised build runs a tenth of the seeds.
+    let default_seeds = if cfg!(debug_assertions) {
+        default_seeds / 10
+    } else {
+        default_seeds
+    };
     let seeds = env_u64("SEEDS").unwrap_or(default_seeds);
+    if std::env::var("KEEP_GOING").is_ok() {
+        // List every failing seed instead of stopping at the first one.
+        let failures: Vec<String> = (seed_offset..seed_offset + seeds)
+            .filter_map(|seed| {
+                Sim::new(seed, opts.clone(), false)
+                    .run()
+                    .err()
+                    .map(|e| format!("seed {seed}: {e}"))
+            })
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{name}: {} of {seeds} seeds failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        return;
+    }
     match run_seeds(seed_offset, seeds, &opts) {
         Ok(stats) => {
             eprintln!("{name}: {seeds} seeds x {} steps: {stats:?}", opts.steps);

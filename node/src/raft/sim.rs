@@ -136,6 +136,8 @@ pub struct SimOptions {
     pub raft: Config,
     /// After the schedule, heal everything and require a proposal to commit.
     pub check_liveness: bool,
+    /// Draw batch size, window and drop rate per seed, up to the values above.
+    pub vary: bool,
 }
 
 impl Default for SimOptions {
@@ -156,6 +158,7 @@ impl Default for SimOptions {
                 ..Config::default()
             },
             check_liveness: true,
+            vary: true,
         }
     }
 }
@@ -224,6 +227,15 @@ pub struct SimStats {
 impl Sim {
     /// A cluster for `seed`; with `keep_trace` every event is recorded for the failure report.
     pub fn new(seed: u64, opts: SimOptions, keep_trace: bool) -> Sim {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut opts = opts;
+        if opts.vary {
+            // Small batches and windows split a new leader's no-op from the
+            // older entries before it, which is when the commit rule matters.
+            opts.raft.max_msg_entries = rng.gen_range(1..=opts.raft.max_msg_entries.max(1));
+            opts.raft.max_inflight = rng.gen_range(1..=opts.raft.max_inflight.max(1));
+            opts.drop = rng.gen_range(0.0..=opts.drop * 2.0);
+        }
         let mut nodes = BTreeMap::new();
         let voters: Vec<NodeId> = (1..=opts.initial_voters).collect();
         for id in 1..=opts.nodes {
@@ -251,7 +263,7 @@ impl Sim {
         }
         let mut sim = Sim {
             opts,
-            rng: SmallRng::seed_from_u64(seed),
+            rng,
             nodes,
             net: Vec::new(),
             group: HashMap::new(),
@@ -346,28 +358,32 @@ impl Sim {
         let roll = self.rng.gen_range(0..100);
         let faults = self.opts.faults;
         match roll {
-            0..=44 => {
+            0..=39 => {
                 let n = self.rng.gen_range(1..=4);
                 for _ in 0..n {
                     self.deliver_one()?;
                 }
             }
-            45..=69 => {
+            40..=64 => {
                 if self.rng.gen_bool(0.5) {
                     for id in self.live_ids() {
                         self.tick(id);
                     }
-                } else if let Some(id) = self.pick(&self.live_ids()) {
+                } else if let Some(id) = self
+                    .pick(&self.leaders())
+                    .filter(|_| self.rng.gen_bool(0.5))
+                    .or_else(|| self.pick(&self.live_ids()))
+                {
                     self.tick(id);
                 }
             }
-            70..=79 => self.propose(),
-            80..=84 => self.read(),
-            85..=87 if faults => self.crash_or_restart(),
-            88..=90 if faults => self.partition(),
-            91..=92 if faults => self.transfer(),
-            93..=95 if faults => self.conf_change(),
-            96..=99 if faults => self.compact(),
+            65..=77 => self.propose(),
+            78..=82 => self.read(),
+            83..=88 if faults => self.crash_or_restart(),
+            89..=91 if faults => self.partition(),
+            92..=93 if faults => self.transfer(),
+            94..=96 if faults => self.conf_change(),
+            97..=99 if faults => self.compact(),
             _ => self.deliver_one()?,
         }
         self.drain_all()
@@ -462,7 +478,11 @@ impl Sim {
             self.nodes.get_mut(&id).expect("exists").restarts += 1;
             self.start(id, seed);
             self.log(|| format!("restart {id}"));
-        } else if let Some(id) = self.pick(&self.live_ids()) {
+        } else if let Some(id) = self
+            .pick(&self.leaders())
+            .filter(|_| self.rng.gen_bool(0.5))
+            .or_else(|| self.pick(&self.live_ids()))
+        {
             // A crash loses everything not persisted: the core and the state machine.
             self.nodes.get_mut(&id).expect("exists").raft = None;
             self.log(|| format!("crash {id}"));

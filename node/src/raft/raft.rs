@@ -294,14 +294,19 @@ impl Raft {
         self.lead_transferee = to;
         // The transfer must finish within an election timeout or is abandoned.
         self.election_elapsed = 0;
-        if self
-            .prs
-            .get(&to)
-            .is_some_and(|p| p.matched == self.log.last_index())
-        {
-            self.send(to, self.term, MessageKind::TimeoutNow);
-        } else {
-            self.send_append(to);
+        let last_index = self.log.last_index();
+        match self.prs.get_mut(&to) {
+            Some(pr) if pr.matched == last_index => {
+                self.send(to, self.term, MessageKind::TimeoutNow)
+            }
+            Some(pr) => {
+                if pr.state == ProgressState::Replicate {
+                    // Earlier appends may have been lost: catch up from the match point.
+                    pr.become_probe();
+                }
+                self.send_append(to);
+            }
+            None => {}
         }
         Ok(())
     }
@@ -762,11 +767,14 @@ impl Raft {
         pr.recent_active = true;
         if heartbeat {
             pr.probe_sent = false;
-            if pr.state == ProgressState::Replicate && pr.is_paused() {
-                pr.free_first_inflight();
+            let stalled = pr.matched < last_index && pr.matched == pr.matched_at_last_beat;
+            pr.matched_at_last_beat = pr.matched;
+            if pr.state == ProgressState::Replicate && stalled {
+                // A heartbeat round without progress: appends were lost.
+                pr.become_probe();
             }
             if pr.matched < last_index {
-                self.send_append(from);
+                while self.send_append(from) {}
             }
             if let Some(seq) = read_only::decode_seq(&context) {
                 let released = self.read_only.ack(seq, from, &self.conf);

@@ -67,6 +67,28 @@ fn a_learner_receives_the_log_but_does_not_vote_or_count_for_commit() {
 }
 
 #[test]
+fn a_node_votes_only_after_catching_up_as_a_learner() {
+    let mut net = cluster_with_joiner();
+    assert!(matches!(
+        net.raft(1).propose_conf_change(add_voter(4)),
+        Err(RaftError::InvalidConfChange(_))
+    ));
+    net.isolate(4);
+    change(&mut net, 1, add_learner(4));
+    assert!(
+        matches!(
+            net.raft(1).propose_conf_change(add_voter(4)),
+            Err(RaftError::InvalidConfChange(_))
+        ),
+        "the learner has not caught up"
+    );
+    net.heal();
+    net.tick_all();
+    net.tick_all();
+    assert!(net.raft(1).propose_conf_change(add_voter(4)).is_ok());
+}
+
+#[test]
 fn a_promoted_learner_votes_and_counts_for_commit() {
     let mut net = cluster_with_joiner();
     change(&mut net, 1, add_learner(4));
@@ -204,6 +226,7 @@ fn a_conf_change_takes_effect_on_append_and_is_undone_by_truncation() {
 #[test]
 fn ready_reports_the_new_configuration_and_the_entry_carries_the_context() {
     let mut net = cluster_with_joiner();
+    change(&mut net, 1, add_learner(4));
     let idx = net.raft(1).propose_conf_change(add_voter(4)).unwrap();
     let rd = net.raft(1).ready();
     assert_eq!(
@@ -229,6 +252,7 @@ fn a_joining_node_catches_up_from_a_snapshot_that_carries_the_configuration() {
     net.tick_all();
     let applied = net.raft(1).status().applied;
     net.raft(1).compact(applied, b"image".to_vec()).unwrap();
+    change(&mut net, 1, add_learner(4));
     change(&mut net, 1, add_voter(4));
     net.tick_all();
     let st = net.raft(4).status();

@@ -72,6 +72,11 @@ fn run_suite(name: &str, opts: SimOptions, default_seeds: u64, seed_offset: u64)
             assert!(stats.leader_terms as u64 >= seeds, "too few elections: {stats:?}");
             assert!(stats.max_commit >= seeds * 5, "too little committed: {stats:?}");
             assert!(stats.reads_served > 0, "no read was served: {stats:?}");
+            if opts.faults {
+                // Beyond the bootstrap entries (3 per seed), members changed.
+                assert!(stats.conf_changes > seeds * 3, "no membership change: {stats:?}");
+                assert!(stats.snapshots_installed > 0, "no snapshot was installed: {stats:?}");
+            }
         }
         Err((seed, e)) => panic!(
             "{name}: seed {seed} failed: {e}\nre-run alone with: RAFT_SEED={seed} cargo test --release -p raft-node --test raft_sim {name} -- --nocapture"

@@ -244,6 +244,26 @@ impl Raft {
         if cc.node_id() == 0 {
             return Err(RaftError::InvalidConfChange("node id 0 is reserved".into()));
         }
+        if let ConfChange::AddVoter { id, .. } = &cc {
+            // A new voter that lags would add nothing to the quorum but its
+            // absence (section 4.2.1): it must first catch up as a learner.
+            let committed = self.log.committed();
+            match self.prs.get(id) {
+                _ if conf::is_voter(&self.conf, *id) => {}
+                Some(pr) if pr.matched >= committed => {}
+                Some(pr) => {
+                    return Err(RaftError::InvalidConfChange(format!(
+                        "learner {id} has not caught up (matched {} of commit {committed})",
+                        pr.matched
+                    )))
+                }
+                None => {
+                    return Err(RaftError::InvalidConfChange(format!(
+                        "node {id} must join as a learner and catch up before it votes"
+                    )))
+                }
+            }
+        }
         let next = cc.apply(&self.conf);
         if next.voters.is_empty() {
             return Err(RaftError::InvalidConfChange(

@@ -193,6 +193,8 @@ struct Checker {
     /// Per node, the commit index already recorded.
     commit_seen: HashMap<NodeId, u64>,
     reads_served: u64,
+    conf_changes: u64,
+    snapshots_installed: u64,
 }
 
 /// A simulated cluster running one seeded schedule.
@@ -222,6 +224,10 @@ pub struct SimStats {
     pub reads_served: u64,
     /// Crash-restarts.
     pub restarts: u64,
+    /// Membership changes committed (bootstrap entries included).
+    pub conf_changes: u64,
+    /// Snapshots installed from a leader.
+    pub snapshots_installed: u64,
 }
 
 impl Sim {
@@ -321,6 +327,8 @@ impl Sim {
             leader_terms: self.check.leaders.len(),
             reads_served: self.check.reads_served,
             restarts: self.nodes.values().map(|n| n.restarts).sum(),
+            conf_changes: self.check.conf_changes,
+            snapshots_installed: self.check.snapshots_installed,
         })
     }
 
@@ -590,6 +598,7 @@ impl Sim {
             node.disk.persist(&rd);
             if let Some(s) = &rd.snapshot {
                 node.sm = HashMachine::decode(&s.data);
+                self.check.snapshots_installed += 1;
                 check_applied(&mut self.check, id, &node.sm)?;
             }
             for e in &rd.committed_entries {
@@ -600,6 +609,9 @@ impl Sim {
                     ));
                 }
                 node.sm.apply(e);
+                if e.kind == EntryKind::ConfChange && !self.check.applied.contains_key(&e.index) {
+                    self.check.conf_changes += 1;
+                }
                 check_applied(&mut self.check, id, &node.sm)?;
             }
             for rs in &rd.read_states {
@@ -839,6 +851,8 @@ pub fn run_seeds(
                 total.leader_terms += s.leader_terms;
                 total.reads_served += s.reads_served;
                 total.restarts += s.restarts;
+                total.conf_changes += s.conf_changes;
+                total.snapshots_installed += s.snapshots_installed;
             }
             Err(e) => return Err((seed, e)),
         }

@@ -74,7 +74,7 @@ pub fn read(
                         format!("{defect} in a segment that is not the last one"),
                     ));
                 }
-                if let Some(next) = record::find_valid_record_after(&bytes, at) {
+                if let Some(next) = record::find_valid_record_from(&bytes, defect.resume_at(at)) {
                     return Err(corrupt(
                         at,
                         format!("{defect}, yet a valid record follows at offset {next}"),

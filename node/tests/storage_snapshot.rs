@@ -237,7 +237,10 @@ fn a_damaged_snapshot_refuses_to_open_naming_the_file() {
 }
 
 fn wal_files(dir: &Path) -> Vec<String> {
-    names(dir).into_iter().filter(|n| n.ends_with(".wal")).collect()
+    names(dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".wal"))
+        .collect()
 }
 
 /// Puts back segment files saved before an operation that removed them: the

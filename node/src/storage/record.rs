@@ -36,20 +36,34 @@ const KIND_RAW: u8 = 5;
 pub enum Record<'a> {
     /// First record of every segment: its sequence number and the index of
     /// the first entry it was opened for.
-    SegmentHeader { seq: u64, start_index: u64 },
+    SegmentHeader {
+        /// The segment's position in the log's order of files.
+        seq: u64,
+        /// The next log index when the segment was opened.
+        start_index: u64,
+    },
     /// The Raft hard state; the newest one in log order wins.
     HardState(HardState),
     /// A log entry; an index at or below the current last index replaces the
     /// suffix from there (Raft log truncation).
     Entry {
+        /// The entry's term.
         term: u64,
+        /// The entry's index.
         index: u64,
+        /// What it carries.
         kind: EntryKind,
+        /// Its payload.
         data: &'a [u8],
     },
     /// The log was replaced by a snapshot at (index, term): every entry
     /// before this record is void.
-    Reset { index: u64, term: u64 },
+    Reset {
+        /// The snapshot's last included index.
+        index: u64,
+        /// The snapshot's last included term.
+        term: u64,
+    },
     /// An opaque payload (the group-commit front and the benchmark).
     Raw(&'a [u8]),
 }
@@ -64,9 +78,17 @@ pub enum Defect {
     /// The length is zero or larger than `MAX_BODY_LEN`.
     BadLength(u32),
     /// The body extends past the end of the file.
-    ShortBody { len: u32, available: usize },
+    ShortBody {
+        /// The length the header announces.
+        len: u32,
+        /// The bytes actually left in the file.
+        available: usize,
+    },
     /// The body checksum does not match (the header, and so `len`, is valid).
-    BodyChecksum { len: u32 },
+    BodyChecksum {
+        /// The body length the (valid) header announces.
+        len: u32,
+    },
 }
 
 impl Defect {

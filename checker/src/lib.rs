@@ -5,10 +5,12 @@
 //! plots and index.html into a run folder, and [`Validity::exit_code`] maps
 //! the verdict to the process exit code.
 
+pub mod bench;
 pub mod check;
 pub mod edn;
 pub mod error;
 pub mod faults;
+pub mod generate;
 pub mod history;
 pub mod input;
 pub mod jepsen;

@@ -82,6 +82,47 @@ enum Cmd {
         #[arg(long, value_enum)]
         null_reads: Option<NullReads>,
     },
+    /// Benchmark the checker on generated histories: seconds and peak memory.
+    ///
+    /// Scenario a: 1,000,000 operations, 1,000 keys, 50 processes, 5% info.
+    /// Scenario b: one key, 20 processes, 10,000 operations, 5% info.
+    Bench {
+        /// Which scenario; `all` runs each in a fresh process, so that each
+        /// peak-memory figure is its own.
+        #[arg(long, default_value = "all")]
+        scenario: String,
+        /// Worker threads (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Seconds after which undecided keys are reported unknown.
+        #[arg(long, default_value_t = 120.0)]
+        time_limit: f64,
+    },
+    /// Write a generated linearizable history as JSON lines on stdout (for
+    /// trying the checker and its report without a cluster).
+    Generate {
+        /// Client operations.
+        #[arg(long, default_value_t = 1000)]
+        ops: usize,
+        /// Keys.
+        #[arg(long, default_value_t = 1)]
+        keys: usize,
+        /// Concurrent processes.
+        #[arg(long, default_value_t = 5)]
+        processes: usize,
+        /// Fraction of operations that end as info.
+        #[arg(long, default_value_t = 0.05)]
+        info_rate: f64,
+        /// Values are drawn from 0..VALUES.
+        #[arg(long, default_value_t = 5)]
+        values: i64,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Alter one ok read to a value never written (an invalid history).
+        #[arg(long)]
+        corrupt: bool,
+    },
     /// Draw the latency and rate plots of a history, with no check.
     Plot {
         /// A history file, or a run folder holding history.jsonl.
@@ -182,6 +223,42 @@ fn run(cli: Cli) -> Result<i32, String> {
             }
             Ok(result.valid.exit_code())
         }
+        Cmd::Bench {
+            scenario,
+            threads,
+            time_limit,
+        } => bench(&scenario, threads, time_limit),
+        Cmd::Generate {
+            ops,
+            keys,
+            processes,
+            info_rate,
+            values,
+            seed,
+            corrupt,
+        } => {
+            if !(0.0..=1.0).contains(&info_rate) {
+                return Err(format!("--info-rate must be between 0 and 1, not {info_rate}"));
+            }
+            let mut events = raft_checker::generate::generate(&raft_checker::generate::GenOptions {
+                ops,
+                keys,
+                processes,
+                info_rate,
+                values,
+                cas: true,
+                seed,
+            });
+            if corrupt {
+                raft_checker::generate::corrupt_one_read(&mut events, seed);
+            }
+            let stdout = std::io::stdout();
+            let mut w = raft_checker::HistoryWriter::new(std::io::BufWriter::new(stdout.lock()));
+            for e in events {
+                w.write(e).map_err(|e| e.to_string())?;
+            }
+            Ok(0)
+        }
         Cmd::Plot {
             history,
             format,
@@ -203,4 +280,39 @@ fn run(cli: Cli) -> Result<i32, String> {
             Ok(0)
         }
     }
+}
+
+fn bench(scenario: &str, threads: usize, time_limit: f64) -> Result<i32, String> {
+    let all = raft_checker::bench::scenarios();
+    if scenario == "all" {
+        // One process per scenario: VmHWM is a per-process high-water mark.
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        for s in &all {
+            let status = std::process::Command::new(&exe)
+                .args(["bench", "--scenario", s.name, "--threads", &threads.to_string()])
+                .args(["--time-limit", &time_limit.to_string()])
+                .status()
+                .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+            if !status.success() {
+                return Err(format!("scenario {} failed: {status}", s.name));
+            }
+        }
+        return Ok(0);
+    }
+    let s = all
+        .iter()
+        .find(|s| s.name == scenario)
+        .ok_or_else(|| format!("unknown scenario {scenario:?} (a, b or all)"))?;
+    let opts = CheckOptions {
+        time_limit: seconds(Some(time_limit), "--time-limit")?,
+        threads,
+        progress: true,
+        ..CheckOptions::default()
+    };
+    let r = raft_checker::bench::run(s, &opts);
+    println!(
+        "scenario {}: {}\n  {} events generated in {:.2} s; checked in {:.2} s; verdict {}; {} memoised states; peak RSS {:.0} MiB",
+        r.scenario, r.description, r.events, r.generate_s, r.check_s, r.verdict, r.states, r.peak_rss_mib
+    );
+    Ok(0)
 }

@@ -42,6 +42,15 @@ pub trait Model: Send + Sync {
     /// outcome constrains nothing and is left out of the search.
     fn is_read_only(&self, op: &Self::Op) -> bool;
 
+    /// Whether `op`'s result depends on the state it sees (a read, a cas, an
+    /// append: yes; a blind write: no). The search uses it to place
+    /// uncertain operations only where something observes them; `true` is
+    /// always safe.
+    fn reads_state(&self, op: &Self::Op) -> bool {
+        let _ = op;
+        true
+    }
+
     /// For each uncertain operation of one partition (`uncertain[i]` true),
     /// whether it can be left out of the search because no linearization
     /// needs it. The default leaves everything in.

@@ -46,14 +46,31 @@ pub fn register_fonts() {
 struct PlotData {
     ops: Vec<Operation>,
     faults: Vec<FaultInterval>,
-    /// Seconds from time zero to the last event.
+    /// x-axis extent: seconds, or history indexes when untimed.
     t_max: f64,
+    /// Divisor from nanoseconds to the x unit (1 when untimed).
+    x_div: f64,
+    /// Divisor from nanoseconds to the latency unit (1 when untimed).
+    lat_div: f64,
+    /// Axis labels: x, latency, rate.
+    labels: [&'static str; 3],
 }
 
 impl PlotData {
     fn new(events: &[Event]) -> Self {
-        let t_max = events.iter().map(|e| e.time).max().unwrap_or(0) as f64 / 1e9;
+        // Jepsen histories without :time carry their index as time; plot
+        // them against history order rather than pretend it is seconds.
+        let untimed = events.iter().all(|e| e.time == e.index);
+        let (x_div, lat_div, labels) = if untimed {
+            (1.0, 1.0, ["history index (no timestamps)", "latency (events)", "operations / event"])
+        } else {
+            (1e9, 1e6, ["time (s)", "latency (ms)", "operations / s"])
+        };
+        let t_max = events.iter().map(|e| e.time).max().unwrap_or(0) as f64 / x_div;
         PlotData {
+            x_div,
+            lat_div,
+            labels,
             ops: pair_lenient(events),
             faults: fault_intervals(events),
             t_max: t_max.max(1e-6),
@@ -105,6 +122,7 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     faults: &[FaultInterval],
+    x_div: f64,
     y: (f64, f64),
 ) -> DrawResult {
     let mut names: Vec<&str> = faults.iter().map(|f| f.name.as_str()).collect();
@@ -116,7 +134,7 @@ fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
         chart
             .draw_series(faults.iter().filter(|f| f.name == *name).map(|f| {
                 Rectangle::new(
-                    [(f.start_ns as f64 / 1e9, y.0), (f.end_ns as f64 / 1e9, y.1)],
+                    [(f.start_ns as f64 / x_div, y.0), (f.end_ns as f64 / x_div, y.1)],
                     color.mix(0.15).filled(),
                 )
             }))
@@ -132,7 +150,7 @@ fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
 fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> DrawResult {
     area.fill(&WHITE).map_err(err)?;
     let done: Vec<&Operation> = d.ops.iter().filter(|o| o.latency_ns().is_some()).collect();
-    let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / 1e6).max(1e-3);
+    let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
     let y_min = done.iter().map(|o| lat_ms(o)).fold(f64::INFINITY, f64::min);
     let y_max = done.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
     let (y_min, y_max) = if done.is_empty() {
@@ -149,11 +167,11 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("latency (ms)")
+        .x_desc(d.labels[0])
+        .y_desc(d.labels[1])
         .draw()
         .map_err(err)?;
-    shade_faults(&mut chart, &d.faults, (y_min, y_max))?;
+    shade_faults(&mut chart, &d.faults, d.x_div, (y_min, y_max))?;
     let stride = done.len().div_ceil(MAX_RAW_POINTS).max(1);
     let mut fs: Vec<&str> = done.iter().map(|o| o.f.as_str()).collect();
     fs.sort();
@@ -165,7 +183,7 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
                 .iter()
                 .step_by(stride)
                 .filter(|o| o.outcome == outcome && o.f == *f)
-                .map(|o| (o.invoke_time as f64 / 1e9, lat_ms(o)))
+                .map(|o| (o.invoke_time as f64 / d.x_div, lat_ms(o)))
                 .collect();
             if pts.is_empty() {
                 continue;
@@ -201,8 +219,8 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
     area.present().map_err(err)
 }
 
-fn window_of(t_ns: u64, t_max: f64) -> usize {
-    ((t_ns as f64 / 1e9 / t_max * WINDOWS as f64) as usize).min(WINDOWS - 1)
+fn window_of(t_ns: u64, d: &PlotData) -> usize {
+    ((t_ns as f64 / d.x_div / d.t_max * WINDOWS as f64) as usize).min(WINDOWS - 1)
 }
 
 fn latency_quantiles<DB: DrawingBackend>(
@@ -213,7 +231,7 @@ fn latency_quantiles<DB: DrawingBackend>(
     let mut windows: Vec<Vec<u64>> = vec![Vec::new(); WINDOWS];
     for o in &d.ops {
         if let (Some(l), Outcome::Ok) = (o.latency_ns(), o.outcome) {
-            windows[window_of(o.invoke_time, d.t_max)].push(l);
+            windows[window_of(o.invoke_time, d)].push(l);
         }
     }
     let width = d.t_max / WINDOWS as f64;
@@ -233,7 +251,7 @@ fn latency_quantiles<DB: DrawingBackend>(
             .iter_mut()
             .zip([q.p50_ms, q.p95_ms, q.p99_ms, q.max_ms])
         {
-            line.1.push((x, v.max(1e-3)));
+            line.1.push((x, (v * 1e6 / d.lat_div).max(1e-3)));
         }
     }
     let all: Vec<f64> = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).collect();
@@ -253,11 +271,11 @@ fn latency_quantiles<DB: DrawingBackend>(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("latency (ms)")
+        .x_desc(d.labels[0])
+        .y_desc(d.labels[1])
         .draw()
         .map_err(err)?;
-    shade_faults(&mut chart, &d.faults, (y_min, y_max))?;
+    shade_faults(&mut chart, &d.faults, d.x_div, (y_min, y_max))?;
     for (i, (name, pts)) in lines.into_iter().enumerate() {
         let color = series_color(i);
         chart
@@ -291,7 +309,7 @@ fn rate<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> Draw
         };
         series
             .entry((o.f.clone(), outcome))
-            .or_insert_with(|| vec![0.0; WINDOWS])[window_of(t, d.t_max)] += 1.0 / width;
+            .or_insert_with(|| vec![0.0; WINDOWS])[window_of(t, d)] += 1.0 / width;
     }
     let y_max = series
         .values()
@@ -308,11 +326,11 @@ fn rate<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> Draw
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("operations / s")
+        .x_desc(d.labels[0])
+        .y_desc(d.labels[2])
         .draw()
         .map_err(err)?;
-    shade_faults(&mut chart, &d.faults, (0.0, y_max))?;
+    shade_faults(&mut chart, &d.faults, d.x_div, (0.0, y_max))?;
     for (i, ((f, outcome), counts)) in series.into_iter().enumerate() {
         let color = series_color(i);
         let pts: Vec<(f64, f64)> = counts

@@ -172,6 +172,10 @@ impl Model for RegisterModel {
         }))
     }
 
+    fn reads_state(&self, op: &RegOp) -> bool {
+        !matches!(op, RegOp::Write(_))
+    }
+
     fn is_read_only(&self, op: &RegOp) -> bool {
         matches!(op, RegOp::Read(_))
     }

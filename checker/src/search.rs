@@ -80,7 +80,7 @@ struct Entry {
     op: u32,
     is_call: bool,
     pos: usize,
-    /// For a call: its return entry, or NIL for an uncertain operation.
+    /// For a call: its return entry.
     matching: u32,
     prev: u32,
     next: u32,
@@ -117,7 +117,34 @@ impl Hasher for FxHasher {
 
 type FxBuild = BuildHasherDefault<FxHasher>;
 
+/// Where the scan for the next operation to linearize stands.
+#[derive(Debug, Clone, Copy)]
+enum Cursor {
+    /// At an entry of the list of certain operations.
+    Certain(u32),
+    /// At the i-th uncertain operation (in call order); the scan of certain
+    /// calls stopped at return entry `frontier`.
+    Uncertain { i: usize, frontier: u32 },
+}
+
+/// A linearized operation on the backtracking stack.
+struct Frame<S> {
+    op: usize,
+    /// Where to resume the scan after undoing it.
+    resume: Cursor,
+    /// The state and restriction before it.
+    state: S,
+    restricted: bool,
+}
+
 /// Searches for a linearization of `ops` under `model`.
+///
+/// Certain operations are tried first, in history order, as in Porcupine.
+/// Uncertain ones are tried only when no certain call can go next, and only
+/// in a normal form that loses no linearization: an uncertain operation
+/// must change the state, must be followed at once by an operation that
+/// reads the state (otherwise dropping it changes nothing), and identical
+/// uncertain operations are used in call order.
 pub fn search<M: Model>(
     model: &M,
     ops: &[SearchOp<M::Op>],
@@ -138,19 +165,34 @@ pub fn search<M: Model>(
     }
     let mut entries = build_entries(ops);
     let before = same_uncertain_predecessor(ops);
+    let mut uncertain: Vec<usize> = (0..n).filter(|&i| ops[i].ret.is_none()).collect();
+    uncertain.sort_by_key(|&i| ops[i].call);
+    let reads_state: Vec<bool> = ops.iter().map(|o| model.reads_state(&o.op)).collect();
+    let call_entry: Vec<u32> = {
+        let mut v = vec![NIL; n];
+        for (i, e) in entries.iter().enumerate().skip(1) {
+            if e.is_call {
+                v[e.op as usize] = i as u32;
+            }
+        }
+        v
+    };
 
     let words = n.div_ceil(64);
     let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Box<[u64]>, M::State), FxBuild> = HashSet::default();
-    let mut stack: Vec<(u32, M::State)> = Vec::new();
+    let mut cache: HashSet<(Box<[u64]>, M::State, bool), FxBuild> = HashSet::default();
+    let mut stack: Vec<Frame<M::State>> = Vec::new();
     let mut state = model.init();
+    // True when the last linearized operation is uncertain: the next one
+    // must read the state.
+    let mut restricted = false;
 
     let mut best_pos: Option<usize> = None;
     let mut best: Option<Violation<M::State>> = None;
 
-    let mut entry = entries[HEAD as usize].next;
+    let mut cursor = Cursor::Certain(entries[HEAD as usize].next);
     loop {
-        if entry == NIL {
+        if entries[HEAD as usize].next == NIL {
             stats.states = cache.len();
             return (SearchOutcome::Linearizable, stats);
         }
@@ -170,81 +212,112 @@ pub fn search<M: Model>(
                 }
             }
         }
-        let e = entries[entry as usize];
-        let op = e.op as usize;
-        if e.is_call {
-            // Uncertain operations with the same effect are interchangeable;
-            // trying them only in call order removes the symmetric copies.
-            let symmetric_skip = before[op].is_some_and(|p| !get(&linearized, p));
-            if !symmetric_skip {
-                if let Some(next_state) = model.step(&state, &ops[op].op) {
-                    set(&mut linearized, op);
-                    let key = (linearized.clone().into_boxed_slice(), next_state);
-                    if !cache.contains(&key) {
-                        if cache.len() >= budget.max_states {
-                            stats.states = cache.len();
-                            return (
-                                SearchOutcome::Unknown(format!(
-                                    "memory limit reached: {} memoised states",
-                                    cache.len()
-                                )),
-                                stats,
-                            );
+        // Try to linearize the operation under the cursor.
+        let (candidate, next_cursor) = match cursor {
+            Cursor::Certain(e) => {
+                let entry = entries[e as usize];
+                if entry.is_call {
+                    (Some(entry.op as usize), Cursor::Certain(entry.next))
+                } else {
+                    (None, Cursor::Uncertain { i: 0, frontier: e })
+                }
+            }
+            Cursor::Uncertain { i, frontier } => {
+                match uncertain.get(i) {
+                    Some(&op) if ops[op].call < entries[frontier as usize].pos => {
+                        let usable = !get(&linearized, op)
+                            && before[op].is_none_or(|p| get(&linearized, p));
+                        (usable.then_some(op), Cursor::Uncertain { i: i + 1, frontier })
+                    }
+                    _ => {
+                        // Stuck: nothing can go before this return.
+                        let e = entries[frontier as usize];
+                        if best_pos.is_none_or(|b| e.pos > b) {
+                            best_pos = Some(e.pos);
+                            best = Some(Violation {
+                                op: e.op as usize,
+                                prefix: stack.iter().map(|f| f.op).collect(),
+                                states: vec![state.clone()],
+                            });
+                        } else if best_pos == Some(e.pos) {
+                            if let Some(b) = best.as_mut() {
+                                if b.states.len() < MAX_REPORTED_STATES
+                                    && !b.states.iter().any(|s| model.equal(s, &state))
+                                {
+                                    b.states.push(state.clone());
+                                }
+                            }
                         }
-                        let next_state = key.1.clone();
-                        cache.insert(key);
-                        stack.push((entry, std::mem::replace(&mut state, next_state)));
-                        lift(&mut entries, entry);
-                        entry = entries[HEAD as usize].next;
+                        let Some(frame) = stack.pop() else {
+                            stats.states = cache.len();
+                            let v = best.unwrap_or(Violation {
+                                op: e.op as usize,
+                                prefix: Vec::new(),
+                                states: vec![state],
+                            });
+                            return (SearchOutcome::Violation(v), stats);
+                        };
+                        state = frame.state;
+                        restricted = frame.restricted;
+                        clear(&mut linearized, frame.op);
+                        if ops[frame.op].ret.is_some() {
+                            unlift(&mut entries, call_entry[frame.op]);
+                        }
+                        cursor = frame.resume;
                         continue;
                     }
-                    clear(&mut linearized, op);
                 }
             }
-            entry = e.next;
-        } else {
-            // Stuck: the operation returning here is not linearized.
-            if best_pos.is_none_or(|b| e.pos > b) {
-                best_pos = Some(e.pos);
-                best = Some(Violation {
-                    op,
-                    prefix: stack
-                        .iter()
-                        .map(|(en, _)| entries[*en as usize].op as usize)
-                        .collect(),
-                    states: vec![state.clone()],
-                });
-            } else if best_pos == Some(e.pos) {
-                if let Some(b) = best.as_mut() {
-                    if b.states.len() < MAX_REPORTED_STATES
-                        && !b.states.iter().any(|s| model.equal(s, &state))
-                    {
-                        b.states.push(state.clone());
-                    }
-                }
-            }
-            let Some((top, prev_state)) = stack.pop() else {
-                stats.states = cache.len();
-                let v = best.unwrap_or(Violation {
-                    op,
-                    prefix: Vec::new(),
-                    states: vec![state],
-                });
-                return (SearchOutcome::Violation(v), stats);
-            };
-            state = prev_state;
-            clear(&mut linearized, entries[top as usize].op as usize);
-            unlift(&mut entries, top);
-            entry = entries[top as usize].next;
+        };
+        cursor = next_cursor;
+        let Some(op) = candidate else { continue };
+        if restricted && !reads_state[op] {
+            continue;
         }
+        let Some(next_state) = model.step(&state, &ops[op].op) else {
+            continue;
+        };
+        let is_uncertain = ops[op].ret.is_none();
+        if is_uncertain && model.equal(&next_state, &state) {
+            continue;
+        }
+        set(&mut linearized, op);
+        let key = (linearized.clone().into_boxed_slice(), next_state, is_uncertain);
+        if cache.contains(&key) {
+            clear(&mut linearized, op);
+            continue;
+        }
+        if cache.len() >= budget.max_states {
+            stats.states = cache.len();
+            return (
+                SearchOutcome::Unknown(format!(
+                    "memory limit reached: {} memoised states",
+                    cache.len()
+                )),
+                stats,
+            );
+        }
+        let next_state = key.1.clone();
+        cache.insert(key);
+        stack.push(Frame {
+            op,
+            resume: cursor,
+            state: std::mem::replace(&mut state, next_state),
+            restricted,
+        });
+        restricted = is_uncertain;
+        if !is_uncertain {
+            lift(&mut entries, call_entry[op]);
+        }
+        cursor = Cursor::Certain(entries[HEAD as usize].next);
     }
 }
 
 fn build_entries<O>(ops: &[SearchOp<O>]) -> Vec<Entry> {
     let mut items: Vec<(usize, bool, u32)> = Vec::with_capacity(ops.len() * 2);
     for (i, o) in ops.iter().enumerate() {
-        items.push((o.call, true, i as u32));
         if let Some(r) = o.ret {
+            items.push((o.call, true, i as u32));
             items.push((r, false, i as u32));
         }
     }

@@ -118,13 +118,14 @@ impl Hasher for FxHasher {
 type FxBuild = BuildHasherDefault<FxHasher>;
 
 /// Where the scan for the next operation to linearize stands.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cursor {
-    /// At an entry of the list of certain operations.
-    Certain(u32),
-    /// At the i-th uncertain operation (in call order); the scan of certain
-    /// calls stopped at return entry `frontier`.
-    Uncertain { i: usize, frontier: u32 },
+    /// At the i-th candidate certain call (see [`candidates`]).
+    Certain(usize),
+    /// At the i-th uncertain operation (in call order).
+    Uncertain(usize),
+    /// Nothing left to try in this configuration: backtrack.
+    Exhausted,
 }
 
 /// A linearized operation on the backtracking stack.
@@ -137,14 +138,97 @@ struct Frame<S> {
     restricted: bool,
 }
 
+/// The mutable part of the search: the list, the linearized set, the state.
+struct Walk<'a, M: Model> {
+    model: &'a M,
+    ops: &'a [SearchOp<M::Op>],
+    entries: Vec<Entry>,
+    call_entry: Vec<u32>,
+    linearized: Vec<u64>,
+    cache: HashSet<(Box<[u64]>, M::State, bool), FxBuild>,
+    stack: Vec<Frame<M::State>>,
+    state: M::State,
+    /// True when the last linearized operation is uncertain: the next one
+    /// must read the state.
+    restricted: bool,
+    cands: Vec<u32>,
+    frontier: u32,
+}
+
+enum Push {
+    Done,
+    Seen,
+    Full,
+}
+
+impl<M: Model> Walk<'_, M> {
+    /// Linearizes `op` (already stepped to `next_state`) unless that
+    /// configuration was seen before.
+    fn push(&mut self, op: usize, next_state: M::State, resume: Cursor, max_states: usize) -> Push {
+        let is_uncertain = self.ops[op].ret.is_none();
+        set(&mut self.linearized, op);
+        let key = (self.linearized.clone().into_boxed_slice(), next_state, is_uncertain);
+        if self.cache.contains(&key) {
+            clear(&mut self.linearized, op);
+            return Push::Seen;
+        }
+        if self.cache.len() >= max_states {
+            clear(&mut self.linearized, op);
+            return Push::Full;
+        }
+        let next_state = key.1.clone();
+        self.cache.insert(key);
+        self.stack.push(Frame {
+            op,
+            resume,
+            state: std::mem::replace(&mut self.state, next_state),
+            restricted: self.restricted,
+        });
+        self.restricted = is_uncertain;
+        if !is_uncertain {
+            lift(&mut self.entries, self.call_entry[op]);
+            self.frontier = candidates(&self.entries, &mut self.cands);
+        }
+        Push::Done
+    }
+
+    /// Undoes the last linearization; returns where to resume.
+    fn pop(&mut self) -> Option<Cursor> {
+        let frame = self.stack.pop()?;
+        self.state = frame.state;
+        self.restricted = frame.restricted;
+        clear(&mut self.linearized, frame.op);
+        if self.ops[frame.op].ret.is_some() {
+            unlift(&mut self.entries, self.call_entry[frame.op]);
+            self.frontier = candidates(&self.entries, &mut self.cands);
+        }
+        Some(frame.resume)
+    }
+
+    /// A certain read-only call that succeeds now. Linearizing it at once
+    /// loses nothing: it leaves the state as it is, so any linearization
+    /// that places it later can place it here instead.
+    fn forced(&self, reads_only: &[bool]) -> Option<(usize, M::State)> {
+        self.cands.iter().find_map(|&e| {
+            let op = self.entries[e as usize].op as usize;
+            if !reads_only[op] {
+                return None;
+            }
+            self.model.step(&self.state, &self.ops[op].op).map(|s| (op, s))
+        })
+    }
+}
+
 /// Searches for a linearization of `ops` under `model`.
 ///
-/// Certain operations are tried first, in history order, as in Porcupine.
-/// Uncertain ones are tried only when no certain call can go next, and only
-/// in a normal form that loses no linearization: an uncertain operation
-/// must change the state, must be followed at once by an operation that
-/// reads the state (otherwise dropping it changes nothing), and identical
-/// uncertain operations are used in call order.
+/// Certain operations are tried first, in history order, as in Porcupine,
+/// except that a read-only operation that can go now always goes now (no
+/// branching over the order of reads). Uncertain operations are tried only
+/// when no certain call can go next, and only in a normal form that loses
+/// no linearization: an uncertain operation must change the state, must be
+/// followed at once by an operation that reads the state (otherwise
+/// dropping it changes nothing), and identical uncertain operations are
+/// used in call order.
 pub fn search<M: Model>(
     model: &M,
     ops: &[SearchOp<M::Op>],
@@ -163,154 +247,169 @@ pub fn search<M: Model>(
             stats,
         );
     }
-    let mut entries = build_entries(ops);
+    let entries = build_entries(ops);
     let before = same_uncertain_predecessor(ops);
     let mut uncertain: Vec<usize> = (0..n).filter(|&i| ops[i].ret.is_none()).collect();
     uncertain.sort_by_key(|&i| ops[i].call);
     let reads_state: Vec<bool> = ops.iter().map(|o| model.reads_state(&o.op)).collect();
-    let call_entry: Vec<u32> = {
-        let mut v = vec![NIL; n];
-        for (i, e) in entries.iter().enumerate().skip(1) {
-            if e.is_call {
-                v[e.op as usize] = i as u32;
-            }
+    let reads_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(&o.op)).collect();
+    let mut call_entry = vec![NIL; n];
+    for (i, e) in entries.iter().enumerate().skip(1) {
+        if e.is_call {
+            call_entry[e.op as usize] = i as u32;
         }
-        v
+    }
+    let mut w = Walk {
+        model,
+        ops,
+        entries,
+        call_entry,
+        linearized: vec![0u64; n.div_ceil(64)],
+        cache: HashSet::default(),
+        stack: Vec::new(),
+        state: model.init(),
+        restricted: false,
+        cands: Vec::new(),
+        frontier: NIL,
     };
-
-    let words = n.div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Box<[u64]>, M::State, bool), FxBuild> = HashSet::default();
-    let mut stack: Vec<Frame<M::State>> = Vec::new();
-    let mut state = model.init();
-    // True when the last linearized operation is uncertain: the next one
-    // must read the state.
-    let mut restricted = false;
+    w.frontier = candidates(&w.entries, &mut w.cands);
 
     let mut best_pos: Option<usize> = None;
     let mut best: Option<Violation<M::State>> = None;
+    let unknown = |why: String, w: &Walk<M>, stats: &mut SearchStats| {
+        stats.states = w.cache.len();
+        (SearchOutcome::Unknown(why), *stats)
+    };
 
-    let mut cursor = Cursor::Certain(entries[HEAD as usize].next);
+    let mut cursor = Cursor::Certain(0);
+    // A configuration just reached: look for a forced move first.
+    let mut fresh = true;
     loop {
-        if entries[HEAD as usize].next == NIL {
-            stats.states = cache.len();
+        if w.entries[HEAD as usize].next == NIL {
+            stats.states = w.cache.len();
             return (SearchOutcome::Linearizable, stats);
         }
         stats.steps += 1;
         if stats.steps & 0x3ff == 0 {
             if let Some(d) = budget.deadline {
                 if Instant::now() >= d {
-                    stats.states = cache.len();
-                    return (
-                        SearchOutcome::Unknown(format!(
-                            "time limit reached after {} steps and {} memoised states",
-                            stats.steps,
-                            cache.len()
-                        )),
-                        stats,
+                    let why = format!(
+                        "time limit reached after {} steps and {} memoised states",
+                        stats.steps,
+                        w.cache.len()
                     );
+                    return unknown(why, &w, &mut stats);
                 }
             }
         }
-        // Try to linearize the operation under the cursor.
-        let (candidate, next_cursor) = match cursor {
-            Cursor::Certain(e) => {
-                let entry = entries[e as usize];
-                if entry.is_call {
-                    (Some(entry.op as usize), Cursor::Certain(entry.next))
-                } else {
-                    (None, Cursor::Uncertain { i: 0, frontier: e })
-                }
-            }
-            Cursor::Uncertain { i, frontier } => {
-                match uncertain.get(i) {
-                    Some(&op) if ops[op].call < entries[frontier as usize].pos => {
-                        let usable = !get(&linearized, op)
-                            && before[op].is_none_or(|p| get(&linearized, p));
-                        (usable.then_some(op), Cursor::Uncertain { i: i + 1, frontier })
+        if std::mem::take(&mut fresh) {
+            if let Some((op, s)) = w.forced(&reads_only) {
+                match w.push(op, s, Cursor::Exhausted, budget.max_states) {
+                    Push::Done => {
+                        fresh = true;
+                        cursor = Cursor::Certain(0);
                     }
-                    _ => {
-                        // Stuck: nothing can go before this return.
-                        let e = entries[frontier as usize];
-                        if best_pos.is_none_or(|b| e.pos > b) {
-                            best_pos = Some(e.pos);
-                            best = Some(Violation {
-                                op: e.op as usize,
-                                prefix: stack.iter().map(|f| f.op).collect(),
-                                states: vec![state.clone()],
-                            });
-                        } else if best_pos == Some(e.pos) {
-                            if let Some(b) = best.as_mut() {
-                                if b.states.len() < MAX_REPORTED_STATES
-                                    && !b.states.iter().any(|s| model.equal(s, &state))
-                                {
-                                    b.states.push(state.clone());
-                                }
+                    Push::Seen => cursor = Cursor::Exhausted,
+                    Push::Full => {
+                        let why = format!("memory limit reached: {} memoised states", w.cache.len());
+                        return unknown(why, &w, &mut stats);
+                    }
+                }
+                continue;
+            }
+        }
+        let candidate = match cursor {
+            Cursor::Certain(r) => match w.cands.get(r) {
+                Some(&e) => {
+                    cursor = Cursor::Certain(r + 1);
+                    Some(w.entries[e as usize].op as usize)
+                }
+                None => {
+                    cursor = Cursor::Uncertain(0);
+                    None
+                }
+            },
+            Cursor::Uncertain(i) => match uncertain.get(i) {
+                Some(&op) if ops[op].call < w.entries[w.frontier as usize].pos => {
+                    cursor = Cursor::Uncertain(i + 1);
+                    let usable =
+                        !get(&w.linearized, op) && before[op].is_none_or(|p| get(&w.linearized, p));
+                    usable.then_some(op)
+                }
+                _ => {
+                    // Stuck: nothing can go before this return.
+                    let e = w.entries[w.frontier as usize];
+                    if best_pos.is_none_or(|b| e.pos > b) {
+                        best_pos = Some(e.pos);
+                        best = Some(Violation {
+                            op: e.op as usize,
+                            prefix: w.stack.iter().map(|f| f.op).collect(),
+                            states: vec![w.state.clone()],
+                        });
+                    } else if best_pos == Some(e.pos) {
+                        if let Some(b) = best.as_mut() {
+                            if b.states.len() < MAX_REPORTED_STATES
+                                && !b.states.iter().any(|s| model.equal(s, &w.state))
+                            {
+                                b.states.push(w.state.clone());
                             }
                         }
-                        let Some(frame) = stack.pop() else {
-                            stats.states = cache.len();
-                            let v = best.unwrap_or(Violation {
-                                op: e.op as usize,
-                                prefix: Vec::new(),
-                                states: vec![state],
-                            });
-                            return (SearchOutcome::Violation(v), stats);
-                        };
-                        state = frame.state;
-                        restricted = frame.restricted;
-                        clear(&mut linearized, frame.op);
-                        if ops[frame.op].ret.is_some() {
-                            unlift(&mut entries, call_entry[frame.op]);
-                        }
-                        cursor = frame.resume;
-                        continue;
                     }
+                    cursor = Cursor::Exhausted;
+                    None
                 }
+            },
+            Cursor::Exhausted => {
+                let Some(resume) = w.pop() else {
+                    stats.states = w.cache.len();
+                    let v = best.unwrap_or(Violation {
+                        op: w.entries[w.frontier as usize].op as usize,
+                        prefix: Vec::new(),
+                        states: vec![w.state.clone()],
+                    });
+                    return (SearchOutcome::Violation(v), stats);
+                };
+                cursor = resume;
+                None
             }
         };
-        cursor = next_cursor;
         let Some(op) = candidate else { continue };
-        if restricted && !reads_state[op] {
+        if w.restricted && !reads_state[op] {
             continue;
         }
-        let Some(next_state) = model.step(&state, &ops[op].op) else {
+        let Some(next_state) = model.step(&w.state, &ops[op].op) else {
             continue;
         };
-        let is_uncertain = ops[op].ret.is_none();
-        if is_uncertain && model.equal(&next_state, &state) {
+        if ops[op].ret.is_none() && model.equal(&next_state, &w.state) {
             continue;
         }
-        set(&mut linearized, op);
-        let key = (linearized.clone().into_boxed_slice(), next_state, is_uncertain);
-        if cache.contains(&key) {
-            clear(&mut linearized, op);
-            continue;
+        match w.push(op, next_state, cursor, budget.max_states) {
+            Push::Done => {
+                fresh = true;
+                cursor = Cursor::Certain(0);
+            }
+            Push::Seen => {}
+            Push::Full => {
+                let why = format!("memory limit reached: {} memoised states", w.cache.len());
+                return unknown(why, &w, &mut stats);
+            }
         }
-        if cache.len() >= budget.max_states {
-            stats.states = cache.len();
-            return (
-                SearchOutcome::Unknown(format!(
-                    "memory limit reached: {} memoised states",
-                    cache.len()
-                )),
-                stats,
-            );
-        }
-        let next_state = key.1.clone();
-        cache.insert(key);
-        stack.push(Frame {
-            op,
-            resume: cursor,
-            state: std::mem::replace(&mut state, next_state),
-            restricted,
-        });
-        restricted = is_uncertain;
-        if !is_uncertain {
-            lift(&mut entries, call_entry[op]);
-        }
-        cursor = Cursor::Certain(entries[HEAD as usize].next);
     }
+}
+
+/// The certain calls that may go next (those before the first return in
+/// the list), earliest return first: the operation that must finish first is
+/// the likeliest to have taken effect first, so this order backtracks less
+/// than call order. Returns the first return entry.
+fn candidates(entries: &[Entry], out: &mut Vec<u32>) -> u32 {
+    out.clear();
+    let mut e = entries[HEAD as usize].next;
+    while e != NIL && entries[e as usize].is_call {
+        out.push(e);
+        e = entries[e as usize].next;
+    }
+    out.sort_by_key(|&c| entries[entries[c as usize].matching as usize].pos);
+    e
 }
 
 fn build_entries<O>(ops: &[SearchOp<O>]) -> Vec<Entry> {

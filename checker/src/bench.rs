@@ -86,12 +86,19 @@ pub fn run(s: &Scenario, opts: &CheckOptions) -> BenchReport {
     let generate_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let opts = CheckOptions {
-        model: if s.gen.cas { RegisterKind::CasRegister } else { RegisterKind::Register },
+        model: if s.gen.cas {
+            RegisterKind::CasRegister
+        } else {
+            RegisterKind::Register
+        },
         initial_value: serde_json::Value::Null,
         ..opts.clone()
     };
     let (verdict, states) = match check_history(&events, &opts) {
-        Ok(r) => (r.valid.as_str().to_string(), r.keys.iter().map(|k| k.states_explored).sum()),
+        Ok(r) => (
+            r.valid.as_str().to_string(),
+            r.keys.iter().map(|k| k.states_explored).sum(),
+        ),
         Err(e) => (format!("error: {e}"), 0),
     };
     BenchReport {

@@ -124,10 +124,17 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                     outcome,
                 });
                 seq += 1;
-                queue.push(Reverse((t + rng.gen_range(1..2_000_000), seq, Step::Apply, w)));
+                queue.push(Reverse((
+                    t + rng.gen_range(1..2_000_000),
+                    seq,
+                    Step::Apply,
+                    w,
+                )));
             }
             Step::Apply => {
-                let Some(p) = pending[w].as_mut() else { continue };
+                let Some(p) = pending[w].as_mut() else {
+                    continue;
+                };
                 // Half of the uncertain operations never take effect.
                 let happens = p.outcome == EventType::Ok || rng.gen_bool(0.5);
                 let cur = &mut state[p.key];
@@ -150,7 +157,12 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                     }
                 }
                 seq += 1;
-                queue.push(Reverse((t + rng.gen_range(1..2_000_000), seq, Step::Complete, w)));
+                queue.push(Reverse((
+                    t + rng.gen_range(1..2_000_000),
+                    seq,
+                    Step::Complete,
+                    w,
+                )));
             }
             Step::Complete => {
                 let Some(p) = pending[w].take() else { continue };
@@ -174,7 +186,12 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                     next_process += 1;
                 }
                 seq += 1;
-                queue.push(Reverse((t + rng.gen_range(1..500_000), seq, Step::Invoke, w)));
+                queue.push(Reverse((
+                    t + rng.gen_range(1..500_000),
+                    seq,
+                    Step::Invoke,
+                    w,
+                )));
             }
         }
     }

@@ -238,17 +238,20 @@ fn run(cli: Cli) -> Result<i32, String> {
             corrupt,
         } => {
             if !(0.0..=1.0).contains(&info_rate) {
-                return Err(format!("--info-rate must be between 0 and 1, not {info_rate}"));
+                return Err(format!(
+                    "--info-rate must be between 0 and 1, not {info_rate}"
+                ));
             }
-            let mut events = raft_checker::generate::generate(&raft_checker::generate::GenOptions {
-                ops,
-                keys,
-                processes,
-                info_rate,
-                values,
-                cas: true,
-                seed,
-            });
+            let mut events =
+                raft_checker::generate::generate(&raft_checker::generate::GenOptions {
+                    ops,
+                    keys,
+                    processes,
+                    info_rate,
+                    values,
+                    cas: true,
+                    seed,
+                });
             if corrupt {
                 raft_checker::generate::corrupt_one_read(&mut events, seed);
             }
@@ -289,7 +292,13 @@ fn bench(scenario: &str, threads: usize, time_limit: f64) -> Result<i32, String>
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         for s in &all {
             let status = std::process::Command::new(&exe)
-                .args(["bench", "--scenario", s.name, "--threads", &threads.to_string()])
+                .args([
+                    "bench",
+                    "--scenario",
+                    s.name,
+                    "--threads",
+                    &threads.to_string(),
+                ])
                 .args(["--time-limit", &time_limit.to_string()])
                 .status()
                 .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;

@@ -62,7 +62,15 @@ impl PlotData {
         // them against history order rather than pretend it is seconds.
         let untimed = events.iter().all(|e| e.time == e.index);
         let (x_div, lat_div, labels) = if untimed {
-            (1.0, 1.0, ["history index (no timestamps)", "latency (events)", "operations / event"])
+            (
+                1.0,
+                1.0,
+                [
+                    "history index (no timestamps)",
+                    "latency (events)",
+                    "operations / event",
+                ],
+            )
         } else {
             (1e9, 1e6, ["time (s)", "latency (ms)", "operations / s"])
         };
@@ -134,7 +142,10 @@ fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
         chart
             .draw_series(faults.iter().filter(|f| f.name == *name).map(|f| {
                 Rectangle::new(
-                    [(f.start_ns as f64 / x_div, y.0), (f.end_ns as f64 / x_div, y.1)],
+                    [
+                        (f.start_ns as f64 / x_div, y.0),
+                        (f.end_ns as f64 / x_div, y.1),
+                    ],
                     color.mix(0.15).filled(),
                 )
             }))

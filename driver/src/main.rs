@@ -1,4 +1,93 @@
-fn main() {
-    eprintln!("raft-driver: not built yet");
-    std::process::exit(2);
+//! raft-driver: spawns a raft-node cluster on localhost, breaks it with
+//! faults, records what clients saw, and gives a linearizability verdict.
+
+use clap::{Parser, Subcommand};
+use raft_driver::{cluster, options, run};
+use std::process::ExitCode;
+
+/// Jepsen-style tests of raft-node on localhost.
+#[derive(Parser)]
+#[command(name = "raft-driver", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one test: 3 nodes, all faults, 60 s unless told otherwise.
+    Run(options::RunArgs),
+}
+
+/// Exit code when the run gave no verdict (DESIGN.md: 3 unknown).
+const EXIT_UNKNOWN: u8 = 3;
+/// Exit code for bad usage or input.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Nothing outlives the driver, not even a panicking one.
+        cluster::kill_all_registered();
+        default_hook(info);
+    }));
+    let code = match cli.cmd {
+        Cmd::Run(args) => match args.validate() {
+            Err(msg) => {
+                eprintln!("raft-driver: {msg}");
+                ExitCode::from(EXIT_USAGE)
+            }
+            Ok(cfg) => run_with_signals(cfg),
+        },
+    };
+    cluster::kill_all_registered();
+    code
+}
+
+fn run_with_signals(cfg: options::RunConfig) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("raft-driver: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_UNKNOWN);
+        }
+    };
+    let result = rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let run = tokio::spawn(run::run(cfg));
+        tokio::select! {
+            r = run => match r {
+                Ok(r) => r.map(Some),
+                // A panic in the run: the hook already killed the nodes.
+                Err(e) => Err(anyhow::anyhow!("the run task failed: {e}")),
+            },
+            _ = term.recv() => Ok(None),
+            _ = int.recv() => Ok(None),
+        }
+    });
+    // Kill the nodes before the runtime winds down its tasks, and do not
+    // wait long for tasks stuck in blocking code (e.g. a long check).
+    cluster::kill_all_registered();
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(Some(outcome)) => ExitCode::from(outcome.validity.exit_code()),
+        Ok(None) => {
+            eprintln!("raft-driver: interrupted; every node was killed; no verdict");
+            ExitCode::from(EXIT_UNKNOWN)
+        }
+        Err(e) => {
+            if let Some(u) = e.downcast_ref::<run::UsageError>() {
+                eprintln!("raft-driver: {u}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            eprintln!("raft-driver: no verdict: {e:#}");
+            ExitCode::from(EXIT_UNKNOWN)
+        }
+    }
 }

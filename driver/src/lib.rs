@@ -1,0 +1,16 @@
+//! raft-driver as a library: cluster control, proxies, nemeses, clients,
+//! generators and the `run` command, so that tests and later commands
+//! (campaign, replay, bench) reuse the same parts.
+
+pub mod client;
+pub mod cluster;
+pub mod generator;
+pub mod nemesis;
+pub mod op;
+pub mod options;
+pub mod progress;
+pub mod proxy;
+pub mod recorder;
+pub mod run;
+pub mod schedule;
+pub mod verdict;

@@ -1,0 +1,606 @@
+//! Nemeses: the fault injectors, each a small setup / invoke / teardown
+//! object over plain-data operations, composed into one, and the task that
+//! plays a schedule through them into the history.
+
+use crate::client::BoxFuture;
+use crate::cluster::{Cluster, NodeState};
+use crate::proxy::{LinkMode, Network};
+use crate::recorder::Recorder;
+use crate::schedule::{Cut, FaultOp, NemesisKind, PartitionShape, Schedule, Target};
+use raft_proto::kvpb::kv_client::KvClient;
+use raft_proto::kvpb::{Code, MemberRequest, StatusRequest, TransferLeaderRequest};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+/// What nemeses act on: the processes, the links, and the nodes' admin API.
+pub struct NemesisCtx {
+    /// The node processes.
+    pub cluster: Arc<Mutex<Cluster>>,
+    /// The link proxies.
+    pub net: Arc<Network>,
+    /// A channel to each node's client API (direct, not proxied).
+    pub channels: BTreeMap<u64, Channel>,
+    /// Whether starting a partition also closes the connections it cuts.
+    pub sever_on_partition: bool,
+}
+
+/// One node's answer to Status.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    /// Node id.
+    pub id: u64,
+    /// "leader", "follower", ...
+    pub role: String,
+    /// Current term.
+    pub term: u64,
+    /// Leader the node knows of (0 if none).
+    pub leader_id: u64,
+}
+
+impl NemesisCtx {
+    fn cluster(&self) -> std::sync::MutexGuard<'_, Cluster> {
+        self.cluster.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The node ids.
+    pub fn ids(&self) -> Vec<u64> {
+        self.channels.keys().copied().collect()
+    }
+
+    /// Asks every node for its status (each within `timeout`).
+    pub async fn status_all(&self, timeout: Duration) -> Vec<NodeStatus> {
+        let calls = self.channels.iter().map(|(&id, ch)| {
+            let mut c = KvClient::new(ch.clone());
+            async move {
+                let r = tokio::time::timeout(timeout, c.status(StatusRequest {})).await;
+                match r {
+                    Ok(Ok(s)) => {
+                        let s = s.into_inner();
+                        Some(NodeStatus {
+                            id,
+                            role: s.role,
+                            term: s.term,
+                            leader_id: s.leader_id,
+                        })
+                    }
+                    _ => None,
+                }
+            }
+        });
+        let mut out = Vec::new();
+        for h in calls.map(tokio::spawn).collect::<Vec<_>>() {
+            if let Ok(Some(s)) = h.await {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// The node that claims leadership in the highest term, if any.
+    pub async fn leader(&self) -> Option<u64> {
+        self.status_all(Duration::from_millis(500))
+            .await
+            .into_iter()
+            .filter(|s| s.role == "leader")
+            .max_by_key(|s| s.term)
+            .map(|s| s.id)
+    }
+
+    /// Sends an admin request to the leader, following NotLeader, for up to
+    /// `budget`; returns a short outcome for the history.
+    async fn admin(&self, req: AdminReq, budget: Duration) -> String {
+        let deadline = Instant::now() + budget;
+        let mut last = String::from("no leader found");
+        while Instant::now() < deadline {
+            let Some(leader) = self.leader().await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let mut c = KvClient::new(self.channels[&leader].clone());
+            let call = async {
+                match &req {
+                    AdminReq::Transfer(to) => {
+                        c.transfer_leader(TransferLeaderRequest { target_id: *to })
+                            .await
+                    }
+                    AdminReq::Remove(id) => {
+                        c.remove_node(MemberRequest {
+                            node_id: *id,
+                            addr: String::new(),
+                        })
+                        .await
+                    }
+                    AdminReq::AddVoter(id, addr) => {
+                        c.add_voter(MemberRequest {
+                            node_id: *id,
+                            addr: addr.clone(),
+                        })
+                        .await
+                    }
+                }
+            };
+            match tokio::time::timeout(Duration::from_secs(2), call).await {
+                Err(_) => last = format!("timeout at node {leader}"),
+                Ok(Err(s)) if s.code() == tonic::Code::Unimplemented => {
+                    return format!("unsupported: {}", s.message())
+                }
+                Ok(Err(s)) => last = format!("{:?}: {}", s.code(), s.message()),
+                Ok(Ok(r)) => {
+                    let Some(e) = r.into_inner().error else {
+                        return "ok".into();
+                    };
+                    match Code::try_from(e.code) {
+                        Ok(Code::Ok) => return "ok".into(),
+                        Ok(Code::BadRequest) => return format!("unsupported: {}", e.message),
+                        Ok(Code::OutcomeUnknown) => return format!("unknown: {}", e.message),
+                        _ => last = format!("{}: {}", e.code, e.message),
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        format!("failed: {last}")
+    }
+}
+
+enum AdminReq {
+    Transfer(u64),
+    Remove(u64),
+    AddVoter(u64, String),
+}
+
+/// A fault injector: set up once, invoked with its operations, torn down at
+/// the end (where it must undo whatever it still has in effect).
+pub trait Nemesis: Send {
+    /// The kind of fault this nemesis injects.
+    fn kind(&self) -> NemesisKind;
+    /// Prepares before the first operation.
+    fn setup<'a>(&'a mut self, _ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+    /// Applies `op` and returns the history value describing what was done.
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value>;
+    /// Undoes anything still in effect.
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()>;
+}
+
+/// Resolves a target to node ids (the leader is looked up now).
+async fn resolve(ctx: &NemesisCtx, target: Target, nodes: &Option<Vec<u64>>) -> Vec<u64> {
+    if let Some(n) = nodes {
+        return n.clone();
+    }
+    match target {
+        Target::Leader => match ctx.leader().await {
+            Some(l) => vec![l],
+            None => vec![],
+        },
+        Target::All => ctx.ids(),
+        // Not generated without nodes; fall back to the first node.
+        _ => ctx.ids().into_iter().take(1).collect(),
+    }
+}
+
+/// SIGSTOPs nodes and SIGCONTs them.
+#[derive(Default)]
+pub struct PauseNemesis {
+    paused: Vec<u64>,
+}
+
+impl Nemesis for PauseNemesis {
+    fn kind(&self) -> NemesisKind {
+        NemesisKind::Pause
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match op {
+                FaultOp::StartPause { target, nodes } => {
+                    let nodes = resolve(ctx, *target, nodes).await;
+                    let mut c = ctx.cluster();
+                    let mut done = Vec::new();
+                    for &id in &nodes {
+                        if c.state(id) == Some(NodeState::Running) && c.pause(id).is_ok() {
+                            done.push(id);
+                        }
+                    }
+                    self.paused.extend(&done);
+                    json!({"target": target, "nodes": done})
+                }
+                _ => {
+                    let nodes = std::mem::take(&mut self.paused);
+                    let mut c = ctx.cluster();
+                    for &id in &nodes {
+                        let _ = c.resume(id);
+                    }
+                    json!({"nodes": nodes})
+                }
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut c = ctx.cluster();
+            for id in std::mem::take(&mut self.paused) {
+                let _ = c.resume(id);
+            }
+        })
+    }
+}
+
+/// SIGKILLs nodes and restarts them on their data dirs.
+#[derive(Default)]
+pub struct KillNemesis {
+    killed: Vec<u64>,
+}
+
+impl Nemesis for KillNemesis {
+    fn kind(&self) -> NemesisKind {
+        NemesisKind::Kill
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match op {
+                FaultOp::StartKill { target, nodes } => {
+                    let nodes = resolve(ctx, *target, nodes).await;
+                    let mut c = ctx.cluster();
+                    let mut done = Vec::new();
+                    for &id in &nodes {
+                        if c.state(id) != Some(NodeState::Down) && c.kill(id).is_ok() {
+                            done.push(id);
+                        }
+                    }
+                    self.killed.extend(&done);
+                    json!({"target": target, "nodes": done})
+                }
+                _ => {
+                    let nodes = std::mem::take(&mut self.killed);
+                    let mut c = ctx.cluster();
+                    let mut errors = Vec::new();
+                    for &id in &nodes {
+                        if let Err(e) = c.start(id) {
+                            errors.push(format!("n{id}: {e:#}"));
+                        }
+                    }
+                    json!({"nodes": nodes, "errors": errors})
+                }
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut c = ctx.cluster();
+            for id in std::mem::take(&mut self.killed) {
+                let _ = c.start(id);
+            }
+        })
+    }
+}
+
+/// Cuts links by holding their proxies; heals them all.
+#[derive(Default)]
+pub struct PartitionNemesis {
+    active: bool,
+}
+
+impl Nemesis for PartitionNemesis {
+    fn kind(&self) -> NemesisKind {
+        NemesisKind::Partition
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match op {
+                FaultOp::StartPartition { shape, cut } => {
+                    let cut = match (cut, shape) {
+                        (Some(c), _) => Some(c.clone()),
+                        (None, PartitionShape::Leader) => {
+                            ctx.leader().await.map(|l| Cut::isolate(l, &ctx.ids()))
+                        }
+                        (None, _) => None,
+                    };
+                    match cut {
+                        Some(cut) => {
+                            ctx.net
+                                .partition(&cut.blocked_set(), ctx.sever_on_partition);
+                            self.active = true;
+                            let mut v = serde_json::to_value(&cut).unwrap_or(Value::Null);
+                            v["shape"] = json!(shape);
+                            v
+                        }
+                        // No leader to isolate: nothing was cut, and the
+                        // history says so.
+                        None => json!({"shape": shape, "blocked": [], "error": "no leader"}),
+                    }
+                }
+                _ => {
+                    ctx.net.heal();
+                    self.active = false;
+                    json!({})
+                }
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            ctx.net.heal();
+            self.active = false;
+        })
+    }
+}
+
+/// Adds latency and loss to every link.
+#[derive(Default)]
+pub struct SlowNemesis;
+
+impl Nemesis for SlowNemesis {
+    fn kind(&self) -> NemesisKind {
+        NemesisKind::Slow
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match op {
+                FaultOp::StartSlow {
+                    delay_ms,
+                    jitter_ms,
+                    loss,
+                } => {
+                    ctx.net.set_all(LinkMode::Slow {
+                        delay_ms: *delay_ms,
+                        jitter_ms: *jitter_ms,
+                        loss: *loss,
+                    });
+                    json!({"delay_ms": delay_ms, "jitter_ms": jitter_ms, "loss": loss})
+                }
+                _ => {
+                    ctx.net.heal();
+                    json!({})
+                }
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move { ctx.net.heal() })
+    }
+}
+
+/// Asks the leader to hand leadership to another node.
+#[derive(Default)]
+pub struct TransferNemesis;
+
+impl Nemesis for TransferNemesis {
+    fn kind(&self) -> NemesisKind {
+        NemesisKind::LeaderTransfer
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match op {
+                FaultOp::StartTransfer { to } => {
+                    let from = ctx.leader().await;
+                    let ids = ctx.ids();
+                    // Never ask a leader to transfer to itself.
+                    let to = if Some(*to) == from {
+                        let pos = ids.iter().position(|i| i == to).unwrap_or(0);
+                        ids[(pos + 1) % ids.len()]
+                    } else {
+                        *to
+                    };
+                    let result = ctx
+                        .admin(AdminReq::Transfer(to), Duration::from_secs(3))
+                        .await;
+                    json!({"from": from, "to": to, "result": result})
+                }
+                _ => json!({"leader": ctx.leader().await}),
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, _ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Removes a node through the admin API and adds it back as a voter.
+#[derive(Default)]
+pub struct MembershipNemesis {
+    removed: Option<u64>,
+}
+
+impl MembershipNemesis {
+    async fn re_add(&mut self, ctx: &NemesisCtx) -> Value {
+        let Some(node) = self.removed.take() else {
+            return json!({"node": null, "result": "nothing removed"});
+        };
+        // A node may exit once removed; it comes back on its data dir.
+        let restarted = {
+            let mut c = ctx.cluster();
+            if c.check_exited(node).is_some() || c.state(node) == Some(NodeState::Down) {
+                c.start(node).is_ok()
+            } else {
+                false
+            }
+        };
+        let leader = ctx.leader().await.unwrap_or(node);
+        let addr = ctx
+            .net
+            .addr(leader, node)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let result = ctx
+            .admin(AdminReq::AddVoter(node, addr), Duration::from_secs(5))
+            .await;
+        json!({"node": node, "restarted": restarted, "result": result})
+    }
+}
+
+impl Nemesis for MembershipNemesis {
+    fn kind(&self) -> NemesisKind {
+        NemesisKind::Membership
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match op {
+                FaultOp::StartMembership { node } => {
+                    let leader = ctx.leader().await;
+                    let ids = ctx.ids();
+                    let node = if Some(*node) == leader {
+                        let pos = ids.iter().position(|i| i == node).unwrap_or(0);
+                        ids[(pos + 1) % ids.len()]
+                    } else {
+                        *node
+                    };
+                    let result = ctx
+                        .admin(AdminReq::Remove(node), Duration::from_secs(5))
+                        .await;
+                    // Only a removal that may have happened needs undoing.
+                    if result == "ok" || result.starts_with("unknown") {
+                        self.removed = Some(node);
+                    }
+                    json!({"node": node, "result": result})
+                }
+                _ => self.re_add(ctx).await,
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if self.removed.is_some() {
+                let v = self.re_add(ctx).await;
+                tracing::info!("membership teardown: {v}");
+            }
+        })
+    }
+}
+
+/// Builds the nemesis of one kind.
+pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
+    match kind {
+        NemesisKind::Pause => Box::<PauseNemesis>::default(),
+        NemesisKind::Kill => Box::<KillNemesis>::default(),
+        NemesisKind::Partition => Box::<PartitionNemesis>::default(),
+        NemesisKind::Slow => Box::<SlowNemesis>::default(),
+        NemesisKind::LeaderTransfer => Box::<TransferNemesis>::default(),
+        NemesisKind::Membership => Box::<MembershipNemesis>::default(),
+    }
+}
+
+/// Several nemeses as one: each operation goes to the nemesis of its kind.
+pub struct Composite {
+    parts: Vec<Box<dyn Nemesis>>,
+}
+
+impl Composite {
+    /// One nemesis per kind.
+    pub fn new(kinds: &[NemesisKind]) -> Self {
+        Composite {
+            parts: kinds.iter().map(|&k| nemesis_for(k)).collect(),
+        }
+    }
+}
+
+impl Nemesis for Composite {
+    fn kind(&self) -> NemesisKind {
+        // A composite has no single kind; the first part stands for it.
+        self.parts
+            .first()
+            .map(|p| p.kind())
+            .unwrap_or(NemesisKind::Partition)
+    }
+    fn setup<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            for p in &mut self.parts {
+                p.setup(ctx).await;
+            }
+        })
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match self.parts.iter_mut().find(|p| p.kind() == op.kind()) {
+                Some(p) => p.invoke(ctx, op).await,
+                None => json!({"error": format!("no {} nemesis", op.kind().name())}),
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            for p in &mut self.parts {
+                p.teardown(ctx).await;
+            }
+        })
+    }
+}
+
+/// Plays `schedule` (offsets from `start`) through `nemesis`, recording each
+/// applied operation, until the schedule ends or `stop` turns true; then
+/// applies the stop of any fault still active, and tears everything down.
+pub async fn run_schedule(
+    schedule: Schedule,
+    mut nemesis: Box<dyn Nemesis>,
+    ctx: Arc<NemesisCtx>,
+    recorder: Recorder,
+    start: Instant,
+    mut stop: watch::Receiver<bool>,
+    current: Arc<Mutex<String>>,
+) {
+    nemesis.setup(&ctx).await;
+    let mut active: Option<FaultOp> = None;
+    for ev in schedule.events {
+        let due = start + Duration::from_millis(ev.at_ms);
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        apply(
+            &mut *nemesis,
+            &ctx,
+            &recorder,
+            &ev.op,
+            Some(ev.at_ms),
+            &current,
+        )
+        .await;
+        active = ev.op.stop().map(|_| ev.op.clone());
+    }
+    if let Some(stop_op) = active.and_then(|op| op.stop()) {
+        apply(&mut *nemesis, &ctx, &recorder, &stop_op, None, &current).await;
+    }
+    nemesis.teardown(&ctx).await;
+    *current.lock().unwrap_or_else(|e| e.into_inner()) = "none".into();
+}
+
+async fn apply(
+    nemesis: &mut dyn Nemesis,
+    ctx: &NemesisCtx,
+    recorder: &Recorder,
+    op: &FaultOp,
+    at_ms: Option<u64>,
+    current: &Mutex<String>,
+) {
+    let mut value = nemesis.invoke(ctx, op).await;
+    if let (Some(at), Value::Object(m)) = (at_ms, &mut value) {
+        m.insert("scheduled_at_ms".into(), json!(at));
+    }
+    tracing::info!("nemesis {} {}", op.f(), value);
+    *current.lock().unwrap_or_else(|e| e.into_inner()) = if op.stop().is_some() {
+        format!("{} {}", op.kind().name(), brief(&value))
+    } else {
+        "none".into()
+    };
+    recorder.nemesis(op.f(), value);
+}
+
+fn brief(v: &Value) -> String {
+    for key in ["nodes", "groups", "node", "to"] {
+        if let Some(x) = v.get(key) {
+            return x.to_string();
+        }
+    }
+    if let Some(b) = v.get("blocked") {
+        return format!("{} links", b.as_array().map(|a| a.len()).unwrap_or(0));
+    }
+    if let Some(d) = v.get("delay_ms") {
+        return format!("{d}ms");
+    }
+    String::new()
+}

@@ -83,3 +83,96 @@ impl<W: Write> HistoryWriter<W> {
         Ok(event)
     }
 }
+
+impl Event {
+    /// Whether this event belongs to a client operation (not the nemesis).
+    pub fn is_client(&self) -> bool {
+        self.process.is_client()
+    }
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Process::Client(n) => write!(f, "{n}"),
+            Process::Named(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl EventType {
+    /// The lowercase name used in history files (`invoke`, `ok`, `fail`, `info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Invoke => "invoke",
+            EventType::Ok => "ok",
+            EventType::Fail => "fail",
+            EventType::Info => "info",
+        }
+    }
+}
+
+/// Where an event came from in its source file, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourcePos {
+    /// A line of a JSON-lines file (1-based).
+    Line(usize),
+    /// The n-th form (0-based) of an EDN history, and the line it starts on.
+    Form { index: usize, line: usize },
+}
+
+impl std::fmt::Display for SourcePos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourcePos::Line(l) => write!(f, "line {l}"),
+            SourcePos::Form { index, line } => write!(f, "form {index} (line {line})"),
+        }
+    }
+}
+
+/// A history read from a file: its events and where each one came from.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// The events in file order.
+    pub events: Vec<Event>,
+    /// `positions[i]` locates `events[i]` in the source file.
+    pub positions: Vec<SourcePos>,
+}
+
+impl History {
+    /// Where event number `i` (its position in `events`) came from.
+    pub fn position(&self, i: usize) -> Option<SourcePos> {
+        self.positions.get(i).copied()
+    }
+}
+
+/// Reads a JSON-lines history as a stream; blank lines are skipped.
+///
+/// The error names the line and what is wrong with it.
+pub fn read_jsonl<R: std::io::BufRead>(input: R) -> Result<History, crate::HistoryError> {
+    let mut history = History::default();
+    for (i, line) in input.lines().enumerate() {
+        let lineno = i + 1;
+        let line = line.map_err(|e| {
+            crate::HistoryError::at(SourcePos::Line(lineno), format!("cannot read: {e}"))
+        })?;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let event: Event = serde_json::from_str(text).map_err(|e| {
+            crate::HistoryError::at(SourcePos::Line(lineno), format!("not a history event: {e}"))
+        })?;
+        history.events.push(event);
+        history.positions.push(SourcePos::Line(lineno));
+    }
+    Ok(history)
+}
+
+/// Reads a JSON-lines history file.
+pub fn read_jsonl_file(path: &std::path::Path) -> Result<History, crate::HistoryError> {
+    let f = std::fs::File::open(path).map_err(|e| {
+        crate::HistoryError::general(format!("cannot open {}: {e}", path.display()))
+    })?;
+    read_jsonl(std::io::BufReader::new(f))
+}

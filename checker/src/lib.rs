@@ -1,3 +1,40 @@
 //! raft-checker: histories, models, the linearizability search, reports.
+//!
+//! The driver links this crate: [`check_history`] decides whether a history
+//! is linearizable, [`report::write_run_outputs`] writes results.json, the
+//! plots and index.html into a run folder, and [`Validity::exit_code`] maps
+//! the verdict to the process exit code.
 
+pub mod bench;
+pub mod check;
+pub mod edn;
+pub mod error;
+pub mod faults;
+pub mod generate;
 pub mod history;
+pub mod input;
+pub mod jepsen;
+pub mod model;
+pub mod operation;
+pub mod plot;
+pub mod register;
+pub mod report;
+pub mod search;
+pub mod stats;
+
+pub use check::{
+    check_history, check_with_model, CheckOptions, CheckResult, Explanation, KeyResult, OpRef,
+    Validity,
+};
+pub use error::HistoryError;
+pub use history::{Event, EventType, History, HistoryWriter, Process};
+pub use register::RegisterKind;
+
+/// Exit code: the history is linearizable.
+pub const EXIT_VALID: i32 = 0;
+/// Exit code: a violation was found.
+pub const EXIT_INVALID: i32 = 1;
+/// Exit code: bad usage or bad input.
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit code: the checker ran out of time or memory.
+pub const EXIT_UNKNOWN: i32 = 3;

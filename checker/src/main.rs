@@ -1,4 +1,327 @@
-fn main() {
-    eprintln!("raft-checker: not built yet");
-    std::process::exit(2);
+//! The raft-checker command: check or plot a recorded history.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use raft_checker::input::{history_path, read_history, Format};
+use raft_checker::{check_history, CheckOptions, RegisterKind, EXIT_BAD_INPUT};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "raft-checker",
+    version,
+    about = "Linearizability checker for Jepsen-style histories"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Jsonl,
+    Edn,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NullReads {
+    Absent,
+    Unknown,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModelArg {
+    /// read and write.
+    Register,
+    /// read, write and cas.
+    CasRegister,
+    /// read, write, cas and append, one register per key.
+    Kv,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check a history file (JSON lines or EDN) or a run folder.
+    ///
+    /// Exit codes: 0 valid, 1 invalid, 2 bad usage or input, 3 unknown.
+    Check {
+        /// A history file, or a run folder holding history.jsonl.
+        history: PathBuf,
+        /// The file format (default: from the extension; .edn is EDN).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// The model to check against.
+        #[arg(long, value_enum, default_value = "kv")]
+        model: ModelArg,
+        /// Every key's initial value, as JSON (Knossos histories: 0).
+        #[arg(long, default_value = "null")]
+        initial_value: String,
+        /// Seconds after which undecided keys are reported unknown.
+        #[arg(long)]
+        time_limit: Option<f64>,
+        /// Seconds after which one key is reported unknown.
+        #[arg(long)]
+        key_time_limit: Option<f64>,
+        /// Memory budget for the search caches, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        memory_mib: usize,
+        /// Worker threads (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Write results.json, plots and index.html here (default: the run
+        /// folder when HISTORY is a folder; nothing for a file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print results.json on stdout instead of words.
+        #[arg(long)]
+        json: bool,
+        /// What a read that returned null means: "absent" (JSON lines
+        /// default) or "unknown", constraining nothing (Knossos semantics,
+        /// the EDN default).
+        #[arg(long, value_enum)]
+        null_reads: Option<NullReads>,
+    },
+    /// Benchmark the checker on generated histories: seconds and peak memory.
+    ///
+    /// Scenario a: 1,000,000 operations, 1,000 keys, 50 processes, 5% info.
+    /// Scenario b: one key, 20 processes, 10,000 operations, 5% info.
+    Bench {
+        /// Which scenario; `all` runs each in a fresh process, so that each
+        /// peak-memory figure is its own.
+        #[arg(long, default_value = "all")]
+        scenario: String,
+        /// Worker threads (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Seconds after which undecided keys are reported unknown.
+        #[arg(long, default_value_t = 120.0)]
+        time_limit: f64,
+    },
+    /// Write a generated linearizable history as JSON lines on stdout (for
+    /// trying the checker and its report without a cluster).
+    Generate {
+        /// Client operations.
+        #[arg(long, default_value_t = 1000)]
+        ops: usize,
+        /// Keys.
+        #[arg(long, default_value_t = 1)]
+        keys: usize,
+        /// Concurrent processes.
+        #[arg(long, default_value_t = 5)]
+        processes: usize,
+        /// Fraction of operations that end as info.
+        #[arg(long, default_value_t = 0.05)]
+        info_rate: f64,
+        /// Values are drawn from 0..VALUES.
+        #[arg(long, default_value_t = 5)]
+        values: i64,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Alter one ok read to a value never written (an invalid history).
+        #[arg(long)]
+        corrupt: bool,
+    },
+    /// Draw the latency and rate plots of a history, with no check.
+    Plot {
+        /// A history file, or a run folder holding history.jsonl.
+        history: PathBuf,
+        /// The file format (default: from the extension).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// Where to write the plots (default: beside the history).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn format_of(f: Option<FormatArg>) -> Option<Format> {
+    f.map(|f| match f {
+        FormatArg::Jsonl => Format::Jsonl,
+        FormatArg::Edn => Format::Edn,
+    })
+}
+
+fn seconds(s: Option<f64>, what: &str) -> Result<Option<Duration>, String> {
+    match s {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(format!(
+            "{what} must be a positive number of seconds, not {s}"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(message) => {
+            eprintln!("raft-checker: {message}");
+            ExitCode::from(EXIT_BAD_INPUT as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32, String> {
+    match cli.cmd {
+        Cmd::Check {
+            history,
+            format,
+            model,
+            initial_value,
+            time_limit,
+            key_time_limit,
+            memory_mib,
+            threads,
+            out,
+            json,
+            null_reads,
+        } => {
+            let file = history_path(&history);
+            let format = format_of(format).unwrap_or_else(|| Format::guess(&file));
+            let null_reads = null_reads.unwrap_or(match format {
+                Format::Edn => NullReads::Unknown,
+                Format::Jsonl => NullReads::Absent,
+            });
+            let initial_value: serde_json::Value = serde_json::from_str(&initial_value)
+                .map_err(|e| format!("--initial-value {initial_value:?} is not JSON: {e}"))?;
+            let opts = CheckOptions {
+                model: match model {
+                    ModelArg::Register => RegisterKind::Register,
+                    ModelArg::CasRegister => RegisterKind::CasRegister,
+                    ModelArg::Kv => RegisterKind::Kv,
+                },
+                initial_value,
+                time_limit: seconds(time_limit, "--time-limit")?,
+                key_time_limit: seconds(key_time_limit, "--key-time-limit")?,
+                memory_limit: memory_mib.saturating_mul(1 << 20),
+                threads,
+                progress: true,
+                null_read_is_unknown: null_reads == NullReads::Unknown,
+            };
+            let h = read_history(&history, Some(format))
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let result = check_history(&h.events, &opts)
+                .map_err(|e| format!("{}: {}", file.display(), e.locate(&h)))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", raft_checker::report::text_report(&result));
+            }
+            let out = out.or_else(|| history.is_dir().then(|| history.clone()));
+            if let Some(dir) = out {
+                raft_checker::report::write_run_outputs(&dir, &h.events, &result)
+                    .map_err(|e| format!("cannot write the report into {}: {e}", dir.display()))?;
+                if !json {
+                    println!("report: {}", dir.join("index.html").display());
+                }
+            }
+            Ok(result.valid.exit_code())
+        }
+        Cmd::Bench {
+            scenario,
+            threads,
+            time_limit,
+        } => bench(&scenario, threads, time_limit),
+        Cmd::Generate {
+            ops,
+            keys,
+            processes,
+            info_rate,
+            values,
+            seed,
+            corrupt,
+        } => {
+            if !(0.0..=1.0).contains(&info_rate) {
+                return Err(format!(
+                    "--info-rate must be between 0 and 1, not {info_rate}"
+                ));
+            }
+            let mut events =
+                raft_checker::generate::generate(&raft_checker::generate::GenOptions {
+                    ops,
+                    keys,
+                    processes,
+                    info_rate,
+                    values,
+                    cas: true,
+                    seed,
+                });
+            if corrupt {
+                raft_checker::generate::corrupt_one_read(&mut events, seed);
+            }
+            let stdout = std::io::stdout();
+            let mut w = raft_checker::HistoryWriter::new(std::io::BufWriter::new(stdout.lock()));
+            for e in events {
+                w.write(e).map_err(|e| e.to_string())?;
+            }
+            Ok(0)
+        }
+        Cmd::Plot {
+            history,
+            format,
+            out,
+        } => {
+            let file = history_path(&history);
+            let h = read_history(&history, format_of(format))
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let dir = out.unwrap_or_else(|| {
+                file.parent()
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or_else(|| PathBuf::from("."))
+            });
+            let written = raft_checker::plot::write_plots(&dir, &h.events)
+                .map_err(|e| format!("cannot write plots into {}: {e}", dir.display()))?;
+            for p in written {
+                println!("{}", p.display());
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn bench(scenario: &str, threads: usize, time_limit: f64) -> Result<i32, String> {
+    let all = raft_checker::bench::scenarios();
+    if scenario == "all" {
+        // One process per scenario: VmHWM is a per-process high-water mark.
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        for s in &all {
+            let status = std::process::Command::new(&exe)
+                .args([
+                    "bench",
+                    "--scenario",
+                    s.name,
+                    "--threads",
+                    &threads.to_string(),
+                ])
+                .args(["--time-limit", &time_limit.to_string()])
+                .status()
+                .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+            if !status.success() {
+                return Err(format!("scenario {} failed: {status}", s.name));
+            }
+        }
+        return Ok(0);
+    }
+    let s = all
+        .iter()
+        .find(|s| s.name == scenario)
+        .ok_or_else(|| format!("unknown scenario {scenario:?} (a, b or all)"))?;
+    let opts = CheckOptions {
+        time_limit: seconds(Some(time_limit), "--time-limit")?,
+        threads,
+        progress: true,
+        ..CheckOptions::default()
+    };
+    let r = raft_checker::bench::run(s, &opts);
+    println!(
+        "scenario {}: {}\n  {} events generated in {:.2} s; checked in {:.2} s; verdict {}; {} memoised states; peak RSS {:.0} MiB",
+        r.scenario, r.description, r.events, r.generate_s, r.check_s, r.verdict, r.states, r.peak_rss_mib
+    );
+    Ok(0)
 }

@@ -27,7 +27,9 @@ const OP_DELETE: u8 = 4;
 /// request. A client id of 0 means "no session".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Session {
+    /// The client's id, unique per client process (0: no session).
     pub client_id: u64,
+    /// The request's sequence number within the session, starting at 1.
     pub seq: u64,
 }
 
@@ -35,31 +37,52 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Sets `key` to `value`.
-    Put { key: String, value: Vec<u8> },
+    Put {
+        /// The key written.
+        key: String,
+        /// Its new value.
+        value: Vec<u8>,
+    },
     /// Sets `key` to `new` if its value equals `expected` (`None`: absent).
     Cas {
+        /// The key compared and written.
         key: String,
+        /// The value it must hold (`None`: it must be absent).
         expected: Option<Vec<u8>>,
+        /// Its value if the comparison holds.
         new: Vec<u8>,
     },
     /// Appends `suffix` to the value of `key` (an absent key counts as empty).
-    Append { key: String, suffix: Vec<u8> },
+    Append {
+        /// The key appended to.
+        key: String,
+        /// The bytes appended.
+        suffix: Vec<u8>,
+    },
     /// Removes `key`.
-    Delete { key: String },
+    Delete {
+        /// The key removed.
+        key: String,
+    },
 }
 
 /// A write as it travels through the log: the operation and the client
 /// session it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
+    /// The client session, for deduplication of retries.
     pub session: Option<Session>,
+    /// What to do.
     pub op: Op,
 }
 
 /// Why bytes are not a valid command or snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct DecodeError(pub String);
+pub struct DecodeError(
+    /// What was wrong, with the byte offset where it helps.
+    pub String,
+);
 
 fn err<T>(msg: impl Into<String>) -> Result<T, DecodeError> {
     Err(DecodeError(msg.into()))
@@ -292,7 +315,12 @@ pub enum ApplyResult {
     /// The session has moved past this sequence number, or was evicted: the
     /// request was not applied now but may have been earlier, so the client
     /// must be told "outcome unknown".
-    SessionExpired { client_id: u64, seq: u64 },
+    SessionExpired {
+        /// The client whose request was refused.
+        client_id: u64,
+        /// The refused sequence number.
+        seq: u64,
+    },
     /// The entry is not a valid command; the state is unchanged (every
     /// replica decides the same).
     Malformed(DecodeError),

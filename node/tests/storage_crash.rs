@@ -296,3 +296,31 @@ fn a_record_that_decodes_badly_despite_its_checksum_is_refused() {
         other => panic!("expected Corrupt, got {other}"),
     }
 }
+
+#[test]
+fn a_torn_record_whose_data_embeds_a_valid_frame_is_still_torn() {
+    // A client value may contain bytes that look like a WAL record; once a
+    // header is valid its length is trusted, so the torn body is not
+    // mistaken for "valid data after the damage".
+    let mut data = vec![0xabu8; 20];
+    raft_node::storage::record::encode_raw(&mut data, b"I look like a record");
+    data.extend_from_slice(&[0xcd; 20]);
+    let src = tempfile::tempdir().unwrap();
+    let w = write_five_then(src.path(), |s| {
+        s.append(&[Entry {
+            term: 1,
+            index: 6,
+            kind: EntryKind::Normal,
+            data: data.clone(),
+        }])
+        .unwrap()
+    });
+    let bytes = fs::read(&w.seg).unwrap();
+    let name = w.seg.file_name().unwrap().to_str().unwrap();
+    for cut in w.last_start..w.last_end {
+        let d = copy_with(src.path(), name, &bytes[..cut as usize]);
+        let (_, rec) = Storage::open(d.path(), 1, 7, opts(64 << 20))
+            .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert_eq!(rec.entries.len(), 5, "cut at {cut}");
+    }
+}

@@ -235,3 +235,70 @@ fn a_damaged_snapshot_refuses_to_open_naming_the_file() {
         other => panic!("expected CorruptFile, got {other}"),
     }
 }
+
+fn wal_files(dir: &Path) -> Vec<String> {
+    names(dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".wal"))
+        .collect()
+}
+
+/// Puts back segment files saved before an operation that removed them: the
+/// state a crash right before their removal leaves.
+fn restore_files(saved: &Path, dir: &Path) {
+    for n in wal_files(saved) {
+        if !dir.join(&n).exists() {
+            fs::copy(saved.join(&n), dir.join(&n)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn segments_left_by_a_crash_during_install_are_void_and_removed_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(tmp.path());
+        fill(&mut s, 1, 100, 1);
+        for n in wal_files(tmp.path()) {
+            fs::copy(tmp.path().join(&n), saved.path().join(&n)).unwrap();
+        }
+        s.install_snapshot(&snap(50, 2, "leader image")).unwrap();
+        s.append(&[entry(51, 2)]).unwrap();
+        s.sync().unwrap();
+    }
+    restore_files(saved.path(), tmp.path());
+    assert!(wal_files(tmp.path()).len() > 2);
+    let (s, rec) = open(tmp.path());
+    assert_eq!(rec.entries, vec![entry(51, 2)]);
+    assert_eq!(s.last_index(), 51);
+    assert_eq!(wal_files(tmp.path()).len(), 1, "void segments removed");
+}
+
+#[test]
+fn segments_left_by_a_crash_during_compaction_are_removed_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let before;
+    {
+        let (mut s, _) = open(tmp.path());
+        fill(&mut s, 1, 100, 1);
+        before = wal_files(tmp.path()).len();
+        for n in wal_files(tmp.path()) {
+            fs::copy(tmp.path().join(&n), saved.path().join(&n)).unwrap();
+        }
+        s.save_snapshot(&snap(90, 1, "image")).unwrap();
+    }
+    restore_files(saved.path(), tmp.path());
+    assert_eq!(wal_files(tmp.path()).len(), before);
+    let (_, rec) = open(tmp.path());
+    let want: Vec<Entry> = (91..=100).map(|i| entry(i, 1)).collect();
+    assert_eq!(rec.entries, want);
+    assert!(wal_files(tmp.path()).len() < before);
+}
+
+#[test]
+fn storage_can_move_to_the_thread_that_drives_it() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Storage>();
+}

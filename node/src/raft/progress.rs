@@ -33,6 +33,10 @@ pub struct Progress {
     pub snapshot_ticks: u64,
     /// Heard from since the last check-quorum round.
     pub recent_active: bool,
+    /// `matched` when the previous heartbeat answer arrived: if a whole
+    /// heartbeat round passes without progress while entries are
+    /// outstanding, something was lost and the leader probes again.
+    pub matched_at_last_beat: u64,
     /// Last index of each AppendEntries in flight (Replicate only).
     inflight: VecDeque<u64>,
     max_inflight: usize,
@@ -49,6 +53,7 @@ impl Progress {
             pending_snapshot: 0,
             snapshot_ticks: 0,
             recent_active: false,
+            matched_at_last_beat: 0,
             inflight: VecDeque::new(),
             max_inflight,
         }
@@ -145,12 +150,6 @@ impl Progress {
             }
             ProgressState::Snapshot => false,
         }
-    }
-
-    /// Frees one window slot: a heartbeat answer proves the follower is
-    /// alive while the window is full, so some message was probably lost.
-    pub fn free_first_inflight(&mut self) {
-        self.inflight.pop_front();
     }
 }
 

@@ -193,11 +193,10 @@ impl Raft {
             }
         } else if m.term < self.term {
             match &m.kind {
-                MessageKind::AppendEntries { .. } | MessageKind::InstallSnapshot { .. }
-                    if self.cfg.check_quorum || self.cfg.pre_vote =>
-                {
-                    // A stale leader that cannot raise its term (pre-vote, or
-                    // our lease) would otherwise never learn it was replaced.
+                MessageKind::AppendEntries { .. } | MessageKind::InstallSnapshot { .. } => {
+                    // Section 5.1: answer with our term so that a stale leader
+                    // steps down; with pre-vote or a lease it might otherwise
+                    // never hear a higher term.
                     self.send(m.from, self.term, reject_response(0, 0, 0));
                 }
                 MessageKind::RequestVote { pre_vote: true, .. } => {
@@ -244,6 +243,26 @@ impl Raft {
         }
         if cc.node_id() == 0 {
             return Err(RaftError::InvalidConfChange("node id 0 is reserved".into()));
+        }
+        if let ConfChange::AddVoter { id, .. } = &cc {
+            // A new voter that lags would add nothing to the quorum but its
+            // absence (section 4.2.1): it must first catch up as a learner.
+            let committed = self.log.committed();
+            match self.prs.get(id) {
+                _ if conf::is_voter(&self.conf, *id) => {}
+                Some(pr) if pr.matched >= committed => {}
+                Some(pr) => {
+                    return Err(RaftError::InvalidConfChange(format!(
+                        "learner {id} has not caught up (matched {} of commit {committed})",
+                        pr.matched
+                    )))
+                }
+                None => {
+                    return Err(RaftError::InvalidConfChange(format!(
+                        "node {id} must join as a learner and catch up before it votes"
+                    )))
+                }
+            }
         }
         let next = cc.apply(&self.conf);
         if next.voters.is_empty() {
@@ -295,14 +314,19 @@ impl Raft {
         self.lead_transferee = to;
         // The transfer must finish within an election timeout or is abandoned.
         self.election_elapsed = 0;
-        if self
-            .prs
-            .get(&to)
-            .is_some_and(|p| p.matched == self.log.last_index())
-        {
-            self.send(to, self.term, MessageKind::TimeoutNow);
-        } else {
-            self.send_append(to);
+        let last_index = self.log.last_index();
+        match self.prs.get_mut(&to) {
+            Some(pr) if pr.matched == last_index => {
+                self.send(to, self.term, MessageKind::TimeoutNow)
+            }
+            Some(pr) => {
+                if pr.state == ProgressState::Replicate {
+                    // Earlier appends may have been lost: catch up from the match point.
+                    pr.become_probe();
+                }
+                self.send_append(to);
+            }
+            None => {}
         }
         Ok(())
     }
@@ -490,9 +514,32 @@ impl Raft {
         for pr in self.prs.values_mut() {
             pr.recent_active = true;
         }
-        // The no-op lets the leader commit, and so learn the commit index,
-        // in its own term (sections 5.4.2 and 6.4).
-        self.append_new_entry(EntryKind::Normal, Vec::new());
+        if self.log.last_index() == 0 {
+            // The very first leader writes the bootstrap configuration into
+            // the log, so that a node added later, which starts with an
+            // empty configuration, learns it by replaying the log. The
+            // entries change nothing for the bootstrap members.
+            let changes: Vec<ConfChange> = self
+                .conf
+                .voters
+                .iter()
+                .map(|&id| ConfChange::AddVoter {
+                    id,
+                    context: Vec::new(),
+                })
+                .chain(self.conf.learners.iter().map(|&id| ConfChange::AddLearner {
+                    id,
+                    context: Vec::new(),
+                }))
+                .collect();
+            for cc in changes {
+                self.append_new_entry(EntryKind::ConfChange, cc.encode());
+            }
+        } else {
+            // The no-op lets the leader commit, and so learn the commit
+            // index, in its own term (sections 5.4.2 and 6.4).
+            self.append_new_entry(EntryKind::Normal, Vec::new());
+        }
     }
 
     fn tick_election(&mut self) {
@@ -740,11 +787,14 @@ impl Raft {
         pr.recent_active = true;
         if heartbeat {
             pr.probe_sent = false;
-            if pr.state == ProgressState::Replicate && pr.is_paused() {
-                pr.free_first_inflight();
+            let stalled = pr.matched < last_index && pr.matched == pr.matched_at_last_beat;
+            pr.matched_at_last_beat = pr.matched;
+            if pr.state == ProgressState::Replicate && stalled {
+                // A heartbeat round without progress: appends were lost.
+                pr.become_probe();
             }
             if pr.matched < last_index {
-                self.send_append(from);
+                while self.send_append(from) {}
             }
             if let Some(seq) = read_only::decode_seq(&context) {
                 let released = self.read_only.ack(seq, from, &self.conf);

@@ -124,7 +124,9 @@ pub fn list_names(dir: &Path) -> Result<Vec<String>> {
 /// Who owns a data dir.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
+    /// The node's id within its cluster.
     pub node_id: u64,
+    /// The cluster's id.
     pub cluster_id: u64,
 }
 

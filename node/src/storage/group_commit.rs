@@ -32,6 +32,8 @@ struct State {
     submitted: u64,
     /// Records durable so far.
     durable: u64,
+    /// Batch number of `buf`; it parts waiters by batch (see `Shared::done`).
+    generation: u64,
     stats: GroupCommitStats,
     failed: Option<String>,
     closing: bool,
@@ -41,8 +43,10 @@ struct Shared {
     state: Mutex<State>,
     /// Signals the committer that records are queued (or closing).
     work: Condvar,
-    /// Signals submitters that `durable` advanced (or the log failed).
-    done: Condvar,
+    /// Signals submitters that `durable` advanced (or the log failed); one
+    /// condvar per batch parity, so finishing a batch wakes only its own
+    /// writers and not those already queued for the next one.
+    done: [Condvar; 2],
 }
 
 impl Shared {
@@ -88,7 +92,7 @@ impl GroupCommit {
                 ..State::default()
             }),
             work: Condvar::new(),
-            done: Condvar::new(),
+            done: [Condvar::new(), Condvar::new()],
         });
         let s = Arc::clone(&shared);
         let committer = std::thread::Builder::new()
@@ -123,9 +127,10 @@ impl GroupCommit {
         record::encode_raw(&mut st.buf, payload);
         st.submitted += 1;
         let mine = st.submitted;
+        let done = &self.shared.done[(st.generation % 2) as usize];
         self.shared.work.notify_one();
         while st.durable < mine && st.failed.is_none() {
-            st = self.shared.done.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = done.wait(st).unwrap_or_else(|e| e.into_inner());
         }
         if st.durable >= mine {
             Ok(mine)
@@ -155,7 +160,7 @@ impl Drop for GroupCommit {
 fn commit_loop(shared: &Shared, mut wal: Wal, no_fsync: bool, _lock: DirLock) {
     let mut batch = Vec::with_capacity(1 << 20);
     loop {
-        let (target, count) = {
+        let (target, count, generation) = {
             let mut st = shared.lock();
             while st.buf.is_empty() && !st.closing {
                 st = shared.work.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -164,7 +169,8 @@ fn commit_loop(shared: &Shared, mut wal: Wal, no_fsync: bool, _lock: DirLock) {
                 return; // closing and drained
             }
             std::mem::swap(&mut st.buf, &mut batch);
-            (st.submitted, st.submitted - st.durable)
+            st.generation += 1;
+            (st.submitted, st.submitted - st.durable, st.generation - 1)
         };
         // The I/O runs with no lock held: submitters keep queueing into the
         // other buffer meanwhile, which becomes the next batch.
@@ -185,12 +191,14 @@ fn commit_loop(shared: &Shared, mut wal: Wal, no_fsync: bool, _lock: DirLock) {
                 st.stats.records += count;
                 st.stats.batches += 1;
                 st.stats.fsyncs = wal.stats().fsyncs;
-                shared.done.notify_all();
+                shared.done[(generation % 2) as usize].notify_all();
             }
             Err(e) => {
                 tracing::error!(error = %e, "group-commit log failed");
                 st.failed = Some(e.to_string());
-                shared.done.notify_all();
+                for c in &shared.done {
+                    c.notify_all();
+                }
                 return;
             }
         }

@@ -113,6 +113,8 @@ struct Replay {
     term_at_base: Option<u64>,
     entries: Vec<Entry>,
     hard_state: HardState,
+    /// The segment holding the newest reset record: older ones are void.
+    reset_segment: Option<u64>,
 }
 
 impl Replay {
@@ -161,6 +163,11 @@ impl Replay {
                 }
                 self.entries.clear();
                 self.term_at_base = (index == self.base).then_some(term);
+                self.reset_segment = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(segment::parse_name)
+                    .map(|(seq, _)| seq);
             }
             Record::Raw(_) => {
                 return Err(corrupt("raw record in a Raft log".into()));
@@ -207,7 +214,13 @@ impl Storage {
         cluster_id: u64,
         opts: StorageOptions,
     ) -> Result<(Storage, Recovered)> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))?;
+            // Make the new directory's own entry durable.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                dir::fsync_dir(parent)?;
+            }
+        }
         let lock = DirLock::acquire(dir)?;
         dir::remove_temp_files(dir)?;
         let has_data = dir::list_names(dir)?
@@ -229,11 +242,18 @@ impl Storage {
             term_at_base: None,
             entries: Vec::new(),
             hard_state: HardState::default(),
+            reset_segment: None,
         };
-        let wal = Wal::open(dir, opts.segment_size, |path, off, rec| {
+        let mut wal = Wal::open(dir, opts.segment_size, |path, off, rec| {
             replay.visit(path, off, rec)
         })?;
         replay.finish();
+        // Finish what a crash may have interrupted: removing the segments a
+        // reset or a snapshot made void.
+        if let Some(seq) = replay.reset_segment {
+            wal.remove_before(seq)?;
+        }
+        wal.remove_covered(base)?;
 
         let last_index = base + replay.entries.len() as u64;
         let mut storage = Storage {

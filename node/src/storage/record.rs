@@ -36,20 +36,34 @@ const KIND_RAW: u8 = 5;
 pub enum Record<'a> {
     /// First record of every segment: its sequence number and the index of
     /// the first entry it was opened for.
-    SegmentHeader { seq: u64, start_index: u64 },
+    SegmentHeader {
+        /// The segment's position in the log's order of files.
+        seq: u64,
+        /// The next log index when the segment was opened.
+        start_index: u64,
+    },
     /// The Raft hard state; the newest one in log order wins.
     HardState(HardState),
     /// A log entry; an index at or below the current last index replaces the
     /// suffix from there (Raft log truncation).
     Entry {
+        /// The entry's term.
         term: u64,
+        /// The entry's index.
         index: u64,
+        /// What it carries.
         kind: EntryKind,
+        /// Its payload.
         data: &'a [u8],
     },
     /// The log was replaced by a snapshot at (index, term): every entry
     /// before this record is void.
-    Reset { index: u64, term: u64 },
+    Reset {
+        /// The snapshot's last included index.
+        index: u64,
+        /// The snapshot's last included term.
+        term: u64,
+    },
     /// An opaque payload (the group-commit front and the benchmark).
     Raw(&'a [u8]),
 }
@@ -64,9 +78,31 @@ pub enum Defect {
     /// The length is zero or larger than `MAX_BODY_LEN`.
     BadLength(u32),
     /// The body extends past the end of the file.
-    ShortBody { len: u32, available: usize },
-    /// The body checksum does not match.
-    BodyChecksum,
+    ShortBody {
+        /// The length the header announces.
+        len: u32,
+        /// The bytes actually left in the file.
+        available: usize,
+    },
+    /// The body checksum does not match (the header, and so `len`, is valid).
+    BodyChecksum {
+        /// The body length the (valid) header announces.
+        len: u32,
+    },
+}
+
+impl Defect {
+    /// Where the next record would start if this one's header is valid: its
+    /// length is then trustworthy, so bytes inside the damaged body (which
+    /// may be user data that happens to look like a record) are not scanned.
+    pub fn resume_at(&self, at: usize) -> usize {
+        match self {
+            Defect::ShortBody { len, .. } | Defect::BodyChecksum { len } => {
+                at + HEADER_LEN + *len as usize
+            }
+            _ => at + 1,
+        }
+    }
 }
 
 impl std::fmt::Display for Defect {
@@ -78,7 +114,7 @@ impl std::fmt::Display for Defect {
             Defect::ShortBody { len, available } => {
                 write!(f, "record body of {len} bytes cut short at {available}")
             }
-            Defect::BodyChecksum => write!(f, "record body checksum mismatch"),
+            Defect::BodyChecksum { .. } => write!(f, "record body checksum mismatch"),
         }
     }
 }
@@ -191,15 +227,15 @@ pub fn check_frame(bytes: &[u8]) -> Result<&[u8], Defect> {
     }
     let body = &bytes[HEADER_LEN..HEADER_LEN + len as usize];
     if crc32c::crc32c(body) != u32_at(bytes, 4) {
-        return Err(Defect::BodyChecksum);
+        return Err(Defect::BodyChecksum { len });
     }
     Ok(body)
 }
 
-/// Finds the first offset after `from` where a complete, valid record
+/// Finds the first offset at or after `from` where a complete, valid record
 /// starts; used to tell corruption (valid data follows) from a torn tail.
-pub fn find_valid_record_after(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut at = from + 1;
+pub fn find_valid_record_from(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
     while at + HEADER_LEN <= bytes.len() {
         // The header checksum makes this scan cheap: only a 2^-32 fraction of
         // offsets reach the body checksum.
@@ -361,7 +397,7 @@ mod tests {
         encode_raw(&mut buf, b"second");
         buf[3] ^= 0xff; // damage the first record's length
         assert!(check_frame(&buf).is_err());
-        assert_eq!(find_valid_record_after(&buf, 0), Some(second));
-        assert_eq!(find_valid_record_after(&buf, second), None);
+        assert_eq!(find_valid_record_from(&buf, 1), Some(second));
+        assert_eq!(find_valid_record_from(&buf, second + 1), None);
     }
 }

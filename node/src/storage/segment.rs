@@ -32,7 +32,12 @@ pub enum Tail {
     Clean,
     /// The final segment ends in a record a crash cut short; everything from
     /// `offset` on is garbage and nothing valid follows it.
-    Torn { offset: u64, defect: Defect },
+    Torn {
+        /// Where the torn record starts (the length the file is cut to).
+        offset: u64,
+        /// What is wrong with it.
+        defect: Defect,
+    },
 }
 
 /// What reading a segment found.
@@ -74,7 +79,7 @@ pub fn read(
                         format!("{defect} in a segment that is not the last one"),
                     ));
                 }
-                if let Some(next) = record::find_valid_record_after(&bytes, at) {
+                if let Some(next) = record::find_valid_record_from(&bytes, defect.resume_at(at)) {
                     return Err(corrupt(
                         at,
                         format!("{defect}, yet a valid record follows at offset {next}"),

@@ -217,6 +217,19 @@ impl Wal {
         Ok(n)
     }
 
+    /// Removes the segments before `seq` (they precede a log reset).
+    pub fn remove_before(&mut self, seq: u64) -> Result<usize> {
+        let mut n = 0;
+        while self.segments.len() >= 2 && self.segments[0].seq < seq {
+            self.remove_oldest()?;
+            n += 1;
+        }
+        if n > 0 {
+            dir::fsync_dir(&self.dir)?;
+        }
+        Ok(n)
+    }
+
     /// Removes every segment but the open one (after a log reset).
     pub fn remove_all_but_active(&mut self) -> Result<usize> {
         let mut n = 0;

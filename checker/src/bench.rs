@@ -1,0 +1,114 @@
+//! The benchmark behind `raft-checker bench`: generated histories checked
+//! in-process, reporting seconds and peak memory.
+
+use crate::check::{check_history, CheckOptions};
+use crate::generate::{generate, GenOptions};
+use crate::register::RegisterKind;
+use serde::Serialize;
+use std::time::Instant;
+
+/// A named benchmark workload.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Short name (`a`, `b`).
+    pub name: &'static str,
+    /// What it is, in words.
+    pub description: &'static str,
+    /// The history to generate.
+    pub gen: GenOptions,
+}
+
+/// The scenarios of issue 4.
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "a",
+            description: "1,000,000 operations over 1,000 keys, 50 processes, 5% info",
+            gen: GenOptions {
+                ops: 1_000_000,
+                keys: 1000,
+                processes: 50,
+                info_rate: 0.05,
+                values: 5,
+                cas: true,
+                seed: 1,
+            },
+        },
+        Scenario {
+            name: "b",
+            description: "one key, 20 processes, 10,000 operations, 5% info",
+            gen: GenOptions {
+                ops: 10_000,
+                keys: 1,
+                processes: 20,
+                info_rate: 0.05,
+                values: 5,
+                cas: true,
+                seed: 2,
+            },
+        },
+    ]
+}
+
+/// What one benchmark run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario description.
+    pub description: String,
+    /// Events generated.
+    pub events: usize,
+    /// Seconds to generate the history.
+    pub generate_s: f64,
+    /// Seconds to check it.
+    pub check_s: f64,
+    /// Peak resident memory of the whole process (VmHWM), MiB.
+    pub peak_rss_mib: f64,
+    /// The verdict (generated histories are linearizable).
+    pub verdict: String,
+    /// Memoised states summed over keys.
+    pub states: usize,
+}
+
+/// Peak resident set size of this process in MiB, from /proc/self/status.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Generates and checks one scenario.
+pub fn run(s: &Scenario, opts: &CheckOptions) -> BenchReport {
+    let t0 = Instant::now();
+    let events = generate(&s.gen);
+    let generate_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let opts = CheckOptions {
+        model: if s.gen.cas {
+            RegisterKind::CasRegister
+        } else {
+            RegisterKind::Register
+        },
+        initial_value: serde_json::Value::Null,
+        ..opts.clone()
+    };
+    let (verdict, states) = match check_history(&events, &opts) {
+        Ok(r) => (
+            r.valid.as_str().to_string(),
+            r.keys.iter().map(|k| k.states_explored).sum(),
+        ),
+        Err(e) => (format!("error: {e}"), 0),
+    };
+    BenchReport {
+        scenario: s.name.to_string(),
+        description: s.description.to_string(),
+        events: events.len(),
+        generate_s,
+        check_s: t1.elapsed().as_secs_f64(),
+        peak_rss_mib: peak_rss_mib().unwrap_or(f64::NAN),
+        verdict,
+        states,
+    }
+}

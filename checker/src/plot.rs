@@ -1,0 +1,406 @@
+//! Plots of a history: latency-raw, latency-quantiles and rate, as PNG and
+//! SVG, with fault intervals shaded. Fonts come from the embedded DejaVu
+//! Sans, so no system font or gnuplot is needed.
+
+use crate::faults::{fault_intervals, FaultInterval};
+use crate::history::Event;
+use crate::operation::{pair_lenient, Operation, Outcome};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// At most this many points are drawn on latency-raw (evenly sampled), so
+/// that a long history still gives a small SVG.
+pub const MAX_RAW_POINTS: usize = 20_000;
+/// Time windows on the quantile and rate plots.
+const WINDOWS: usize = 60;
+const SIZE: (u32, u32) = (1000, 500);
+
+static FONTS: Once = Once::new();
+
+/// Registers DejaVu Sans as every family plotters may ask for.
+pub fn register_fonts() {
+    FONTS.call_once(|| {
+        for family in ["sans-serif", "serif", "monospace"] {
+            for style in [
+                FontStyle::Normal,
+                FontStyle::Bold,
+                FontStyle::Italic,
+                FontStyle::Oblique,
+            ] {
+                let bytes = match style {
+                    FontStyle::Bold => dejavu::sans::bold(),
+                    _ => dejavu::sans::regular(),
+                };
+                // The embedded font is known good; a failure leaves plotters
+                // without text rather than aborting the report.
+                let _ = plotters::style::register_font(family, style, bytes);
+            }
+        }
+    });
+}
+
+/// The data all three plots share.
+struct PlotData {
+    ops: Vec<Operation>,
+    faults: Vec<FaultInterval>,
+    /// x-axis extent: seconds, or history indexes when untimed.
+    t_max: f64,
+    /// Divisor from nanoseconds to the x unit (1 when untimed).
+    x_div: f64,
+    /// Divisor from nanoseconds to the latency unit (1 when untimed).
+    lat_div: f64,
+    /// Axis labels: x, latency, rate.
+    labels: [&'static str; 3],
+}
+
+impl PlotData {
+    fn new(events: &[Event]) -> Self {
+        // Jepsen histories without :time carry their index as time; plot
+        // them against history order rather than pretend it is seconds.
+        let untimed = events.iter().all(|e| e.time == e.index);
+        let (x_div, lat_div, labels) = if untimed {
+            (
+                1.0,
+                1.0,
+                [
+                    "history index (no timestamps)",
+                    "latency (events)",
+                    "operations / event",
+                ],
+            )
+        } else {
+            (1e9, 1e6, ["time (s)", "latency (ms)", "operations / s"])
+        };
+        let t_max = events.iter().map(|e| e.time).max().unwrap_or(0) as f64 / x_div;
+        PlotData {
+            x_div,
+            lat_div,
+            labels,
+            ops: pair_lenient(events),
+            faults: fault_intervals(events),
+            t_max: t_max.max(1e-6),
+        }
+    }
+}
+
+fn outcome_color(o: Outcome) -> RGBColor {
+    match o {
+        Outcome::Ok => RGBColor(0x1b, 0x9e, 0x77),
+        Outcome::Fail => RGBColor(0xd9, 0x5f, 0x02),
+        Outcome::Info | Outcome::Pending => RGBColor(0x75, 0x70, 0xb3),
+    }
+}
+
+fn fault_color(i: usize) -> RGBColor {
+    const C: [RGBColor; 6] = [
+        RGBColor(0xe4, 0x1a, 0x1c),
+        RGBColor(0x37, 0x7e, 0xb8),
+        RGBColor(0xff, 0x7f, 0x00),
+        RGBColor(0x98, 0x4e, 0xa3),
+        RGBColor(0xa6, 0x56, 0x28),
+        RGBColor(0x4d, 0xaf, 0x4a),
+    ];
+    C[i % C.len()]
+}
+
+fn series_color(i: usize) -> RGBColor {
+    const C: [RGBColor; 8] = [
+        RGBColor(0x1f, 0x77, 0xb4),
+        RGBColor(0xff, 0x7f, 0x0e),
+        RGBColor(0x2c, 0xa0, 0x2c),
+        RGBColor(0xd6, 0x27, 0x28),
+        RGBColor(0x94, 0x67, 0xbd),
+        RGBColor(0x8c, 0x56, 0x4b),
+        RGBColor(0xe3, 0x77, 0xc2),
+        RGBColor(0x7f, 0x7f, 0x7f),
+    ];
+    C[i % C.len()]
+}
+
+type DrawResult = Result<(), String>;
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Shades each fault interval over the full height of the chart.
+fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    faults: &[FaultInterval],
+    x_div: f64,
+    y: (f64, f64),
+) -> DrawResult {
+    let mut names: Vec<&str> = faults.iter().map(|f| f.name.as_str()).collect();
+    names.dedup();
+    names.sort();
+    names.dedup();
+    for (i, name) in names.iter().enumerate() {
+        let color = fault_color(i);
+        chart
+            .draw_series(faults.iter().filter(|f| f.name == *name).map(|f| {
+                Rectangle::new(
+                    [
+                        (f.start_ns as f64 / x_div, y.0),
+                        (f.end_ns as f64 / x_div, y.1),
+                    ],
+                    color.mix(0.15).filled(),
+                )
+            }))
+            .map_err(err)?
+            .label(format!("fault: {name}"))
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.mix(0.3).filled())
+            });
+    }
+    Ok(())
+}
+
+fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> DrawResult {
+    area.fill(&WHITE).map_err(err)?;
+    let done: Vec<&Operation> = d.ops.iter().filter(|o| o.latency_ns().is_some()).collect();
+    let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
+    let y_min = done.iter().map(|o| lat_ms(o)).fold(f64::INFINITY, f64::min);
+    let y_max = done.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
+    let (y_min, y_max) = if done.is_empty() {
+        (1e-3, 1.0)
+    } else {
+        (y_min / 1.5, y_max * 1.5)
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption("Latency of each operation", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..d.t_max, (y_min..y_max).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(d.labels[0])
+        .y_desc(d.labels[1])
+        .draw()
+        .map_err(err)?;
+    shade_faults(&mut chart, &d.faults, d.x_div, (y_min, y_max))?;
+    let stride = done.len().div_ceil(MAX_RAW_POINTS).max(1);
+    let mut fs: Vec<&str> = done.iter().map(|o| o.f.as_str()).collect();
+    fs.sort();
+    fs.dedup();
+    for outcome in [Outcome::Ok, Outcome::Fail, Outcome::Info] {
+        for (fi, f) in fs.iter().enumerate() {
+            let color = outcome_color(outcome);
+            let pts: Vec<(f64, f64)> = done
+                .iter()
+                .step_by(stride)
+                .filter(|o| o.outcome == outcome && o.f == *f)
+                .map(|o| (o.invoke_time as f64 / d.x_div, lat_ms(o)))
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let label = format!("{f} {}", outcome.as_str());
+            let style = color.filled();
+            match fi % 3 {
+                0 => chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 2, style)))
+                    .map_err(err)?
+                    .label(label)
+                    .legend(move |(x, y)| Circle::new((x + 6, y), 3, style)),
+                1 => chart
+                    .draw_series(pts.iter().map(|&p| TriangleMarker::new(p, 3, style)))
+                    .map_err(err)?
+                    .label(label)
+                    .legend(move |(x, y)| TriangleMarker::new((x + 6, y), 4, style)),
+                _ => chart
+                    .draw_series(pts.iter().map(|&p| Cross::new(p, 3, color.stroke_width(1))))
+                    .map_err(err)?
+                    .label(label)
+                    .legend(move |(x, y)| Cross::new((x + 6, y), 4, color.stroke_width(1))),
+            };
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    area.present().map_err(err)
+}
+
+fn window_of(t_ns: u64, d: &PlotData) -> usize {
+    ((t_ns as f64 / d.x_div / d.t_max * WINDOWS as f64) as usize).min(WINDOWS - 1)
+}
+
+fn latency_quantiles<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    d: &PlotData,
+) -> DrawResult {
+    area.fill(&WHITE).map_err(err)?;
+    let mut windows: Vec<Vec<u64>> = vec![Vec::new(); WINDOWS];
+    for o in &d.ops {
+        if let (Some(l), Outcome::Ok) = (o.latency_ns(), o.outcome) {
+            windows[window_of(o.invoke_time, d)].push(l);
+        }
+    }
+    let width = d.t_max / WINDOWS as f64;
+    let mut lines: Vec<(&str, Vec<(f64, f64)>)> = vec![
+        ("p50", vec![]),
+        ("p95", vec![]),
+        ("p99", vec![]),
+        ("max", vec![]),
+    ];
+    for (i, w) in windows.iter_mut().enumerate() {
+        if w.is_empty() {
+            continue;
+        }
+        let q = crate::stats::Quantiles::of(w);
+        let x = (i as f64 + 0.5) * width;
+        for (line, v) in lines
+            .iter_mut()
+            .zip([q.p50_ms, q.p95_ms, q.p99_ms, q.max_ms])
+        {
+            line.1.push((x, (v * 1e6 / d.lat_div).max(1e-3)));
+        }
+    }
+    let all: Vec<f64> = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).collect();
+    let y_min = all.iter().copied().fold(f64::INFINITY, f64::min);
+    let y_max = all.iter().copied().fold(0.0, f64::max);
+    let (y_min, y_max) = if all.is_empty() {
+        (1e-3, 1.0)
+    } else {
+        (y_min / 1.5, y_max * 1.5)
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption("Latency quantiles of ok operations", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..d.t_max, (y_min..y_max).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(d.labels[0])
+        .y_desc(d.labels[1])
+        .draw()
+        .map_err(err)?;
+    shade_faults(&mut chart, &d.faults, d.x_div, (y_min, y_max))?;
+    for (i, (name, pts)) in lines.into_iter().enumerate() {
+        let color = series_color(i);
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    area.present().map_err(err)
+}
+
+fn rate<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> DrawResult {
+    area.fill(&WHITE).map_err(err)?;
+    let width = d.t_max / WINDOWS as f64;
+    let mut series: BTreeMap<(String, Outcome), Vec<f64>> = BTreeMap::new();
+    for o in &d.ops {
+        let t = o.complete_time.unwrap_or(o.invoke_time);
+        let outcome = if o.outcome == Outcome::Pending {
+            Outcome::Info
+        } else {
+            o.outcome
+        };
+        series
+            .entry((o.f.clone(), outcome))
+            .or_insert_with(|| vec![0.0; WINDOWS])[window_of(t, d)] += 1.0 / width;
+    }
+    let y_max = series
+        .values()
+        .flat_map(|v| v.iter().copied())
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.15;
+    let mut chart = ChartBuilder::on(area)
+        .caption("Throughput by f and outcome", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..d.t_max, 0f64..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(d.labels[0])
+        .y_desc(d.labels[2])
+        .draw()
+        .map_err(err)?;
+    shade_faults(&mut chart, &d.faults, d.x_div, (0.0, y_max))?;
+    for (i, ((f, outcome), counts)) in series.into_iter().enumerate() {
+        let color = series_color(i);
+        let pts: Vec<(f64, f64)> = counts
+            .iter()
+            .enumerate()
+            .map(|(w, &c)| ((w as f64 + 0.5) * width, c))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(err)?
+            .label(format!("{f} {}", outcome.as_str()))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    area.present().map_err(err)
+}
+
+/// The plot names, without extension.
+pub const PLOTS: [&str; 3] = ["latency-raw", "latency-quantiles", "rate"];
+
+/// Writes the three plots as PNG and SVG into `dir`; returns the files written.
+pub fn write_plots(dir: &Path, events: &[Event]) -> std::io::Result<Vec<PathBuf>> {
+    register_fonts();
+    std::fs::create_dir_all(dir)?;
+    let d = PlotData::new(events);
+    let mut written = Vec::new();
+    for name in PLOTS {
+        let png = dir.join(format!("{name}.png"));
+        draw_named(
+            name,
+            &BitMapBackend::new(&png, SIZE).into_drawing_area(),
+            &d,
+        )
+        .map_err(|e| std::io::Error::other(format!("{name}.png: {e}")))?;
+        written.push(png);
+        let svg = dir.join(format!("{name}.svg"));
+        draw_named(name, &SVGBackend::new(&svg, SIZE).into_drawing_area(), &d)
+            .map_err(|e| std::io::Error::other(format!("{name}.svg: {e}")))?;
+        written.push(svg);
+    }
+    Ok(written)
+}
+
+fn draw_named<DB: DrawingBackend>(
+    name: &str,
+    area: &DrawingArea<DB, Shift>,
+    d: &PlotData,
+) -> DrawResult {
+    match name {
+        "latency-raw" => latency_raw(area, d),
+        "latency-quantiles" => latency_quantiles(area, d),
+        _ => rate(area, d),
+    }
+}

@@ -1,0 +1,220 @@
+//! Registers: read, write, compare-and-set and append over JSON values, one
+//! independent register per key.
+//!
+//! `read` returns the current value (null means absent); `write` sets it;
+//! `cas` with value `[expected, new]` sets it to `new` if it was `expected`
+//! (a failed cas is recorded as `fail` and did not happen); `append` with a
+//! string value concatenates onto the current string (absent counts as "").
+
+use crate::model::Model;
+use crate::operation::{Operation, Outcome};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Which operations a register accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegisterKind {
+    /// `read` and `write`.
+    Register,
+    /// `read`, `write` and `cas`.
+    CasRegister,
+    /// `read`, `write`, `cas` and `append`: a key-value map of registers.
+    Kv,
+}
+
+impl RegisterKind {
+    /// The name used on the command line and in results.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegisterKind::Register => "register",
+            RegisterKind::CasRegister => "cas-register",
+            RegisterKind::Kv => "kv",
+        }
+    }
+
+    fn accepts(self) -> &'static [&'static str] {
+        match self {
+            RegisterKind::Register => &["read", "write"],
+            RegisterKind::CasRegister => &["read", "write", "cas"],
+            RegisterKind::Kv => &["read", "write", "cas", "append"],
+        }
+    }
+}
+
+/// A register value: JSON, compared by its canonical text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Val {
+    /// null: the key is absent.
+    Absent,
+    /// An integer (the common case, kept unboxed).
+    Int(i64),
+    /// A string (raw contents, so appends can extend it).
+    Str(Arc<str>),
+    /// Any other JSON value, as canonical JSON text.
+    Other(Arc<str>),
+}
+
+impl Val {
+    /// Converts a JSON value.
+    pub fn from_json(v: &Value) -> Val {
+        match v {
+            Value::Null => Val::Absent,
+            Value::String(s) => Val::Str(s.as_str().into()),
+            Value::Number(n) if n.is_i64() => Val::Int(n.as_i64().unwrap_or_default()),
+            other => Val::Other(other.to_string().into()),
+        }
+    }
+
+    /// Converts back to JSON.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Val::Absent => Value::Null,
+            Val::Int(i) => Value::from(*i),
+            Val::Str(s) => Value::String(s.to_string()),
+            Val::Other(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// A register operation, prepared for the search.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RegOp {
+    /// A read that returned this value.
+    Read(Val),
+    /// A write of this value.
+    Write(Val),
+    /// Compare-and-set from the first value to the second.
+    Cas(Val, Val),
+    /// Append of this string.
+    Append(Arc<str>),
+}
+
+/// The register model: one register per key, all starting at `initial`.
+#[derive(Debug, Clone)]
+pub struct RegisterModel {
+    /// Which operations are accepted.
+    pub kind: RegisterKind,
+    /// Every key's value before the first operation.
+    pub initial: Val,
+    /// Knossos semantics: a read that returned null (nil) constrains
+    /// nothing, rather than meaning "absent". Used for EDN histories.
+    pub null_read_is_unknown: bool,
+}
+
+impl RegisterModel {
+    /// A model of `kind` whose registers start at `initial` (JSON null = absent).
+    pub fn new(kind: RegisterKind, initial: &Value) -> Self {
+        RegisterModel {
+            kind,
+            initial: Val::from_json(initial),
+            null_read_is_unknown: false,
+        }
+    }
+}
+
+impl Model for RegisterModel {
+    type State = Val;
+    type Op = RegOp;
+
+    fn init(&self) -> Val {
+        self.initial.clone()
+    }
+
+    fn step(&self, state: &Val, op: &RegOp) -> Option<Val> {
+        match op {
+            RegOp::Read(v) => (v == state).then(|| state.clone()),
+            RegOp::Write(v) => Some(v.clone()),
+            RegOp::Cas(from, to) => (from == state).then(|| to.clone()),
+            RegOp::Append(s) => match state {
+                Val::Absent => Some(Val::Str(s.clone())),
+                Val::Str(cur) => Some(Val::Str(format!("{cur}{s}").into())),
+                _ => None,
+            },
+        }
+    }
+
+    fn partition(&self, op: &Operation) -> String {
+        op.key.clone().unwrap_or_default()
+    }
+
+    fn prepare(&self, op: &Operation) -> Result<Option<RegOp>, String> {
+        let accepts = self.kind.accepts();
+        if !accepts.contains(&op.f.as_str()) {
+            return Err(format!(
+                "unknown f {:?} for the {} model (expected {})",
+                op.f,
+                self.kind.name(),
+                accepts.join(", ")
+            ));
+        }
+        let v = op.value();
+        Ok(Some(match op.f.as_str() {
+            "read" => {
+                if op.outcome == Outcome::Ok && v.is_null() && self.null_read_is_unknown {
+                    return Ok(None);
+                } else if op.outcome == Outcome::Ok {
+                    RegOp::Read(Val::from_json(v))
+                } else {
+                    RegOp::Read(Val::Absent)
+                }
+            }
+            "write" => RegOp::Write(Val::from_json(v)),
+            "cas" => match v.as_array().map(|a| a.as_slice()) {
+                Some([from, to]) => RegOp::Cas(Val::from_json(from), Val::from_json(to)),
+                _ => return Err(format!("cas needs a value [expected, new], found {v}")),
+            },
+            _ => match v {
+                Value::String(s) => RegOp::Append(s.as_str().into()),
+                _ => return Err(format!("append needs a string value, found {v}")),
+            },
+        }))
+    }
+
+    fn reads_state(&self, op: &RegOp) -> bool {
+        !matches!(op, RegOp::Write(_))
+    }
+
+    fn is_read_only(&self, op: &RegOp) -> bool {
+        matches!(op, RegOp::Read(_))
+    }
+
+    /// An uncertain write (or cas) of a value that no kept operation ever
+    /// observes (no read returned it, no cas expects it) is never needed:
+    /// in any linearization that includes it, the next operation touching
+    /// the register must overwrite it, so removing it changes no result.
+    /// Appends read what came before, so a key with appends keeps everything.
+    fn redundant(&self, ops: &[RegOp], uncertain: &[bool]) -> Vec<bool> {
+        let mut out = vec![false; ops.len()];
+        if ops.iter().any(|o| matches!(o, RegOp::Append(_))) {
+            return out;
+        }
+        let mut observed: HashSet<&Val> = HashSet::new();
+        for (op, &u) in ops.iter().zip(uncertain) {
+            match op {
+                RegOp::Read(v) if !u => {
+                    observed.insert(v);
+                }
+                RegOp::Cas(from, _) => {
+                    observed.insert(from);
+                }
+                _ => {}
+            }
+        }
+        for (i, (op, &u)) in ops.iter().zip(uncertain).enumerate() {
+            if !u {
+                continue;
+            }
+            out[i] = match op {
+                RegOp::Write(v) | RegOp::Cas(_, v) => !observed.contains(v),
+                _ => false,
+            };
+        }
+        out
+    }
+
+    fn describe_state(&self, state: &Val) -> Value {
+        state.to_json()
+    }
+}

@@ -1,0 +1,523 @@
+//! The linearizability search: Wing and Gong's algorithm with Lowe's
+//! memoisation, as in Porcupine.
+//!
+//! Calls and returns sit in one doubly linked list in history order. The
+//! search walks it: at a call it tries to linearize that operation now
+//! (step the model, "lift" the call and its return out of the list); at a
+//! return whose operation is not yet linearized it is stuck and backtracks.
+//! A cache of (set of linearized operations, model state) cuts every
+//! configuration seen before.
+//!
+//! Uncertain operations (info, or cut off by the end of the history) have
+//! no return: they may be linearized at any point after their call, or
+//! never. The search succeeds once every certain operation is linearized.
+
+use crate::model::Model;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::time::Instant;
+
+/// One operation as the search sees it.
+#[derive(Debug, Clone)]
+pub struct SearchOp<O> {
+    /// The model operation.
+    pub op: O,
+    /// Position of the call in history order.
+    pub call: usize,
+    /// Position of the return; `None` if the operation may take effect at
+    /// any time after its call, or never.
+    pub ret: Option<usize>,
+}
+
+/// Limits after which the search gives up with "unknown".
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Give up at this instant.
+    pub deadline: Option<Instant>,
+    /// Give up when the memo cache holds this many configurations.
+    pub max_states: usize,
+}
+
+/// Why a search found no linearization.
+#[derive(Debug, Clone)]
+pub struct Violation<S> {
+    /// The operation that cannot be linearized (index into the search ops):
+    /// the one whose return the search could never get past.
+    pub op: usize,
+    /// The longest linearizable prefix found, in linearization order.
+    pub prefix: Vec<usize>,
+    /// Model states the impossible operation could have seen (bounded).
+    pub states: Vec<S>,
+}
+
+/// What the search concluded.
+#[derive(Debug, Clone)]
+pub enum SearchOutcome<S> {
+    /// A linearization exists.
+    Linearizable,
+    /// None exists.
+    Violation(Violation<S>),
+    /// The budget ran out first; the reason in words.
+    Unknown(String),
+}
+
+/// Counters for reports and benchmarks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SearchStats {
+    /// Distinct configurations memoised.
+    pub states: usize,
+    /// Steps of the main loop.
+    pub steps: u64,
+}
+
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+/// How many distinct states a violation report keeps.
+const MAX_REPORTED_STATES: usize = 8;
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    op: u32,
+    is_call: bool,
+    pos: usize,
+    /// For a call: its return entry.
+    matching: u32,
+    prev: u32,
+    next: u32,
+}
+
+/// FxHash: bitsets and small states hash fast, and the keys are not hostile.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64)
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64)
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// Where the scan for the next operation to linearize stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cursor {
+    /// At the i-th candidate certain call (see [`candidates`]).
+    Certain(usize),
+    /// At the i-th uncertain operation (in call order).
+    Uncertain(usize),
+    /// Nothing left to try in this configuration: backtrack.
+    Exhausted,
+}
+
+/// A linearized operation on the backtracking stack.
+struct Frame<S> {
+    op: usize,
+    /// Where to resume the scan after undoing it.
+    resume: Cursor,
+    /// The state and restriction before it.
+    state: S,
+    restricted: bool,
+}
+
+/// The mutable part of the search: the list, the linearized set, the state.
+struct Walk<'a, M: Model> {
+    model: &'a M,
+    ops: &'a [SearchOp<M::Op>],
+    entries: Vec<Entry>,
+    call_entry: Vec<u32>,
+    linearized: Vec<u64>,
+    cache: HashSet<(Box<[u64]>, M::State, bool), FxBuild>,
+    stack: Vec<Frame<M::State>>,
+    state: M::State,
+    /// True when the last linearized operation is uncertain: the next one
+    /// must read the state.
+    restricted: bool,
+    cands: Vec<u32>,
+    frontier: u32,
+}
+
+enum Push {
+    Done,
+    Seen,
+    Full,
+}
+
+impl<M: Model> Walk<'_, M> {
+    /// Linearizes `op` (already stepped to `next_state`) unless that
+    /// configuration was seen before.
+    fn push(&mut self, op: usize, next_state: M::State, resume: Cursor, max_states: usize) -> Push {
+        let is_uncertain = self.ops[op].ret.is_none();
+        set(&mut self.linearized, op);
+        let key = (
+            self.linearized.clone().into_boxed_slice(),
+            next_state,
+            is_uncertain,
+        );
+        if self.cache.contains(&key) {
+            clear(&mut self.linearized, op);
+            return Push::Seen;
+        }
+        if self.cache.len() >= max_states {
+            clear(&mut self.linearized, op);
+            return Push::Full;
+        }
+        let next_state = key.1.clone();
+        self.cache.insert(key);
+        self.stack.push(Frame {
+            op,
+            resume,
+            state: std::mem::replace(&mut self.state, next_state),
+            restricted: self.restricted,
+        });
+        self.restricted = is_uncertain;
+        if !is_uncertain {
+            lift(&mut self.entries, self.call_entry[op]);
+            self.frontier = candidates(&self.entries, &mut self.cands);
+        }
+        Push::Done
+    }
+
+    /// Undoes the last linearization; returns where to resume.
+    fn pop(&mut self) -> Option<Cursor> {
+        let frame = self.stack.pop()?;
+        self.state = frame.state;
+        self.restricted = frame.restricted;
+        clear(&mut self.linearized, frame.op);
+        if self.ops[frame.op].ret.is_some() {
+            unlift(&mut self.entries, self.call_entry[frame.op]);
+            self.frontier = candidates(&self.entries, &mut self.cands);
+        }
+        Some(frame.resume)
+    }
+
+    /// A certain read-only call that succeeds now. Linearizing it at once
+    /// loses nothing: it leaves the state as it is, so any linearization
+    /// that places it later can place it here instead.
+    fn forced(&self, reads_only: &[bool]) -> Option<(usize, M::State)> {
+        self.cands.iter().find_map(|&e| {
+            let op = self.entries[e as usize].op as usize;
+            if !reads_only[op] {
+                return None;
+            }
+            self.model
+                .step(&self.state, &self.ops[op].op)
+                .map(|s| (op, s))
+        })
+    }
+}
+
+/// Searches for a linearization of `ops` under `model`.
+///
+/// Certain operations are tried first, in history order, as in Porcupine,
+/// except that a read-only operation that can go now always goes now (no
+/// branching over the order of reads). Uncertain operations are tried only
+/// when no certain call can go next, and only in a normal form that loses
+/// no linearization: an uncertain operation must change the state, must be
+/// followed at once by an operation that reads the state (otherwise
+/// dropping it changes nothing), and identical uncertain operations are
+/// used in call order.
+pub fn search<M: Model>(
+    model: &M,
+    ops: &[SearchOp<M::Op>],
+    budget: Budget,
+) -> (SearchOutcome<M::State>, SearchStats) {
+    let n = ops.len();
+    let mut stats = SearchStats::default();
+    if n == 0 {
+        return (SearchOutcome::Linearizable, stats);
+    }
+    if n >= NIL as usize / 2 {
+        return (
+            SearchOutcome::Unknown(format!(
+                "{n} operations on one key is more than the search supports"
+            )),
+            stats,
+        );
+    }
+    let entries = build_entries(ops);
+    let before = same_uncertain_predecessor(ops);
+    let mut uncertain: Vec<usize> = (0..n).filter(|&i| ops[i].ret.is_none()).collect();
+    uncertain.sort_by_key(|&i| ops[i].call);
+    let reads_state: Vec<bool> = ops.iter().map(|o| model.reads_state(&o.op)).collect();
+    let reads_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(&o.op)).collect();
+    let mut call_entry = vec![NIL; n];
+    for (i, e) in entries.iter().enumerate().skip(1) {
+        if e.is_call {
+            call_entry[e.op as usize] = i as u32;
+        }
+    }
+    let mut w = Walk {
+        model,
+        ops,
+        entries,
+        call_entry,
+        linearized: vec![0u64; n.div_ceil(64)],
+        cache: HashSet::default(),
+        stack: Vec::new(),
+        state: model.init(),
+        restricted: false,
+        cands: Vec::new(),
+        frontier: NIL,
+    };
+    w.frontier = candidates(&w.entries, &mut w.cands);
+
+    let mut best_pos: Option<usize> = None;
+    let mut best: Option<Violation<M::State>> = None;
+    let unknown = |why: String, w: &Walk<M>, stats: &mut SearchStats| {
+        stats.states = w.cache.len();
+        (SearchOutcome::Unknown(why), *stats)
+    };
+
+    let mut cursor = Cursor::Certain(0);
+    // A configuration just reached: look for a forced move first.
+    let mut fresh = true;
+    loop {
+        if w.entries[HEAD as usize].next == NIL {
+            stats.states = w.cache.len();
+            return (SearchOutcome::Linearizable, stats);
+        }
+        stats.steps += 1;
+        if stats.steps & 0x3ff == 0 {
+            if let Some(d) = budget.deadline {
+                if Instant::now() >= d {
+                    let why = format!(
+                        "time limit reached after {} steps and {} memoised states",
+                        stats.steps,
+                        w.cache.len()
+                    );
+                    return unknown(why, &w, &mut stats);
+                }
+            }
+        }
+        if std::mem::take(&mut fresh) {
+            if let Some((op, s)) = w.forced(&reads_only) {
+                match w.push(op, s, Cursor::Exhausted, budget.max_states) {
+                    Push::Done => {
+                        fresh = true;
+                        cursor = Cursor::Certain(0);
+                    }
+                    Push::Seen => cursor = Cursor::Exhausted,
+                    Push::Full => {
+                        let why =
+                            format!("memory limit reached: {} memoised states", w.cache.len());
+                        return unknown(why, &w, &mut stats);
+                    }
+                }
+                continue;
+            }
+        }
+        let candidate = match cursor {
+            Cursor::Certain(r) => match w.cands.get(r) {
+                Some(&e) => {
+                    cursor = Cursor::Certain(r + 1);
+                    Some(w.entries[e as usize].op as usize)
+                }
+                None => {
+                    cursor = Cursor::Uncertain(0);
+                    None
+                }
+            },
+            Cursor::Uncertain(i) => match uncertain.get(i) {
+                Some(&op) if ops[op].call < w.entries[w.frontier as usize].pos => {
+                    cursor = Cursor::Uncertain(i + 1);
+                    let usable =
+                        !get(&w.linearized, op) && before[op].is_none_or(|p| get(&w.linearized, p));
+                    usable.then_some(op)
+                }
+                _ => {
+                    // Stuck: nothing can go before this return.
+                    let e = w.entries[w.frontier as usize];
+                    if best_pos.is_none_or(|b| e.pos > b) {
+                        best_pos = Some(e.pos);
+                        best = Some(Violation {
+                            op: e.op as usize,
+                            prefix: w.stack.iter().map(|f| f.op).collect(),
+                            states: vec![w.state.clone()],
+                        });
+                    } else if best_pos == Some(e.pos) {
+                        if let Some(b) = best.as_mut() {
+                            if b.states.len() < MAX_REPORTED_STATES
+                                && !b.states.iter().any(|s| model.equal(s, &w.state))
+                            {
+                                b.states.push(w.state.clone());
+                            }
+                        }
+                    }
+                    cursor = Cursor::Exhausted;
+                    None
+                }
+            },
+            Cursor::Exhausted => {
+                let Some(resume) = w.pop() else {
+                    stats.states = w.cache.len();
+                    let v = best.unwrap_or(Violation {
+                        op: w.entries[w.frontier as usize].op as usize,
+                        prefix: Vec::new(),
+                        states: vec![w.state.clone()],
+                    });
+                    return (SearchOutcome::Violation(v), stats);
+                };
+                cursor = resume;
+                None
+            }
+        };
+        let Some(op) = candidate else { continue };
+        if w.restricted && !reads_state[op] {
+            continue;
+        }
+        let Some(next_state) = model.step(&w.state, &ops[op].op) else {
+            continue;
+        };
+        if ops[op].ret.is_none() && model.equal(&next_state, &w.state) {
+            continue;
+        }
+        match w.push(op, next_state, cursor, budget.max_states) {
+            Push::Done => {
+                fresh = true;
+                cursor = Cursor::Certain(0);
+            }
+            Push::Seen => {}
+            Push::Full => {
+                let why = format!("memory limit reached: {} memoised states", w.cache.len());
+                return unknown(why, &w, &mut stats);
+            }
+        }
+    }
+}
+
+/// The certain calls that may go next (those before the first return in
+/// the list), in call order. (Earliest-return-first was tried: it memoised
+/// 3.7 times more states on the one-key benchmark.) Returns the first
+/// return entry.
+fn candidates(entries: &[Entry], out: &mut Vec<u32>) -> u32 {
+    out.clear();
+    let mut e = entries[HEAD as usize].next;
+    while e != NIL && entries[e as usize].is_call {
+        out.push(e);
+        e = entries[e as usize].next;
+    }
+    e
+}
+
+fn build_entries<O>(ops: &[SearchOp<O>]) -> Vec<Entry> {
+    let mut items: Vec<(usize, bool, u32)> = Vec::with_capacity(ops.len() * 2);
+    for (i, o) in ops.iter().enumerate() {
+        if let Some(r) = o.ret {
+            items.push((o.call, true, i as u32));
+            items.push((r, false, i as u32));
+        }
+    }
+    // Calls before returns at the same position: an operation whose return
+    // coincides with another's call overlaps it (never happens with distinct
+    // event positions, but keeps the order total).
+    items.sort_by_key(|&(pos, is_call, op)| (pos, !is_call, op));
+    let mut entries = Vec::with_capacity(items.len() + 1);
+    entries.push(Entry {
+        op: NIL,
+        is_call: false,
+        pos: 0,
+        matching: NIL,
+        prev: NIL,
+        next: NIL,
+    });
+    let mut return_of: HashMap<u32, u32> = HashMap::with_capacity(ops.len());
+    for (k, &(pos, is_call, op)) in items.iter().enumerate() {
+        let idx = (k + 1) as u32;
+        entries.push(Entry {
+            op,
+            is_call,
+            pos,
+            matching: NIL,
+            prev: idx - 1,
+            next: if k + 1 < items.len() { idx + 1 } else { NIL },
+        });
+        if !is_call {
+            return_of.insert(op, idx);
+        }
+    }
+    entries[HEAD as usize].next = if items.is_empty() { NIL } else { 1 };
+    for e in entries.iter_mut().skip(1) {
+        if e.is_call {
+            e.matching = return_of.get(&e.op).copied().unwrap_or(NIL);
+        }
+    }
+    entries
+}
+
+/// For each uncertain operation, the previous uncertain operation (in call
+/// order) with the identical model operation.
+fn same_uncertain_predecessor<O: Eq + Hash>(ops: &[SearchOp<O>]) -> Vec<Option<usize>> {
+    let mut order: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
+    order.sort_by_key(|&i| ops[i].call);
+    let mut last: HashMap<&O, usize> = HashMap::new();
+    let mut out = vec![None; ops.len()];
+    for i in order {
+        out[i] = last.insert(&ops[i].op, i);
+    }
+    out
+}
+
+fn unlink(entries: &mut [Entry], i: u32) {
+    let Entry { prev, next, .. } = entries[i as usize];
+    entries[prev as usize].next = next;
+    if next != NIL {
+        entries[next as usize].prev = prev;
+    }
+}
+
+fn relink(entries: &mut [Entry], i: u32) {
+    let Entry { prev, next, .. } = entries[i as usize];
+    entries[prev as usize].next = i;
+    if next != NIL {
+        entries[next as usize].prev = i;
+    }
+}
+
+/// Removes a call and its return from the list.
+fn lift(entries: &mut [Entry], call: u32) {
+    unlink(entries, call);
+    let m = entries[call as usize].matching;
+    if m != NIL {
+        unlink(entries, m);
+    }
+}
+
+/// Undoes `lift`, in reverse order.
+fn unlift(entries: &mut [Entry], call: u32) {
+    let m = entries[call as usize].matching;
+    if m != NIL {
+        relink(entries, m);
+    }
+    relink(entries, call);
+}
+
+fn get(bits: &[u64], i: usize) -> bool {
+    bits[i / 64] >> (i % 64) & 1 == 1
+}
+
+fn set(bits: &mut [u64], i: usize) {
+    bits[i / 64] |= 1 << (i % 64);
+}
+
+fn clear(bits: &mut [u64], i: usize) {
+    bits[i / 64] &= !(1 << (i % 64));
+}

@@ -1,0 +1,90 @@
+//! Operation counts and latency quantiles.
+
+use crate::operation::Operation;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Latency quantiles of a group of operations, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Quantiles {
+    /// Operations in the group.
+    pub count: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Maximum.
+    pub max_ms: f64,
+}
+
+impl Quantiles {
+    /// Quantiles of latencies in nanoseconds (sorted in place).
+    pub fn of(latencies_ns: &mut [u64]) -> Quantiles {
+        if latencies_ns.is_empty() {
+            return Quantiles::default();
+        }
+        latencies_ns.sort_unstable();
+        let q = |p: f64| {
+            let i =
+                ((latencies_ns.len() as f64 * p).ceil() as usize).clamp(1, latencies_ns.len()) - 1;
+            latencies_ns[i] as f64 / 1e6
+        };
+        Quantiles {
+            count: latencies_ns.len(),
+            p50_ms: q(0.50),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+            max_ms: latencies_ns[latencies_ns.len() - 1] as f64 / 1e6,
+        }
+    }
+}
+
+/// Latency of completed operations: all together, and by f and outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct LatencySummary {
+    /// Every completed operation.
+    pub all: Quantiles,
+    /// By f, then by outcome (`ok`, `fail`, `info`).
+    pub by_f: BTreeMap<String, BTreeMap<String, Quantiles>>,
+}
+
+impl LatencySummary {
+    /// Summarises the latencies of `ops` that completed.
+    pub fn of(ops: &[Operation]) -> LatencySummary {
+        let mut all = Vec::new();
+        let mut groups: BTreeMap<(String, &'static str), Vec<u64>> = BTreeMap::new();
+        for op in ops {
+            if let Some(l) = op.latency_ns() {
+                all.push(l);
+                groups
+                    .entry((op.f.clone(), op.outcome.as_str()))
+                    .or_default()
+                    .push(l);
+            }
+        }
+        let mut by_f: BTreeMap<String, BTreeMap<String, Quantiles>> = BTreeMap::new();
+        for ((f, outcome), mut ls) in groups {
+            by_f.entry(f)
+                .or_default()
+                .insert(outcome.to_string(), Quantiles::of(&mut ls));
+        }
+        LatencySummary {
+            all: Quantiles::of(&mut all),
+            by_f,
+        }
+    }
+}
+
+/// Operations by f, then by outcome (`ok`, `fail`, `info`, `pending`).
+pub fn op_counts(ops: &[Operation]) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for op in ops {
+        *out.entry(op.f.clone())
+            .or_default()
+            .entry(op.outcome.as_str().to_string())
+            .or_default() += 1;
+    }
+    out
+}

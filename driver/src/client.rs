@@ -124,6 +124,7 @@ impl RaftKvClient {
         };
         let mut last_refusal = String::from("timed out before any node answered");
         let mut redirects = 0u32;
+        let mut blind = 0usize;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -154,9 +155,13 @@ impl RaftKvClient {
                         _ => {
                             redirects = 0;
                             self.rotate();
-                            let wait =
-                                NO_LEADER_BACKOFF.min(deadline - Instant::now().min(deadline));
-                            tokio::time::sleep(wait).await;
+                            // Try every node at once; wait only after a full
+                            // round without a leader (an election is on).
+                            blind += 1;
+                            if blind % self.ids.len() == 0 {
+                                let left = deadline.saturating_duration_since(Instant::now());
+                                tokio::time::sleep(NO_LEADER_BACKOFF.min(left)).await;
+                            }
                         }
                     }
                 }

@@ -115,6 +115,13 @@ impl NemesisCtx {
                         })
                         .await
                     }
+                    AdminReq::AddLearner(id, addr) => {
+                        c.add_learner(MemberRequest {
+                            node_id: *id,
+                            addr: addr.clone(),
+                        })
+                        .await
+                    }
                     AdminReq::AddVoter(id, addr) => {
                         c.add_voter(MemberRequest {
                             node_id: *id,
@@ -151,6 +158,7 @@ impl NemesisCtx {
 enum AdminReq {
     Transfer(u64),
     Remove(u64),
+    AddLearner(u64, String),
     AddVoter(u64, String),
 }
 
@@ -408,8 +416,12 @@ pub struct MembershipNemesis {
 }
 
 impl MembershipNemesis {
+    /// Adds the removed node back: as a learner first (a voter must catch
+    /// up before it counts in a quorum), then as a voter, retried until the
+    /// learner has caught up. A node that is still out stays recorded, so
+    /// teardown tries again.
     async fn re_add(&mut self, ctx: &NemesisCtx) -> Value {
-        let Some(node) = self.removed.take() else {
+        let Some(node) = self.removed else {
             return json!({"node": null, "result": "nothing removed"});
         };
         // A node may exit once removed; it comes back on its data dir.
@@ -427,10 +439,19 @@ impl MembershipNemesis {
             .addr(leader, node)
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let result = ctx
-            .admin(AdminReq::AddVoter(node, addr), Duration::from_secs(5))
+        let learner = ctx
+            .admin(
+                AdminReq::AddLearner(node, addr.clone()),
+                Duration::from_secs(5),
+            )
             .await;
-        json!({"node": node, "restarted": restarted, "result": result})
+        let result = ctx
+            .admin(AdminReq::AddVoter(node, addr), Duration::from_secs(10))
+            .await;
+        if result == "ok" || result.starts_with("unknown") {
+            self.removed = None;
+        }
+        json!({"node": node, "restarted": restarted, "learner": learner, "result": result})
     }
 }
 

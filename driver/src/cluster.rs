@@ -346,18 +346,20 @@ pub fn node_paths(run_dir: &Path, id: u64) -> (PathBuf, PathBuf) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The registry is process-wide: tests that spawn must not run at once,
     /// or one test's `kill_all_registered` would kill another's processes.
     static SERIAL: Mutex<()> = Mutex::new(());
 
-    fn serial() -> std::sync::MutexGuard<'static, ()> {
+    /// Takes the lock every spawning test of this crate holds.
+    pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
         SERIAL.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn sleep_cluster(dir: &Path, n: u64) -> Cluster {
+    /// A cluster of `n` stand-in nodes that ignore their flags and sleep.
+    pub(crate) fn sleep_cluster(dir: &Path, n: u64) -> Cluster {
         // A script that ignores the node flags and sleeps stands in for a node.
         let script = dir.join("fake-node.sh");
         std::fs::write(&script, "#!/bin/sh\nexec sleep 300\n").unwrap();

@@ -625,3 +625,117 @@ fn brief(v: &Value) -> String {
     }
     String::new()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::proc_state;
+    use crate::cluster::tests::{serial, sleep_cluster};
+    use std::net::SocketAddr;
+
+    fn wait_state(pid: i32, want: Option<char>) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if proc_state(pid) == want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    async fn ctx(dir: &std::path::Path) -> NemesisCtx {
+        let mut listen: BTreeMap<u64, SocketAddr> = BTreeMap::new();
+        for id in 1..=3 {
+            listen.insert(id, crate::cluster::free_local_addr().unwrap());
+        }
+        let mut cluster = sleep_cluster(dir, 3);
+        cluster.start_all().unwrap();
+        NemesisCtx {
+            cluster: Arc::new(Mutex::new(cluster)),
+            net: Arc::new(Network::start(&listen, 1).await.unwrap()),
+            channels: crate::client::open_channels(&listen).unwrap(),
+            sever_on_partition: false,
+        }
+    }
+
+    fn pid(ctx: &NemesisCtx, id: u64) -> i32 {
+        let c = ctx.cluster();
+        let ids = c.ids();
+        c.pids()[ids.iter().position(|&i| i == id).unwrap()]
+    }
+
+    #[tokio::test]
+    async fn composite_routes_faults_and_teardown_undoes_them() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(dir.path()).await;
+        let mut n = Composite::new(&[NemesisKind::Pause, NemesisKind::Partition]);
+        n.setup(&ctx).await;
+
+        let p2 = pid(&ctx, 2);
+        let v = n
+            .invoke(
+                &ctx,
+                &FaultOp::StartPause {
+                    target: Target::One,
+                    nodes: Some(vec![2]),
+                },
+            )
+            .await;
+        assert_eq!(v["nodes"], json!([2]));
+        assert!(wait_state(p2, Some('T')), "node 2 was not stopped");
+
+        let cut = Cut::isolate(1, &[1, 2, 3]);
+        let v = n
+            .invoke(
+                &ctx,
+                &FaultOp::StartPartition {
+                    shape: PartitionShape::One,
+                    cut: Some(cut.clone()),
+                },
+            )
+            .await;
+        assert_eq!(v["shape"], json!("one"));
+        for (from, to) in [(1, 2), (2, 1), (1, 3), (3, 1)] {
+            assert_eq!(ctx.net.link(from, to).unwrap().mode(), LinkMode::Hold);
+        }
+        assert_eq!(ctx.net.link(2, 3).unwrap().mode(), LinkMode::Pass);
+
+        // A kind the composite does not hold is refused in the value.
+        let v = n.invoke(&ctx, &FaultOp::StopKill).await;
+        assert!(v["error"].as_str().unwrap().contains("no kill nemesis"));
+
+        n.teardown(&ctx).await;
+        assert!(wait_state(p2, Some('S')) || proc_state(p2) == Some('R'));
+        assert_ne!(proc_state(p2), Some('T'), "teardown left node 2 stopped");
+        assert_eq!(ctx.net.link(1, 2).unwrap().mode(), LinkMode::Pass);
+        ctx.cluster().shutdown();
+    }
+
+    #[tokio::test]
+    async fn kill_then_stop_kill_restarts_the_same_nodes() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(dir.path()).await;
+        let mut n = KillNemesis::default();
+        let before = pid(&ctx, 3);
+        let v = n
+            .invoke(
+                &ctx,
+                &FaultOp::StartKill {
+                    target: Target::One,
+                    nodes: Some(vec![3]),
+                },
+            )
+            .await;
+        assert_eq!(v["nodes"], json!([3]));
+        assert_eq!(proc_state(before), None, "killed node must be reaped");
+        assert_eq!(ctx.cluster().state(3), Some(NodeState::Down));
+        let v = n.invoke(&ctx, &FaultOp::StopKill).await;
+        assert_eq!(v["nodes"], json!([3]));
+        assert_eq!(ctx.cluster().state(3), Some(NodeState::Running));
+        assert_ne!(pid(&ctx, 3), before);
+        ctx.cluster().shutdown();
+    }
+}

@@ -532,6 +532,11 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
         );
     }
     println!(
+        "verdict: {} (exit {})",
+        verdict.validity.word(),
+        verdict.validity.exit_code()
+    );
+    println!(
         "ops: {} invoked, {} ok, {} fail, {} info; {} nemesis events",
         count(EventType::Invoke),
         count(EventType::Ok),
@@ -540,11 +545,6 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
         nemesis_events
     );
     println!("results: {}", dir.display());
-    println!(
-        "verdict: {} (exit {})",
-        verdict.validity.word(),
-        verdict.validity.exit_code()
-    );
     Ok(RunOutcome {
         validity: verdict.validity,
         dir,

@@ -158,24 +158,26 @@ fn start_run_with_a_paused_node(
         .expect("spawn raft-driver")
 }
 
+/// Waits (up to 60 s) until one node of the run is in state T (stopped).
+fn wait_for_a_paused_node(results: &std::path::Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let nodes = pids_mentioning(&results.to_string_lossy());
+        if nodes.iter().any(|(_, s)| *s == 'T') {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no node was ever seen paused");
+}
+
 #[test]
 fn sigterm_mid_run_kills_every_node_including_paused_ones() {
     let _serial = serial();
     let _ = node_bin();
     let results = tempfile::tempdir().unwrap();
     let mut child = start_run_with_a_paused_node(results.path(), None);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    // Wait for a paused node: a start-pause event and a process in state T.
-    let mut saw_paused = false;
-    while std::time::Instant::now() < deadline {
-        let nodes = pids_mentioning(&results.path().to_string_lossy());
-        if nodes.iter().any(|(_, s)| *s == 'T') {
-            saw_paused = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(saw_paused, "no node was ever seen paused");
+    wait_for_a_paused_node(results.path());
     let before = pids_mentioning(&results.path().to_string_lossy());
     assert_eq!(before.len(), 3, "{before:?}");
     // SAFETY: plain kill(2) on the child we spawned.
@@ -222,5 +224,19 @@ fn a_panic_mid_run_kills_every_node() {
         code != Some(0) && code != Some(1),
         "a panic must not look like a verdict: {code:?}"
     );
+    assert_no_nodes_left(results.path());
+}
+
+#[test]
+fn sigkill_of_the_driver_still_kills_every_node() {
+    let _serial = serial();
+    let _ = node_bin();
+    let results = tempfile::tempdir().unwrap();
+    let mut child = start_run_with_a_paused_node(results.path(), None);
+    wait_for_a_paused_node(results.path());
+    assert_eq!(pids_mentioning(&results.path().to_string_lossy()).len(), 3);
+    // SIGKILL cannot be handled: the nodes die through PR_SET_PDEATHSIG.
+    child.kill().unwrap();
+    child.wait().unwrap();
     assert_no_nodes_left(results.path());
 }

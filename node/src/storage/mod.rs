@@ -233,6 +233,10 @@ impl Storage {
         .check_or_record(dir, has_data)?;
 
         let snap = snapshot::load_newest(dir)?.map(|(s, _)| s);
+        if let Some(s) = &snap {
+            // A crash between writing a snapshot and removing older ones.
+            snapshot::remove_older_than(dir, s.meta.index)?;
+        }
         let (base, base_term) = snap
             .as_ref()
             .map_or((0, 0), |s| (s.meta.index, s.meta.term));

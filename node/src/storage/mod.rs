@@ -89,7 +89,6 @@ pub struct StorageStats {
 }
 
 /// The durable state of one node; see the module docs.
-#[derive(Debug)]
 pub struct Storage {
     dir: PathBuf,
     opts: StorageOptions,
@@ -200,6 +199,20 @@ impl Replay {
             );
             self.entries.clear();
         }
+    }
+}
+
+impl std::fmt::Debug for Storage {
+    // Not derived: the write buffer can hold megabytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("dir", &self.dir)
+            .field("snapshot_index", &self.snapshot_index)
+            .field("last_index", &self.last_index)
+            .field("hard_state", &self.hard_state)
+            .field("pending_bytes", &self.buf.len())
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
     }
 }
 

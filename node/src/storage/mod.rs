@@ -14,6 +14,31 @@
 //!   record and the hard state current when it was opened, so removing
 //!   older segments never loses the hard state.
 //! - `snap-<index>.snap`: the newest snapshot (older ones are removed).
+//!
+//! The order a server keeps for each batch of work from the core:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), raft_node::storage::StorageError> {
+//! use raft_node::raft::{Entry, HardState};
+//! use raft_node::storage::{Storage, StorageOptions};
+//! let (mut storage, recovered) = Storage::open(
+//!     std::path::Path::new("/var/lib/raft-node/n1"),
+//!     1,  // node id
+//!     42, // cluster id
+//!     StorageOptions::default(),
+//! )?;
+//! // ... restore the core from `recovered` (snapshot, hard state, entries) ...
+//! # let (entries, hs): (Vec<Entry>, HardState) = (recovered.entries, recovered.hard_state);
+//! storage.append(&entries)?;   // buffered
+//! storage.set_hard_state(hs)?; // buffered
+//! storage.sync()?;             // one write + one fdatasync for both
+//! // only now: send the messages that depend on them, then apply.
+//! # Ok(()) }
+//! ```
+//!
+//! Any error from a write path poisons the `Storage` (every later call
+//! fails): after a failed fdatasync the kernel may have dropped the dirty
+//! pages, so the only safe move is to exit and recover from disk.
 
 pub mod dir;
 pub mod error;

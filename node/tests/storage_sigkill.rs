@@ -3,7 +3,7 @@
 //! there when the dir is reopened, and nothing else may be wrong.
 
 use raft_node::raft::{ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta};
-use raft_node::storage::{Storage, StorageOptions};
+use raft_node::storage::{Storage, StorageError, StorageOptions};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -44,6 +44,13 @@ fn child_writer_for_sigkill_test() {
     let mut rng = SmallRng::seed_from_u64(seed);
     let (mut s, _) = Storage::open(Path::new(&dir), 1, 7, opts()).unwrap();
     let mut out = std::io::stdout().lock();
+    if std::env::var_os("RAFT_STORAGE_SIGKILL_HOLD").is_some() {
+        // Hold the dir open (and locked) until killed; bounded anyway.
+        writeln!(out, "acked 0").unwrap();
+        out.flush().unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
     let mut next = s.last_index() + 1;
     while next < CHILD_MAX_INDEX {
         let n = rng.gen_range(1..=300u64);
@@ -128,7 +135,8 @@ fn sigkill_at_any_instant_loses_no_acknowledged_write() {
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(n) = line.strip_prefix("acked ") {
+                    // libtest may print "test NAME ... " on the same line.
+                    if let Some((_, n)) = line.split_once("acked ") {
                         acked.store(n.trim().parse().unwrap(), Ordering::SeqCst);
                         let _ = first_tx.send(());
                     }
@@ -170,4 +178,37 @@ fn sigkill_at_any_instant_loses_no_acknowledged_write() {
         drop(s);
     }
     assert!(prev_acked > 0);
+}
+
+#[test]
+fn the_lock_excludes_another_process_and_dies_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut child = KillOnDrop(
+        Command::new(&exe)
+            .args([
+                CHILD_TEST,
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, tmp.path())
+            .env("RAFT_STORAGE_SIGKILL_HOLD", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("child exited before opening").unwrap();
+        if line.contains("acked") {
+            break;
+        }
+    }
+    let e = Storage::open(tmp.path(), 1, 7, opts()).unwrap_err();
+    assert!(matches!(e, StorageError::Locked { .. }), "{e}");
+    drop(child); // SIGKILL: the kernel releases the flock with the process
+    Storage::open(tmp.path(), 1, 7, opts()).unwrap();
 }

@@ -91,7 +91,9 @@ impl Default for StorageOptions {
 /// What a data dir held when it was opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
-    /// The newest durable hard state (default for a new dir).
+    /// The newest durable hard state (default for a new dir). Its commit
+    /// may lag the snapshot index (a snapshot installed before the next hard
+    /// state was written): the core should take the larger of the two.
     pub hard_state: HardState,
     /// The newest valid snapshot (metadata and data), if any.
     pub snapshot: Option<Snapshot>,

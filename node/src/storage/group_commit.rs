@@ -163,7 +163,25 @@ impl Drop for GroupCommit {
     }
 }
 
+/// Fails the log if the committer thread unwinds, so that no submitter
+/// waits forever for a batch that will never be written.
+struct FailOnPanic<'a>(&'a Shared);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut st = self.0.lock();
+            st.failed
+                .get_or_insert_with(|| "the committer thread panicked".into());
+            for c in &self.0.done {
+                c.notify_all();
+            }
+        }
+    }
+}
+
 fn commit_loop(shared: &Shared, mut wal: Wal, no_fsync: bool, _lock: DirLock) {
+    let _guard = FailOnPanic(shared);
     let mut batch = Vec::with_capacity(1 << 20);
     loop {
         let (target, count, generation) = {

@@ -349,7 +349,7 @@ pub fn check_with_model<M: Model>(
                 };
                 let budget = Budget {
                     deadline: key_deadline,
-                    max_states: (opts.memory_limit / threads / per_state(job.ops.len())).max(1024),
+                    max_states: (opts.memory_limit / threads / per_state(job.ops.len())).max(1),
                 };
                 let (outcome, stats) = search(model, &job.ops, budget);
                 let mut kr = KeyResult {

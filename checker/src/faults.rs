@@ -45,11 +45,10 @@ pub fn fault_intervals(events: &[Event]) -> Vec<FaultInterval> {
     let mut out = Vec::new();
     for e in events.iter().filter(|e| !e.is_client()) {
         match edge(&e.f) {
-            Some(Edge::Start(name)) => {
-                if !open.iter().any(|(n, _)| n == name) {
-                    open.push((name.to_string(), e.time));
-                }
+            Some(Edge::Start(name)) if !open.iter().any(|(n, _)| n == name) => {
+                open.push((name.to_string(), e.time));
             }
+            Some(Edge::Start(_)) => {}
             Some(Edge::Stop(name)) => {
                 if let Some(i) = open.iter().position(|(n, _)| n == name) {
                     let (name, start_ns) = open.remove(i);

@@ -229,7 +229,7 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
 /// A log axis from the power of ten below the data to the one above, so
 /// that it always carries labelled ticks.
 fn decades(empty: bool, lo: f64, hi: f64) -> (f64, f64) {
-    if empty || !(lo > 0.0) || !hi.is_finite() {
+    if empty || lo.is_nan() || lo <= 0.0 || !hi.is_finite() {
         return (1e-3, 1.0);
     }
     let lo = 10f64.powf(lo.log10().floor());

@@ -187,9 +187,18 @@ fn random_history(rng: &mut SmallRng, max_ops: usize) -> (Vec<Event>, Vec<BruteO
 
 #[test]
 fn checker_agrees_with_brute_force_on_small_random_histories() {
-    let mut rng = SmallRng::seed_from_u64(20261130);
+    // DIFFERENTIAL_CASES and DIFFERENTIAL_SEED widen the search locally.
+    let cases: usize = std::env::var("DIFFERENTIAL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    let seed: u64 = std::env::var("DIFFERENTIAL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20261130);
+    let mut rng = SmallRng::seed_from_u64(seed);
     let (mut valid, mut invalid) = (0, 0);
-    for case in 0..4000 {
+    for case in 0..cases {
         let (events, brute) = random_history(&mut rng, 10);
         let initial = if case % 2 == 0 { Value::Null } else { json!(0) };
         let expected = brute_force(&brute, &initial);

@@ -79,6 +79,9 @@ pub struct RunArgs {
     /// Seconds to wait for a leader at start-up, and for recovery at the end.
     #[arg(long, default_value_t = 30.0)]
     pub recovery_timeout: f64,
+    /// Seconds the checker may search before undecided keys are "unknown".
+    #[arg(long, default_value_t = 300.0)]
+    pub check_time_limit: f64,
 }
 
 /// A validated run configuration (what test.json records as "options").
@@ -124,6 +127,8 @@ pub struct RunConfig {
     pub sever_on_partition: bool,
     /// Start-up and recovery wait.
     pub recovery_timeout: Duration,
+    /// Checker search budget.
+    pub check_time_limit: Duration,
 }
 
 fn positive_secs(name: &str, v: f64) -> Result<Duration, String> {
@@ -280,6 +285,7 @@ impl RunArgs {
             node_args: self.node_args.clone(),
             sever_on_partition: self.sever_on_partition,
             recovery_timeout: positive_secs("recovery-timeout", self.recovery_timeout)?,
+            check_time_limit: positive_secs("check-time-limit", self.check_time_limit)?,
         })
     }
 }

@@ -501,7 +501,15 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
     cluster.lock().unwrap_or_else(|e| e.into_inner()).shutdown();
 
     progress_note(&events);
-    let verdict = verdict::judge(&events, &dir);
+    eprintln!("raft-driver: checking {} events", events.len());
+    let events = Arc::new(events);
+    let verdict = {
+        let (events, dir, limit) = (events.clone(), dir.clone(), cfg.check_time_limit);
+        // The search is CPU-bound and spawns its own threads.
+        tokio::task::spawn_blocking(move || verdict::judge(&events, &dir, limit))
+            .await
+            .context("checker task")?
+    };
     if let Err(e) = link_latest(&cfg.results, &dir) {
         tracing::warn!("results/latest not updated: {e:#}");
         eprintln!("raft-driver: results/latest not updated: {e:#}");

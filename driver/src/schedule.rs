@@ -366,7 +366,8 @@ impl Schedule {
         };
         let mut t = jittered(&mut rng, 0.5, 1.0);
         let mut round: Vec<NemesisKind> = Vec::new();
-        while t < limit {
+        // A fault starts only with at least half an interval left to last.
+        while t + (interval / 2.0) as u64 <= limit {
             if round.is_empty() {
                 round = spec.kinds.to_vec();
                 round.shuffle(&mut rng);

@@ -1,9 +1,11 @@
 //! The verdict: the one place where the driver calls the checker library on
 //! the recorded history and has it write its outputs into the run folder.
 
-use raft_checker::history::{Event, EventType};
-use serde_json::json;
+use raft_checker::history::Event;
+use raft_checker::{check_history, report, CheckOptions};
+use std::io::IsTerminal;
 use std::path::Path;
+use std::time::Duration;
 
 /// Whether the history is linearizable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,38 +47,39 @@ pub struct Verdict {
     pub explanation: Vec<String>,
 }
 
-/// Checks `events` and writes results.json (and, once the checker library
-/// provides them, the plots and index.html) into `run_dir`.
-pub fn judge(events: &[Event], run_dir: &Path) -> Verdict {
-    // The checker library does not expose its search yet: until it does,
-    // the driver says so instead of pretending to a verdict.
-    let reason =
-        "the checker library (raft_checker::check_history) is not linked into this build yet";
-    let count = |k: EventType| {
-        events
-            .iter()
-            .filter(|e| e.process.is_client() && e.kind == k)
-            .count()
+/// Checks `events` (giving up after `time_limit`: undecided keys are
+/// "unknown") and writes results.json, the plots and index.html into
+/// `run_dir`.
+pub fn judge(events: &[Event], run_dir: &Path, time_limit: Duration) -> Verdict {
+    let opts = CheckOptions {
+        time_limit: Some(time_limit),
+        progress: std::io::stderr().is_terminal(),
+        ..CheckOptions::default()
     };
-    let results = json!({
-        "valid": "unknown",
-        "reason": reason,
-        "counts": {
-            "invoke": count(EventType::Invoke),
-            "ok": count(EventType::Ok),
-            "fail": count(EventType::Fail),
-            "info": count(EventType::Info),
+    match check_history(events, &opts) {
+        Ok(result) => {
+            let mut explanation: Vec<String> = report::text_report(&result)
+                .lines()
+                .filter(|l| !l.starts_with("verdict:"))
+                .map(str::to_string)
+                .collect();
+            if let Err(e) = report::write_run_outputs(run_dir, events, &result) {
+                explanation.push(format!("could not write the report: {e}"));
+            }
+            Verdict {
+                validity: match result.valid {
+                    raft_checker::Validity::Valid => Validity::Valid,
+                    raft_checker::Validity::Invalid => Validity::Invalid,
+                    raft_checker::Validity::Unknown => Validity::Unknown,
+                },
+                explanation,
+            }
+        }
+        // The driver wrote this history, so a malformed one is a driver bug;
+        // say so rather than guess a verdict.
+        Err(e) => Verdict {
+            validity: Validity::Unknown,
+            explanation: vec![format!("the checker refused the history: {e}")],
         },
-    });
-    let mut explanation = vec![reason.to_string()];
-    if let Err(e) = std::fs::write(
-        run_dir.join("results.json"),
-        serde_json::to_vec_pretty(&results).unwrap_or_default(),
-    ) {
-        explanation.push(format!("could not write results.json: {e}"));
-    }
-    Verdict {
-        validity: Validity::Unknown,
-        explanation,
     }
 }

@@ -112,3 +112,56 @@ pub fn run(s: &Scenario, opts: &CheckOptions) -> BenchReport {
         states,
     }
 }
+
+/// What checking the whole Knossos corpus measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorpusReport {
+    /// Files checked.
+    pub files: usize,
+    /// Files whose verdict matched their folder (good/ valid, bad/ invalid).
+    pub as_expected: usize,
+    /// Seconds to read and check them all, one after the other.
+    pub seconds: f64,
+}
+
+/// Reads and checks every EDN file under `dir/good` and `dir/bad` with the
+/// Knossos settings (cas register, initial value 0, nil reads unknown).
+pub fn run_corpus(dir: &std::path::Path, threads: usize) -> Result<CorpusReport, String> {
+    let started = Instant::now();
+    let mut report = CorpusReport {
+        files: 0,
+        as_expected: 0,
+        seconds: 0.0,
+    };
+    for (sub, want) in [
+        ("good", crate::Validity::Valid),
+        ("bad", crate::Validity::Invalid),
+    ] {
+        let folder = dir.join(sub);
+        let entries =
+            std::fs::read_dir(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.extension().is_none_or(|x| x != "edn") {
+                continue;
+            }
+            let h = crate::jepsen::read_edn_file(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let opts = CheckOptions {
+                model: RegisterKind::CasRegister,
+                initial_value: serde_json::json!(0),
+                null_read_is_unknown: true,
+                threads,
+                ..CheckOptions::default()
+            };
+            let r =
+                check_history(&h.events, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
+            report.files += 1;
+            if r.valid == want {
+                report.as_expected += 1;
+            }
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}

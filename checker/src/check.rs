@@ -309,7 +309,7 @@ pub fn check_with_model<M: Model>(
         })
         .collect();
     // Biggest keys first, so that one slow key does not start last.
-    jobs.sort_by(|a, b| b.ops.len().cmp(&a.ops.len()));
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.ops.len()));
 
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism()
@@ -349,7 +349,7 @@ pub fn check_with_model<M: Model>(
                 };
                 let budget = Budget {
                     deadline: key_deadline,
-                    max_states: (opts.memory_limit / threads / per_state(job.ops.len())).max(1024),
+                    max_states: (opts.memory_limit / threads / per_state(job.ops.len())).max(1),
                 };
                 let (outcome, stats) = search(model, &job.ops, budget);
                 let mut kr = KeyResult {

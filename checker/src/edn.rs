@@ -411,3 +411,68 @@ impl Edn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(text: &str) -> Result<Vec<Edn>, EdnError> {
+        let mut r = Reader::new(text);
+        let mut out = Vec::new();
+        while let Some(f) = r.read()? {
+            out.push(f);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn reads_the_subset_jepsen_histories_use() {
+        let forms = read_all(
+            "; a comment\n{:a 1, :b -2.5, :c \"x\\\"y\", :d nil, :e true, :f [1 (2 3) #{4}], :g sym, :h \\a, :i 12N}",
+        )
+        .unwrap();
+        let m = &forms[0];
+        assert_eq!(m.get("a"), Some(&Edn::Int(1)));
+        assert_eq!(m.get("b"), Some(&Edn::Float(-2.5)));
+        assert_eq!(m.get("c"), Some(&Edn::Str("x\"y".into())));
+        assert_eq!(m.get("d"), Some(&Edn::Nil));
+        assert_eq!(m.get("e"), Some(&Edn::Bool(true)));
+        assert_eq!(
+            m.get("f"),
+            Some(&Edn::Vector(vec![
+                Edn::Int(1),
+                Edn::List(vec![Edn::Int(2), Edn::Int(3)]),
+                Edn::Set(vec![Edn::Int(4)])
+            ]))
+        );
+        assert_eq!(m.get("g"), Some(&Edn::Symbol("sym".into())));
+        assert_eq!(m.get("h"), Some(&Edn::Char('a')));
+        assert_eq!(m.get("i"), Some(&Edn::Int(12)));
+    }
+
+    #[test]
+    fn tagged_literals_keep_their_value_and_discard_drops_a_form() {
+        let forms = read_all("#inst \"2026-11-30\" #_ 99 #jepsen.history.Op{:type :ok}").unwrap();
+        assert_eq!(forms[0], Edn::Str("2026-11-30".into()));
+        assert_eq!(forms[1].get("type"), Some(&Edn::Keyword("ok".into())));
+        assert_eq!(forms.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = read_all("[1 2\n 3\n {:a}]").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("even number"), "{e}");
+        let e = read_all("[1 2\n\n").unwrap_err();
+        assert!(e.message.contains("missing ']'"), "{e}");
+        let e = read_all("(1 ]").unwrap_err();
+        assert!(e.message.contains("unexpected ']'"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = "[".repeat(100_000);
+        let e = read_all(&text).unwrap_err();
+        assert!(e.message.contains("nested too deeply"), "{e}");
+    }
+}

@@ -45,11 +45,10 @@ pub fn fault_intervals(events: &[Event]) -> Vec<FaultInterval> {
     let mut out = Vec::new();
     for e in events.iter().filter(|e| !e.is_client()) {
         match edge(&e.f) {
-            Some(Edge::Start(name)) => {
-                if !open.iter().any(|(n, _)| n == name) {
-                    open.push((name.to_string(), e.time));
-                }
+            Some(Edge::Start(name)) if !open.iter().any(|(n, _)| n == name) => {
+                open.push((name.to_string(), e.time));
             }
+            Some(Edge::Start(_)) => {}
             Some(Edge::Stop(name)) => {
                 if let Some(i) = open.iter().position(|(n, _)| n == name) {
                     let (name, start_ns) = open.remove(i);
@@ -72,4 +71,53 @@ pub fn fault_intervals(events: &[Event]) -> Vec<FaultInterval> {
     }));
     out.sort_by_key(|f| (f.start_ns, f.end_ns));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{EventType, Process};
+
+    fn nemesis(time: u64, f: &str) -> Event {
+        Event {
+            index: time,
+            time,
+            process: Process::nemesis(),
+            kind: EventType::Info,
+            f: f.into(),
+            key: None,
+            value: serde_json::Value::Null,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn start_and_stop_pairs_make_intervals_and_an_unclosed_one_runs_to_the_end() {
+        let events = [
+            nemesis(10, "start-partition"),
+            nemesis(12, "start-partition"),
+            nemesis(15, "start-pause"),
+            nemesis(20, "stop-partition"),
+            nemesis(25, "stop-partition"),
+            nemesis(30, "start"),
+            nemesis(35, "stop"),
+            nemesis(40, "kill"),
+            nemesis(50, "stop-pause"),
+            nemesis(60, "start-kill"),
+            nemesis(70, "heal"),
+        ];
+        let got: Vec<(String, u64, u64, bool)> = fault_intervals(&events)
+            .into_iter()
+            .map(|f| (f.name, f.start_ns, f.end_ns, f.closed))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("partition".to_string(), 10, 20, true),
+                ("pause".to_string(), 15, 50, true),
+                ("nemesis".to_string(), 30, 35, true),
+                ("kill".to_string(), 60, 70, false),
+            ]
+        );
+    }
 }

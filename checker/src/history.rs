@@ -11,14 +11,18 @@ use std::io::Write;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Process {
+    /// A client process number.
     Client(u64),
+    /// A named actor, such as the nemesis.
     Named(String),
 }
 
 impl Process {
+    /// The nemesis, as Jepsen names it.
     pub fn nemesis() -> Self {
         Process::Named("nemesis".to_string())
     }
+    /// Whether this is a client process (not the nemesis).
     pub fn is_client(&self) -> bool {
         matches!(self, Process::Client(_))
     }
@@ -29,24 +33,34 @@ impl Process {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
+    /// An operation starts.
     Invoke,
+    /// It happened.
     Ok,
+    /// It certainly did not happen.
     Fail,
+    /// It may or may not have happened (a timeout, a crash).
     Info,
 }
 
 /// One line of a history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// Position in the history, from 0.
     pub index: u64,
     /// Nanoseconds since the test began.
     pub time: u64,
+    /// Who issued it.
     pub process: Process,
+    /// invoke, ok, fail or info.
     #[serde(rename = "type")]
     pub kind: EventType,
+    /// The operation's function: read, write, cas, append, or a fault name.
     pub f: String,
+    /// The key, for key-value histories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The operation's argument or result (null when unknown or absent).
     #[serde(default)]
     pub value: serde_json::Value,
     /// Why an operation failed or is uncertain (free text, for people).
@@ -62,6 +76,7 @@ pub struct HistoryWriter<W: Write> {
 }
 
 impl HistoryWriter<std::io::BufWriter<std::fs::File>> {
+    /// Creates (or truncates) a history file.
     pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
         let f = std::fs::File::create(path)?;
         Ok(HistoryWriter::new(std::io::BufWriter::new(f)))
@@ -69,6 +84,7 @@ impl HistoryWriter<std::io::BufWriter<std::fs::File>> {
 }
 
 impl<W: Write> HistoryWriter<W> {
+    /// A writer whose first event gets index 0.
     pub fn new(out: W) -> Self {
         HistoryWriter { out, next_index: 0 }
     }
@@ -118,7 +134,12 @@ pub enum SourcePos {
     /// A line of a JSON-lines file (1-based).
     Line(usize),
     /// The n-th form (0-based) of an EDN history, and the line it starts on.
-    Form { index: usize, line: usize },
+    Form {
+        /// Position of the form in the history (from 0).
+        index: usize,
+        /// The line it starts on (1-based).
+        line: usize,
+    },
 }
 
 impl std::fmt::Display for SourcePos {

@@ -166,3 +166,34 @@ fn event_from_edn(form: &Edn, index: u64) -> Result<Event, String> {
         error,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_sequence_of_maps_is_a_history_and_index_stands_in_for_time() {
+        let h = read_edn(
+            "{:process 0, :type :invoke, :f :write, :value 1}\n{:process :nemesis, :type :info, :f :start, :value nil}\n{:process 0, :type :ok, :f :write, :value 1, :time 99}",
+        )
+        .unwrap();
+        assert_eq!(h.events.len(), 3);
+        assert_eq!(h.events[1].process, Process::nemesis());
+        assert_eq!((h.events[0].time, h.events[2].time), (0, 99));
+        assert_eq!(h.positions[2], SourcePos::Form { index: 2, line: 3 });
+    }
+
+    #[test]
+    fn errors_are_values_of_the_wrong_shape_named_by_form() {
+        let e = read_edn(
+            "[{:process 0, :type :invoke, :f :read}\n {:process -1, :type :ok, :f :read}]",
+        )
+        .unwrap_err();
+        assert_eq!(e.pos, Some(SourcePos::Form { index: 1, line: 2 }));
+        assert!(e.message.contains("negative"), "{e}");
+        let e = read_edn("[{:process 0, :type :invoke, :f [1]}]").unwrap_err();
+        assert!(e.message.contains(":f must be a keyword"), "{e}");
+        let e = read_edn("[1 2] 3").unwrap_err();
+        assert!(e.message.contains("must be a map"), "{e}");
+    }
+}

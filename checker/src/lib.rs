@@ -5,6 +5,8 @@
 //! plots and index.html into a run folder, and [`Validity::exit_code`] maps
 //! the verdict to the process exit code.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod check;
 pub mod edn;

@@ -86,6 +86,7 @@ enum Cmd {
     ///
     /// Scenario a: 1,000,000 operations, 1,000 keys, 50 processes, 5% info.
     /// Scenario b: one key, 20 processes, 10,000 operations, 5% info.
+    /// Scenario knossos: the whole Knossos corpus, read and checked.
     Bench {
         /// Which scenario; `all` runs each in a fresh process, so that each
         /// peak-memory figure is its own.
@@ -97,6 +98,10 @@ enum Cmd {
         /// Seconds after which undecided keys are reported unknown.
         #[arg(long, default_value_t = 120.0)]
         time_limit: f64,
+        /// The Knossos corpus folder (with good/ and bad/) for scenario
+        /// `knossos`.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/knossos/cas-register"))]
+        corpus: PathBuf,
     },
     /// Write a generated linearizable history as JSON lines on stdout (for
     /// trying the checker and its report without a cluster).
@@ -227,7 +232,8 @@ fn run(cli: Cli) -> Result<i32, String> {
             scenario,
             threads,
             time_limit,
-        } => bench(&scenario, threads, time_limit),
+            corpus,
+        } => bench(&scenario, threads, time_limit, &corpus),
         Cmd::Generate {
             ops,
             keys,
@@ -285,25 +291,43 @@ fn run(cli: Cli) -> Result<i32, String> {
     }
 }
 
-fn bench(scenario: &str, threads: usize, time_limit: f64) -> Result<i32, String> {
+fn bench(
+    scenario: &str,
+    threads: usize,
+    time_limit: f64,
+    corpus: &std::path::Path,
+) -> Result<i32, String> {
     let all = raft_checker::bench::scenarios();
+    if scenario == "knossos" {
+        let r = raft_checker::bench::run_corpus(corpus, threads)?;
+        println!(
+            "scenario knossos: {} corpus files read and checked in {:.2} s; {} of them as expected; peak RSS {:.0} MiB",
+            r.files,
+            r.seconds,
+            r.as_expected,
+            raft_checker::bench::peak_rss_mib().unwrap_or(f64::NAN)
+        );
+        return Ok(if r.as_expected == r.files { 0 } else { 1 });
+    }
     if scenario == "all" {
         // One process per scenario: VmHWM is a per-process high-water mark.
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        for s in &all {
+        for name in all.iter().map(|s| s.name).chain(["knossos"]) {
             let status = std::process::Command::new(&exe)
                 .args([
                     "bench",
                     "--scenario",
-                    s.name,
+                    name,
                     "--threads",
                     &threads.to_string(),
                 ])
                 .args(["--time-limit", &time_limit.to_string()])
+                .arg("--corpus")
+                .arg(corpus)
                 .status()
                 .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
             if !status.success() {
-                return Err(format!("scenario {} failed: {status}", s.name));
+                return Err(format!("scenario {name} failed: {status}"));
             }
         }
         return Ok(0);
@@ -311,7 +335,7 @@ fn bench(scenario: &str, threads: usize, time_limit: f64) -> Result<i32, String>
     let s = all
         .iter()
         .find(|s| s.name == scenario)
-        .ok_or_else(|| format!("unknown scenario {scenario:?} (a, b or all)"))?;
+        .ok_or_else(|| format!("unknown scenario {scenario:?} (a, b, knossos or all)"))?;
     let opts = CheckOptions {
         time_limit: seconds(Some(time_limit), "--time-limit")?,
         threads,

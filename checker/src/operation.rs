@@ -77,9 +77,7 @@ impl Operation {
     /// wrote. Writes may echo their value on completion, or only carry it
     /// there; reads carry it on completion only.
     pub fn value(&self) -> &serde_json::Value {
-        if self.f == "read" {
-            &self.complete_value
-        } else if self.invoke_value.is_null() {
+        if self.f == "read" || self.invoke_value.is_null() {
             &self.complete_value
         } else {
             &self.invoke_value

@@ -164,11 +164,7 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
     let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
     let y_min = done.iter().map(|o| lat_ms(o)).fold(f64::INFINITY, f64::min);
     let y_max = done.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
-    let (y_min, y_max) = if done.is_empty() {
-        (1e-3, 1.0)
-    } else {
-        (y_min / 1.5, y_max * 1.5)
-    };
+    let (y_min, y_max) = decades(done.is_empty(), y_min, y_max);
     let mut chart = ChartBuilder::on(area)
         .caption("Latency of each operation", ("sans-serif", 20))
         .margin(10)
@@ -230,6 +226,20 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
     area.present().map_err(err)
 }
 
+/// A log axis from the power of ten below the data to the one above, so
+/// that it always carries labelled ticks.
+fn decades(empty: bool, lo: f64, hi: f64) -> (f64, f64) {
+    if empty || lo.is_nan() || lo <= 0.0 || !hi.is_finite() {
+        return (1e-3, 1.0);
+    }
+    let lo = 10f64.powf(lo.log10().floor());
+    let mut hi = 10f64.powf(hi.log10().ceil());
+    if hi <= lo {
+        hi = lo * 10.0;
+    }
+    (lo, hi)
+}
+
 fn window_of(t_ns: u64, d: &PlotData) -> usize {
     ((t_ns as f64 / d.x_div / d.t_max * WINDOWS as f64) as usize).min(WINDOWS - 1)
 }
@@ -268,11 +278,7 @@ fn latency_quantiles<DB: DrawingBackend>(
     let all: Vec<f64> = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).collect();
     let y_min = all.iter().copied().fold(f64::INFINITY, f64::min);
     let y_max = all.iter().copied().fold(0.0, f64::max);
-    let (y_min, y_max) = if all.is_empty() {
-        (1e-3, 1.0)
-    } else {
-        (y_min / 1.5, y_max * 1.5)
-    };
+    let (y_min, y_max) = decades(all.is_empty(), y_min, y_max);
     let mut chart = ChartBuilder::on(area)
         .caption("Latency quantiles of ok operations", ("sans-serif", 20))
         .margin(10)

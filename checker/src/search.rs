@@ -117,6 +117,10 @@ impl Hasher for FxHasher {
 
 type FxBuild = BuildHasherDefault<FxHasher>;
 
+/// Configurations seen: (linearized set, state, whether the last operation
+/// was uncertain).
+type Memo<S> = HashSet<(Box<[u64]>, S, bool), FxBuild>;
+
 /// Where the scan for the next operation to linearize stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cursor {
@@ -145,7 +149,7 @@ struct Walk<'a, M: Model> {
     entries: Vec<Entry>,
     call_entry: Vec<u32>,
     linearized: Vec<u64>,
-    cache: HashSet<(Box<[u64]>, M::State, bool), FxBuild>,
+    cache: Memo<M::State>,
     stack: Vec<Frame<M::State>>,
     state: M::State,
     /// True when the last linearized operation is uncertain: the next one

@@ -7,6 +7,32 @@
 //! reaches the same map and the same session table (session eviction is by
 //! log index, not by clock). Commands are encoded by hand in a compact
 //! binary form; decoding never panics and rejects trailing bytes.
+//!
+//! What a server answers for each [`ApplyResult`]: `Applied` and
+//! `Duplicate` are OK (with the result); `SessionExpired` is "outcome
+//! unknown" (an earlier copy may have been applied); `Malformed` is a bad
+//! request (validate with [`Command::decode`] before proposing, so it never
+//! reaches the log); `Noop` and `AlreadyApplied` have no client waiting.
+//!
+//! Sessions start at seq 1 and a client has one write outstanding at a time
+//! (thesis section 6.3). A session is created by the client's first write;
+//! once the bounded table has evicted any session, an unknown client whose
+//! seq is past 1 may be a forgotten one, so it gets `SessionExpired` and
+//! must start over with a new client id.
+//!
+//! ```
+//! use raft_node::kv::{ApplyResult, Command, KvStore, Op, Session};
+//! let mut kv = KvStore::new();
+//! let put = Command {
+//!     session: Some(Session { client_id: 9, seq: 1 }),
+//!     op: Op::Put { key: "k".into(), value: b"v".to_vec() },
+//! }
+//! .encode();
+//! assert!(matches!(kv.apply(1, &put), ApplyResult::Applied(_)));
+//! // The same write committed again (a retry) is not applied twice.
+//! assert!(matches!(kv.apply(2, &put), ApplyResult::Duplicate(_)));
+//! assert_eq!(kv.get("k"), Some(&b"v"[..]));
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -340,7 +340,8 @@ fn follower_check_append_refuses_a_mismatched_predecessor() {
 #[test]
 fn follower_append_entries_replaces_a_conflicting_suffix() {
     // (prev index, prev term, new entries as (index, term), resulting terms)
-    let cases: [(u64, u64, Vec<(u64, u64)>, Vec<u64>); 4] = [
+    type Case = (u64, u64, Vec<(u64, u64)>, Vec<u64>);
+    let cases: [Case; 4] = [
         (2, 2, vec![(3, 3)], vec![1, 2, 3]),
         (1, 1, vec![(2, 3), (3, 4)], vec![1, 3, 4]),
         (0, 0, vec![(1, 1)], vec![1, 2]),

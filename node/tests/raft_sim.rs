@@ -89,7 +89,7 @@ fn random_schedules_with_all_faults_keep_raft_safe() {
     run_suite(
         "random_schedules_with_all_faults_keep_raft_safe",
         options(),
-        2000,
+        10_000,
         0,
     );
 }
@@ -102,7 +102,7 @@ fn random_schedules_without_pre_vote_or_check_quorum_keep_raft_safe() {
     run_suite(
         "random_schedules_without_pre_vote_or_check_quorum_keep_raft_safe",
         opts,
-        500,
+        2000,
         1_000_000,
     );
 }
@@ -117,7 +117,7 @@ fn random_schedules_with_lossy_network_and_no_crashes_keep_raft_safe() {
     run_suite(
         "random_schedules_with_lossy_network_and_no_crashes_keep_raft_safe",
         opts,
-        300,
+        1000,
         2_000_000,
     );
 }

@@ -324,3 +324,49 @@ fn a_torn_record_whose_data_embeds_a_valid_frame_is_still_torn() {
         assert_eq!(rec.entries.len(), 5, "cut at {cut}");
     }
 }
+
+#[test]
+fn every_single_byte_flip_in_the_log_is_refused_unless_it_hits_the_final_record() {
+    let src = tempfile::tempdir().unwrap();
+    let mut last_record_start = 0;
+    let mut written_to = PathBuf::new();
+    {
+        let (mut s, _) = Storage::open(src.path(), 1, 7, opts(300)).unwrap();
+        for i in 1..=20 {
+            written_to = segments(src.path()).pop().unwrap();
+            last_record_start = file_len(&written_to);
+            s.append(&[entry(i, 1, 10)]).unwrap();
+            s.sync().unwrap();
+        }
+    }
+    let segs = segments(src.path());
+    assert!(segs.len() >= 3, "{} segments", segs.len());
+    let last_seg = segs.last().unwrap().clone();
+    // Entry 20's record is the last one of the last segment (no rotation
+    // after it), so it is the only record a torn write may explain.
+    assert_eq!(written_to, last_seg);
+    assert!(last_record_start > 0 && last_record_start < file_len(&last_seg));
+    let all: Vec<Entry> = (1..=20).map(|i| entry(i, 1, 10)).collect();
+    for seg in &segs {
+        let name = seg.file_name().unwrap().to_str().unwrap();
+        let bytes = fs::read(seg).unwrap();
+        for at in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x01;
+            let d = copy_with(src.path(), name, &damaged);
+            let r = Storage::open(d.path(), 1, 7, opts(300));
+            let in_final_record = *seg == last_seg && at as u64 >= last_record_start;
+            match r {
+                Ok((_, rec)) => {
+                    assert!(in_final_record, "{name} byte {at}: damage accepted");
+                    assert_eq!(rec.entries, all[..19], "{name} byte {at}");
+                }
+                Err(StorageError::Corrupt { path, .. }) => {
+                    assert!(!in_final_record, "{name} byte {at}: a torn tail refused");
+                    assert_eq!(path.file_name().unwrap(), name);
+                }
+                Err(e) => panic!("{name} byte {at}: unexpected error {e}"),
+            }
+        }
+    }
+}

@@ -254,3 +254,21 @@ fn no_fsync_bug_acknowledges_syncs_that_a_crash_then_loses() {
         "the bug must be observable after a crash"
     );
 }
+
+#[test]
+fn an_unchanged_hard_state_costs_no_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut s, _) = open(tmp.path());
+    let hs = HardState {
+        term: 1,
+        vote: 1,
+        commit: 0,
+    };
+    s.set_hard_state(hs).unwrap();
+    s.sync().unwrap();
+    let before = s.stats().wal;
+    s.set_hard_state(hs).unwrap();
+    assert!(!s.has_pending());
+    s.sync().unwrap();
+    assert_eq!(s.stats().wal, before);
+}

@@ -58,6 +58,8 @@ pub struct Raft {
     randomized_election_timeout: u64,
     rng: SmallRng,
     lead_transferee: NodeId,
+    /// Ticks since the transfer started; it is abandoned after an election timeout.
+    transfer_elapsed: u64,
     read_only: ReadOnly,
     /// Reads that arrived before the leader committed an entry of its term.
     reads_before_commit: Vec<Vec<u8>>,
@@ -117,6 +119,7 @@ impl Raft {
             randomized_election_timeout: 0,
             rng,
             lead_transferee: 0,
+            transfer_elapsed: 0,
             read_only: ReadOnly::default(),
             reads_before_commit: Vec::new(),
             read_states: Vec::new(),
@@ -312,8 +315,7 @@ impl Raft {
             return Ok(());
         }
         self.lead_transferee = to;
-        // The transfer must finish within an election timeout or is abandoned.
-        self.election_elapsed = 0;
+        self.transfer_elapsed = 0;
         let last_index = self.log.last_index();
         match self.prs.get_mut(&to) {
             Some(pr) if pr.matched == last_index => {
@@ -553,6 +555,13 @@ impl Raft {
     fn tick_heartbeat(&mut self) {
         self.heartbeat_elapsed += 1;
         self.election_elapsed += 1;
+        if self.lead_transferee != 0 {
+            self.transfer_elapsed += 1;
+            if self.transfer_elapsed >= self.cfg.election_tick {
+                // The target did not take over in time: accept proposals again.
+                self.lead_transferee = 0;
+            }
+        }
         for pr in self.prs.values_mut() {
             if pr.state == ProgressState::Snapshot {
                 pr.snapshot_ticks += 1;
@@ -577,7 +586,6 @@ impl Raft {
                     pr.recent_active = false;
                 }
             }
-            self.lead_transferee = 0;
         }
         if self.heartbeat_elapsed >= self.cfg.heartbeat_tick {
             self.heartbeat_elapsed = 0;

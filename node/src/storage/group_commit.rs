@@ -37,6 +37,9 @@ struct State {
     stats: GroupCommitStats,
     failed: Option<String>,
     closing: bool,
+    /// The committer is waiting on `work`: only then does a submitter pay
+    /// for a wake-up call (the committer re-checks `buf` before waiting).
+    committer_idle: bool,
 }
 
 struct Shared {
@@ -128,7 +131,10 @@ impl GroupCommit {
         st.submitted += 1;
         let mine = st.submitted;
         let done = &self.shared.done[(st.generation % 2) as usize];
-        self.shared.work.notify_one();
+        if st.committer_idle {
+            st.committer_idle = false;
+            self.shared.work.notify_one();
+        }
         while st.durable < mine && st.failed.is_none() {
             st = done.wait(st).unwrap_or_else(|e| e.into_inner());
         }
@@ -157,14 +163,34 @@ impl Drop for GroupCommit {
     }
 }
 
+/// Fails the log if the committer thread unwinds, so that no submitter
+/// waits forever for a batch that will never be written.
+struct FailOnPanic<'a>(&'a Shared);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut st = self.0.lock();
+            st.failed
+                .get_or_insert_with(|| "the committer thread panicked".into());
+            for c in &self.0.done {
+                c.notify_all();
+            }
+        }
+    }
+}
+
 fn commit_loop(shared: &Shared, mut wal: Wal, no_fsync: bool, _lock: DirLock) {
+    let _guard = FailOnPanic(shared);
     let mut batch = Vec::with_capacity(1 << 20);
     loop {
         let (target, count, generation) = {
             let mut st = shared.lock();
             while st.buf.is_empty() && !st.closing {
+                st.committer_idle = true;
                 st = shared.work.wait(st).unwrap_or_else(|e| e.into_inner());
             }
+            st.committer_idle = false;
             if st.buf.is_empty() {
                 return; // closing and drained
             }

@@ -14,6 +14,31 @@
 //!   record and the hard state current when it was opened, so removing
 //!   older segments never loses the hard state.
 //! - `snap-<index>.snap`: the newest snapshot (older ones are removed).
+//!
+//! The order a server keeps for each batch of work from the core:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), raft_node::storage::StorageError> {
+//! use raft_node::raft::{Entry, HardState};
+//! use raft_node::storage::{Storage, StorageOptions};
+//! let (mut storage, recovered) = Storage::open(
+//!     std::path::Path::new("/var/lib/raft-node/n1"),
+//!     1,  // node id
+//!     42, // cluster id
+//!     StorageOptions::default(),
+//! )?;
+//! // ... restore the core from `recovered` (snapshot, hard state, entries) ...
+//! # let (entries, hs): (Vec<Entry>, HardState) = (recovered.entries, recovered.hard_state);
+//! storage.append(&entries)?;   // buffered
+//! storage.set_hard_state(hs)?; // buffered
+//! storage.sync()?;             // one write + one fdatasync for both
+//! // only now: send the messages that depend on them, then apply.
+//! # Ok(()) }
+//! ```
+//!
+//! Any error from a write path poisons the `Storage` (every later call
+//! fails): after a failed fdatasync the kernel may have dropped the dirty
+//! pages, so the only safe move is to exit and recover from disk.
 
 pub mod dir;
 pub mod error;
@@ -66,7 +91,9 @@ impl Default for StorageOptions {
 /// What a data dir held when it was opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
-    /// The newest durable hard state (default for a new dir).
+    /// The newest durable hard state (default for a new dir). Its commit
+    /// may lag the snapshot index (a snapshot installed before the next hard
+    /// state was written): the core should take the larger of the two.
     pub hard_state: HardState,
     /// The newest valid snapshot (metadata and data), if any.
     pub snapshot: Option<Snapshot>,
@@ -89,7 +116,6 @@ pub struct StorageStats {
 }
 
 /// The durable state of one node; see the module docs.
-#[derive(Debug)]
 pub struct Storage {
     dir: PathBuf,
     opts: StorageOptions,
@@ -203,6 +229,20 @@ impl Replay {
     }
 }
 
+impl std::fmt::Debug for Storage {
+    // Not derived: the write buffer can hold megabytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("dir", &self.dir)
+            .field("snapshot_index", &self.snapshot_index)
+            .field("last_index", &self.last_index)
+            .field("hard_state", &self.hard_state)
+            .field("pending_bytes", &self.buf.len())
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Storage {
     /// Opens (creating if needed) the data dir of `node_id` in `cluster_id`:
     /// takes its lock, checks or records its identity, loads the newest
@@ -233,6 +273,10 @@ impl Storage {
         .check_or_record(dir, has_data)?;
 
         let snap = snapshot::load_newest(dir)?.map(|(s, _)| s);
+        if let Some(s) = &snap {
+            // A crash between writing a snapshot and removing older ones.
+            snapshot::remove_older_than(dir, s.meta.index)?;
+        }
         let (base, base_term) = snap
             .as_ref()
             .map_or((0, 0), |s| (s.meta.index, s.meta.term));

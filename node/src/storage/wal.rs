@@ -178,11 +178,9 @@ impl Wal {
 
     /// Appends framed records to the open segment (one write call).
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        let seg = self.segments.last().expect("an open segment has an entry");
-        let f = self
-            .active
-            .as_mut()
-            .ok_or_else(|| StorageError::Invalid("write with no open segment".into()))?;
+        let (Some(f), Some(seg)) = (self.active.as_mut(), self.segments.last()) else {
+            return Err(StorageError::Invalid("write with no open segment".into()));
+        };
         f.write_all(bytes)
             .map_err(|e| StorageError::io("write", &seg.path, e))?;
         self.active_len += bytes.len() as u64;
@@ -193,10 +191,9 @@ impl Wal {
 
     /// fdatasyncs the open segment.
     pub fn sync_data(&mut self) -> Result<()> {
-        let Some(f) = self.active.as_ref() else {
+        let (Some(f), Some(seg)) = (self.active.as_ref(), self.segments.last()) else {
             return Ok(());
         };
-        let seg = self.segments.last().expect("an open segment has an entry");
         f.sync_data()
             .map_err(|e| StorageError::io("fdatasync", &seg.path, e))?;
         self.stats.fsyncs += 1;

@@ -22,11 +22,14 @@ pub struct Node {
     pub snapshots_received: usize,
 }
 
+/// Decides whether a message is delivered.
+pub type Filter = Box<dyn FnMut(&Message) -> bool>;
+
 /// A cluster wired by function calls.
 pub struct Net {
     pub nodes: BTreeMap<NodeId, Node>,
     cut: HashSet<(NodeId, NodeId)>,
-    pub filter: Option<Box<dyn FnMut(&Message) -> bool>>,
+    pub filter: Option<Filter>,
     /// Every message delivered, in order.
     pub delivered: Vec<Message>,
 }

@@ -1,0 +1,291 @@
+//! The raft-checker command: exit codes, malformed input named by line,
+//! run folders, and the report files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn checker(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_raft-checker"))
+        .args(args)
+        .output()
+        .expect("run raft-checker")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write test file");
+    p.display().to_string()
+}
+
+const VALID: &str = r#"{"index":0,"time":10,"process":1,"type":"invoke","f":"write","key":"k","value":1}
+{"index":1,"time":20,"process":1,"type":"ok","f":"write","key":"k","value":1}
+{"index":2,"time":30,"process":2,"type":"invoke","f":"read","key":"k","value":null}
+{"index":3,"time":35,"process":"nemesis","type":"info","f":"start-partition","value":{"groups":[[1],[2,3]]}}
+{"index":4,"time":40,"process":2,"type":"ok","f":"read","key":"k","value":1}
+{"index":5,"time":45,"process":"nemesis","type":"info","f":"stop-partition","value":null}
+"#;
+
+#[test]
+fn malformed_histories_exit_2_naming_the_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = |p: u64, t: &str, f: &str, v: &str| {
+        format!(
+            r#"{{"index":0,"time":1,"process":{p},"type":"{t}","f":"{f}","key":"k","value":{v}}}"#
+        )
+    };
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "not-json",
+            format!(
+                "{}\n{}\nthis is not json\n",
+                w(1, "invoke", "write", "1"),
+                w(1, "ok", "write", "1")
+            ),
+            "line 3",
+            "not a history event",
+        ),
+        (
+            "bad-type",
+            format!("{}\n", w(1, "done", "write", "1")),
+            "line 1",
+            "not a history event",
+        ),
+        (
+            "orphan-ok",
+            format!(
+                "{}\n\n{}\n",
+                w(1, "invoke", "write", "1"),
+                w(2, "ok", "write", "1")
+            ),
+            "line 3",
+            "without a pending invoke",
+        ),
+        (
+            "double-invoke",
+            format!(
+                "{}\n{}\n",
+                w(1, "invoke", "write", "1"),
+                w(1, "invoke", "read", "null")
+            ),
+            "line 2",
+            "still in flight",
+        ),
+        (
+            "unknown-f",
+            format!(
+                "{}\n{}\n",
+                w(1, "invoke", "frobnicate", "1"),
+                w(1, "ok", "frobnicate", "1")
+            ),
+            "line 1",
+            "unknown f",
+        ),
+        (
+            "cas-shape",
+            format!(
+                "{}\n{}\n",
+                w(1, "invoke", "cas", "5"),
+                w(1, "ok", "cas", "5")
+            ),
+            "line 1",
+            "cas needs a value [expected, new]",
+        ),
+        (
+            "append-shape",
+            format!(
+                "{}\n{}\n",
+                w(1, "invoke", "append", "[1]"),
+                w(1, "ok", "append", "[1]")
+            ),
+            "line 1",
+            "append needs a string",
+        ),
+        (
+            "f-mismatch",
+            format!(
+                "{}\n{}\n",
+                w(1, "invoke", "write", "1"),
+                w(1, "ok", "read", "1")
+            ),
+            "line 2",
+            "completes an invoke of write",
+        ),
+    ];
+    for (name, text, line, what) in cases {
+        let path = write(dir.path(), &format!("{name}.jsonl"), &text);
+        let out = checker(&["check", &path]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(line),
+            "{name}: expected {line:?} in {stderr:?}"
+        );
+        assert!(
+            stderr.contains(what),
+            "{name}: expected {what:?} in {stderr:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn malformed_edn_histories_exit_2_naming_the_form() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        ("unclosed", "[{:process 0, :type :invoke, :f :read, :value nil}\n", "form 1", "closing ']'"),
+        ("not-a-map", "[{:process 0, :type :invoke, :f :read, :value nil}\n 42]", "form 1 (line 2)", "must be a map"),
+        ("no-type", "[{:process 0, :f :read, :value nil}]", "form 0 (line 1)", ":type"),
+        ("bad-string", "[{:process 0, :type :invoke, :f :read, :value \"abc}]", "form 0", "unterminated string"),
+        ("orphan", "[{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :read, :value 1}\n{:process 3, :type :ok, :f :read, :value 1}]", "form 2 (line 3)", "without a pending invoke"),
+        ("unknown-f", "[{:process 0, :type :invoke, :f :dance, :value nil}]", "form 0", "unknown f"),
+    ];
+    for (name, text, pos, what) in cases {
+        let path = write(dir.path(), &format!("{name}.edn"), text);
+        let out = checker(&["check", &path, "--model", "cas-register"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(pos),
+            "{name}: expected {pos:?} in {stderr:?}"
+        );
+        assert!(
+            stderr.contains(what),
+            "{name}: expected {what:?} in {stderr:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    for args in [
+        vec!["check"],
+        vec!["frobnicate"],
+        vec!["check", "x.jsonl", "--model", "queue"],
+        vec!["check", "/nonexistent/history.jsonl"],
+    ] {
+        let out = checker(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "h.jsonl", VALID);
+    let out = checker(&["check", &path, "--initial-value", "{nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = checker(&["check", &path, "--time-limit", "-1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn exit_codes_say_valid_invalid_and_unknown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let valid = write(dir.path(), "valid.jsonl", VALID);
+    assert_eq!(checker(&["check", &valid]).status.code(), Some(0));
+    let invalid = write(
+        dir.path(),
+        "invalid.jsonl",
+        &VALID.replace(
+            r#""type":"ok","f":"read","key":"k","value":1"#,
+            r#""type":"ok","f":"read","key":"k","value":7"#,
+        ),
+    );
+    let out = checker(&["check", &invalid]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("process 2 read 7 (ok, index 4) cannot be linearized"),
+        "{stdout}"
+    );
+    // A memory budget too small for the search to finish gives unknown.
+    let events = raft_checker::generate::generate(&raft_checker::generate::GenOptions {
+        ops: 3000,
+        keys: 1,
+        processes: 20,
+        info_rate: 0.05,
+        values: 5,
+        cas: true,
+        seed: 2,
+    });
+    let text: String = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    let big = write(dir.path(), "big.jsonl", &text);
+    let out = checker(&[
+        "check",
+        &big,
+        "--memory-mib",
+        "0",
+        "--model",
+        "cas-register",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("memory limit"));
+}
+
+#[test]
+fn a_run_folder_is_checked_in_place_and_gets_its_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "history.jsonl", VALID);
+    let out = checker(&["check", &dir.path().display().to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "results.json",
+        "index.html",
+        "latency-raw.png",
+        "latency-raw.svg",
+        "latency-quantiles.png",
+        "latency-quantiles.svg",
+        "rate.png",
+        "rate.svg",
+    ] {
+        let p = dir.path().join(f);
+        assert!(
+            p.metadata().map(|m| m.len() > 0).unwrap_or(false),
+            "{f} missing or empty"
+        );
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["valid"], serde_json::json!(true));
+    assert_eq!(results["op_count"], serde_json::json!(2));
+    assert_eq!(results["counts"]["read"]["ok"], serde_json::json!(1));
+    assert!(results["latency"]["all"]["p50_ms"].is_number());
+    // Fault intervals reach the page.
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(
+        html.contains("partition"),
+        "fault interval missing from the page"
+    );
+}
+
+#[test]
+fn plot_command_writes_the_three_plots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "h.jsonl", VALID);
+    let out_dir = dir.path().join("plots");
+    let out = checker(&["plot", &path, "--out", &out_dir.display().to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["latency-raw.png", "latency-quantiles.svg", "rate.png"] {
+        assert!(out_dir.join(f).exists(), "{f}");
+    }
+}

@@ -1,0 +1,240 @@
+//! The checker agrees with a brute-force checker that tries every order, on
+//! thousands of small random histories (info, fail and pending included).
+
+use raft_checker::history::{Event, EventType, Process};
+use raft_checker::{check_history, CheckOptions, RegisterKind, Validity};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+/// An operation as the brute force sees it: straight from the definition.
+#[derive(Debug, Clone)]
+struct BruteOp {
+    f: String,
+    value: Value,
+    /// Event positions of invoke and (certain) completion.
+    call: usize,
+    ret: Option<usize>,
+    required: bool,
+}
+
+/// Applies an operation to a register holding `state` (null = absent).
+fn apply(state: &Value, op: &BruteOp) -> Option<Value> {
+    match op.f.as_str() {
+        "read" => (state == &op.value).then(|| state.clone()),
+        "write" => Some(op.value.clone()),
+        "cas" => (state == &op.value[0]).then(|| op.value[1].clone()),
+        "append" => match state {
+            Value::Null => Some(op.value.clone()),
+            Value::String(s) => Some(json!(format!("{s}{}", op.value.as_str()?))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Tries every order of every subset of the uncertain operations.
+fn brute_force(ops: &[BruteOp], initial: &Value) -> bool {
+    fn go(ops: &[BruteOp], placed: &mut Vec<bool>, state: &Value) -> bool {
+        if ops
+            .iter()
+            .zip(placed.iter())
+            .all(|(o, &p)| p || !o.required)
+        {
+            return true;
+        }
+        for i in 0..ops.len() {
+            if placed[i] {
+                continue;
+            }
+            // Real time: everything that returned before i was called goes first.
+            let blocked = ops
+                .iter()
+                .enumerate()
+                .any(|(j, o)| !placed[j] && j != i && o.ret.is_some_and(|r| r < ops[i].call));
+            if blocked {
+                continue;
+            }
+            if let Some(next) = apply(state, &ops[i]) {
+                placed[i] = true;
+                if go(ops, placed, &next) {
+                    return true;
+                }
+                placed[i] = false;
+            }
+        }
+        false
+    }
+    go(ops, &mut vec![false; ops.len()], initial)
+}
+
+/// A random history of up to `max_ops` operations on one key.
+fn random_history(rng: &mut SmallRng, max_ops: usize) -> (Vec<Event>, Vec<BruteOp>) {
+    let processes = rng.gen_range(1..=4u64);
+    let n_ops = rng.gen_range(1..=max_ops);
+    let append_mode = rng.gen_bool(0.2);
+    let mut events = Vec::new();
+    let mut in_flight: Vec<Option<(String, Value, usize)>> = vec![None; processes as usize];
+    let mut next_process: Vec<u64> = (0..processes).collect();
+    let mut fresh = processes;
+    let mut started = 0;
+    let mut brute = Vec::new();
+    let value = |rng: &mut SmallRng| -> Value {
+        if append_mode {
+            json!(["a", "b", "ab", "ba"][rng.gen_range(0..4)])
+        } else if rng.gen_bool(0.1) {
+            Value::Null
+        } else {
+            json!(rng.gen_range(0..3))
+        }
+    };
+    loop {
+        let idle: Vec<usize> = (0..processes as usize)
+            .filter(|&p| in_flight[p].is_none())
+            .collect();
+        let busy: Vec<usize> = (0..processes as usize)
+            .filter(|&p| in_flight[p].is_some())
+            .collect();
+        let can_start = started < n_ops && !idle.is_empty();
+        if !can_start && busy.is_empty() {
+            break;
+        }
+        // Sometimes leave operations pending at the end of the history.
+        if !can_start && rng.gen_bool(0.15) {
+            break;
+        }
+        let start = can_start && (busy.is_empty() || rng.gen_bool(0.5));
+        let time = events.len() as u64 * 10;
+        if start {
+            let p = idle[rng.gen_range(0..idle.len())];
+            let f = if append_mode {
+                ["read", "append"][rng.gen_range(0..2)]
+            } else {
+                ["read", "write", "cas"][rng.gen_range(0..3)]
+            };
+            let v = match f {
+                "read" => Value::Null,
+                "cas" => json!([value(rng), value(rng)]),
+                _ => value(rng),
+            };
+            events.push(Event {
+                index: events.len() as u64,
+                time,
+                process: Process::Client(next_process[p]),
+                kind: EventType::Invoke,
+                f: f.to_string(),
+                key: None,
+                value: v.clone(),
+                error: None,
+            });
+            in_flight[p] = Some((f.to_string(), v, events.len() - 1));
+            started += 1;
+        } else {
+            let p = busy[rng.gen_range(0..busy.len())];
+            let Some((f, v, call)) = in_flight[p].take() else {
+                continue;
+            };
+            let r: f64 = rng.gen();
+            let kind = if r < 0.7 {
+                EventType::Ok
+            } else if r < 0.85 {
+                EventType::Info
+            } else {
+                EventType::Fail
+            };
+            let out = if f == "read" && kind == EventType::Ok {
+                value(rng)
+            } else {
+                v.clone()
+            };
+            events.push(Event {
+                index: events.len() as u64,
+                time,
+                process: Process::Client(next_process[p]),
+                kind,
+                f: f.clone(),
+                key: None,
+                value: out.clone(),
+                error: None,
+            });
+            if kind == EventType::Info {
+                next_process[p] = fresh;
+                fresh += 1;
+            }
+            if kind != EventType::Fail {
+                brute.push(BruteOp {
+                    value: if f == "read" { out } else { v },
+                    f,
+                    call,
+                    ret: (kind == EventType::Ok).then_some(events.len() - 1),
+                    required: kind == EventType::Ok,
+                });
+            }
+        }
+    }
+    // What is still in flight is pending: it may or may not have happened.
+    for (f, v, call) in in_flight.into_iter().flatten() {
+        brute.push(BruteOp {
+            f,
+            value: v,
+            call,
+            ret: None,
+            required: false,
+        });
+    }
+    (events, brute)
+}
+
+#[test]
+fn checker_agrees_with_brute_force_on_small_random_histories() {
+    // DIFFERENTIAL_CASES and DIFFERENTIAL_SEED widen the search locally.
+    let cases: usize = std::env::var("DIFFERENTIAL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    let seed: u64 = std::env::var("DIFFERENTIAL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20261130);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let (mut valid, mut invalid) = (0, 0);
+    for case in 0..cases {
+        let (events, brute) = random_history(&mut rng, 10);
+        let initial = if case % 2 == 0 { Value::Null } else { json!(0) };
+        let expected = brute_force(&brute, &initial);
+        let opts = CheckOptions {
+            model: RegisterKind::Kv,
+            initial_value: initial.clone(),
+            threads: 1,
+            ..CheckOptions::default()
+        };
+        let got = check_history(&events, &opts).expect("generated histories are well formed");
+        let want = if expected {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        };
+        assert_eq!(
+            got.valid,
+            want,
+            "case {case}, initial {initial}: checker says {:?}, brute force {:?}\n{}",
+            got.valid,
+            want,
+            events
+                .iter()
+                .map(|e| serde_json::to_string(e).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        if expected {
+            valid += 1;
+        } else {
+            invalid += 1;
+        }
+    }
+    // The generator must exercise both verdicts, or the test proves little.
+    assert!(
+        valid > 500 && invalid > 500,
+        "valid {valid}, invalid {invalid}"
+    );
+}

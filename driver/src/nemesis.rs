@@ -627,6 +627,9 @@ fn brief(v: &Value) -> String {
 }
 
 #[cfg(test)]
+// The serialising lock is held across awaits on purpose: it orders whole
+// tests on different threads, and each test runs on its own runtime.
+#[allow(clippy::await_holding_lock)]
 mod tests {
     use super::*;
     use crate::cluster::proc_state;

@@ -55,9 +55,10 @@ pub struct RunArgs {
     /// Operations on one key before it is retired for a fresh one.
     #[arg(long, default_value_t = 200)]
     pub ops_per_key: u64,
-    /// Keys in use at once.
-    #[arg(long, default_value_t = 6)]
-    pub active_keys: usize,
+    /// Keys in use at once (default: max(6, concurrency / 2), so that each
+    /// key sees about two concurrent clients and stays quick to check).
+    #[arg(long)]
+    pub active_keys: Option<usize>,
     /// Share of reads among operations, in [0, 1].
     #[arg(long, default_value_t = 0.5)]
     pub read_fraction: f64,
@@ -210,7 +211,10 @@ impl RunArgs {
         if self.op_timeout_ms == 0 {
             return Err("--op-timeout-ms must be positive".into());
         }
-        if self.ops_per_key == 0 || self.active_keys == 0 {
+        let active_keys = self
+            .active_keys
+            .unwrap_or_else(|| self.concurrency.div_ceil(2).max(6));
+        if self.ops_per_key == 0 || active_keys == 0 {
             return Err("--ops-per-key and --active-keys must be positive".into());
         }
         if !(0.0..=1.0).contains(&self.read_fraction) {
@@ -276,7 +280,7 @@ impl RunArgs {
             op_timeout: Duration::from_millis(self.op_timeout_ms),
             workload: GeneratorConfig {
                 ops_per_key: self.ops_per_key,
-                active_keys: self.active_keys,
+                active_keys,
                 read_fraction: self.read_fraction,
             },
             election_timeout_ms: self.election_timeout_ms,
@@ -337,6 +341,17 @@ mod tests {
         assert_eq!(c.nemesis, NemesisKind::ALL.to_vec());
         assert_eq!(c.nemesis_label, "all");
         assert_eq!(c.nemesis_interval, Duration::from_secs(5));
+        assert_eq!(c.workload.active_keys, 6);
+    }
+
+    #[test]
+    fn active_keys_grow_with_concurrency() {
+        let c = args(&["--concurrency", "100"]).validate().unwrap();
+        assert_eq!(c.workload.active_keys, 50);
+        let c = args(&["--concurrency", "100", "--active-keys", "7"])
+            .validate()
+            .unwrap();
+        assert_eq!(c.workload.active_keys, 7);
     }
 
     #[test]

@@ -19,6 +19,18 @@ fn with(f: impl Fn(&mut Config)) -> impl Fn(u64) -> Config {
     }
 }
 
+/// With lease reads, fresh nodes ignore votes for most of an election
+/// timeout (they may have promised a lease before a restart): age them first.
+fn lease_leader(net: &mut Net, id: u64) {
+    let ids: Vec<u64> = net.nodes.keys().copied().filter(|&n| n != id).collect();
+    for _ in 0..9 {
+        for &n in &ids {
+            net.raft(n).tick();
+        }
+    }
+    leader(net, id);
+}
+
 fn leader(net: &mut Net, id: u64) {
     net.campaign(id);
     assert_eq!(net.raft(id).status().role, Role::Leader);
@@ -185,7 +197,7 @@ fn lease_read_is_released_without_a_heartbeat_round() {
             c.lease_read = true;
         }),
     );
-    leader(&mut net, 1);
+    lease_leader(&mut net, 1);
     net.isolate(1);
     net.raft(1).read_index(b"r".to_vec()).unwrap();
     net.drain(1);
@@ -609,5 +621,57 @@ fn followers_refuse_proposals_and_name_the_leader() {
     assert_eq!(
         net.raft(2).propose(b"x".to_vec()),
         Err(RaftError::NotLeader { leader: 1 })
+    );
+}
+
+#[test]
+fn lease_read_falls_back_to_a_heartbeat_round_once_the_lease_expires() {
+    let mut net = Net::new(
+        &[1, 2, 3],
+        with(|c| {
+            c.check_quorum = true;
+            c.lease_read = true;
+        }),
+    );
+    lease_leader(&mut net, 1);
+    net.cut(1, 2);
+    net.cut(1, 3);
+    for _ in 0..9 {
+        net.raft(1).tick();
+        net.stabilize();
+    }
+    assert_eq!(net.raft(1).status().role, Role::Leader);
+    net.raft(1).read_index(b"r".to_vec()).unwrap();
+    net.stabilize();
+    assert!(
+        net.node(1).reads.is_empty(),
+        "the lease expired: the read needs a quorum"
+    );
+    net.heal();
+    net.tick_all();
+    assert_eq!(net.node(1).reads.len(), 1);
+}
+
+#[test]
+fn lease_read_restarted_node_ignores_votes_for_one_election_timeout() {
+    let cfg = with(|c| {
+        c.check_quorum = true;
+        c.lease_read = true;
+    });
+    let mut net = Net::new(&[1, 2, 3], &cfg);
+    lease_leader(&mut net, 1);
+    net.restart(2, cfg(2));
+    let st = net.raft(2).status();
+    let kind = MessageKind::RequestVote {
+        pre_vote: false,
+        last_log_index: st.last_index,
+        last_log_term: st.last_term,
+        leader_transfer: false,
+    };
+    net.raft(2).step(msg(3, 2, st.term + 1, kind)).unwrap();
+    assert_eq!(
+        net.raft(2).status().term,
+        st.term,
+        "ignored right after the restart"
     );
 }

@@ -121,3 +121,17 @@ fn random_schedules_with_lossy_network_and_no_crashes_keep_raft_safe() {
         2_000_000,
     );
 }
+
+#[test]
+fn random_schedules_with_lease_reads_and_synced_clocks_keep_reads_linearizable() {
+    let mut opts = options();
+    opts.raft.check_quorum = true;
+    opts.raft.lease_read = true;
+    opts.synced_clocks = true;
+    run_suite(
+        "random_schedules_with_lease_reads_and_synced_clocks_keep_reads_linearizable",
+        opts,
+        2000,
+        3_000_000,
+    );
+}

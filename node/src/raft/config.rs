@@ -34,9 +34,13 @@ pub struct Config {
     pub max_inflight: usize,
     /// Seeds the core's own PRNG (the randomized election timeout).
     pub seed: u64,
-    /// Serve ReadIndex from the leader lease without a heartbeat round.
-    /// Faster, but correct only if clocks run at similar speeds; requires
-    /// `check_quorum`.
+    /// Serve ReadIndex from the leader lease without a heartbeat round
+    /// while a quorum confirmed leadership less than an election timeout
+    /// ago. Saves a round trip per read, but is correct only if the nodes'
+    /// ticks run at similar speeds (a paused or slow leader clock breaks
+    /// it); requires `check_quorum`. A node built with it ignores vote
+    /// requests for its first election timeout, since it may have promised
+    /// a lease before a restart.
     pub lease_read: bool,
 }
 

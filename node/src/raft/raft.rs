@@ -60,6 +60,10 @@ pub struct Raft {
     lead_transferee: NodeId,
     /// Ticks since the transfer started; it is abandoned after an election timeout.
     transfer_elapsed: u64,
+    /// Ticks since this node became leader (the lease clock).
+    leader_ticks: u64,
+    /// Ticks since this core was built, up to an election timeout.
+    ticks_since_start: u64,
     read_only: ReadOnly,
     /// Reads that arrived before the leader committed an entry of its term.
     reads_before_commit: Vec<Vec<u8>>,
@@ -120,6 +124,8 @@ impl Raft {
             rng,
             lead_transferee: 0,
             transfer_elapsed: 0,
+            leader_ticks: 0,
+            ticks_since_start: 0,
             read_only: ReadOnly::default(),
             reads_before_commit: Vec::new(),
             read_states: Vec::new(),
@@ -155,6 +161,9 @@ impl Raft {
 
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
+        if self.ticks_since_start < self.cfg.election_tick {
+            self.ticks_since_start += 1;
+        }
         match self.role {
             Role::Leader => self.tick_heartbeat(),
             _ => self.tick_election(),
@@ -171,9 +180,13 @@ impl Raft {
                     leader_transfer,
                     ..
                 } => {
-                    let in_lease = self.cfg.check_quorum
-                        && self.leader != 0
-                        && self.election_elapsed < self.cfg.election_tick;
+                    let heard_leader_recently =
+                        self.leader != 0 && self.election_elapsed < self.cfg.election_tick;
+                    // A restarted node may have promised a lease it no
+                    // longer remembers: it waits out one election timeout.
+                    let just_started =
+                        self.cfg.lease_read && self.ticks_since_start + 1 < self.cfg.election_tick;
+                    let in_lease = self.cfg.check_quorum && (heard_leader_recently || just_started);
                     if in_lease && !leader_transfer {
                         // A leader was heard from recently: this candidate is
                         // probably a node that was cut off (section 4.2.3).
@@ -482,6 +495,7 @@ impl Raft {
             .rng
             .gen_range(self.cfg.election_tick..2 * self.cfg.election_tick);
         self.lead_transferee = 0;
+        self.leader_ticks = 0;
         self.votes.clear();
         self.read_only.clear();
         self.reads_before_commit.clear();
@@ -555,6 +569,7 @@ impl Raft {
     fn tick_heartbeat(&mut self) {
         self.heartbeat_elapsed += 1;
         self.election_elapsed += 1;
+        self.leader_ticks += 1;
         if self.lead_transferee != 0 {
             self.transfer_elapsed += 1;
             if self.transfer_elapsed >= self.cfg.election_tick {
@@ -589,7 +604,10 @@ impl Raft {
         }
         if self.heartbeat_elapsed >= self.cfg.heartbeat_tick {
             self.heartbeat_elapsed = 0;
-            self.bcast_heartbeat(Vec::new());
+            // Every heartbeat is a numbered round: its answers confirm
+            // waiting reads and renew the lease.
+            let round = self.read_only.new_round(self.leader_ticks, self.id);
+            self.bcast_heartbeat_round(round);
         }
     }
 
@@ -804,8 +822,8 @@ impl Raft {
             if pr.matched < last_index {
                 while self.send_append(from) {}
             }
-            if let Some(seq) = read_only::decode_seq(&context) {
-                let released = self.read_only.ack(seq, from, &self.conf);
+            if let Some(round) = read_only::decode_round(&context) {
+                let released = self.read_only.ack(round, from, &self.conf);
                 self.read_states.extend(released);
             }
             return Ok(());
@@ -998,16 +1016,34 @@ impl Raft {
 
     fn start_read(&mut self, ctx: Vec<u8>) {
         let index = self.log.committed();
-        if self.cfg.lease_read {
+        if self.in_lease() {
             self.read_states.push(ReadState { index, ctx });
             return;
         }
-        let seq = self.read_only.add(index, ctx, self.id);
+        let round = self.read_only.new_round(self.leader_ticks, self.id);
+        self.read_only.add_read(round, index, ctx);
         let released = self.read_only.release_quorate(&self.conf);
         if released.is_empty() {
-            self.bcast_heartbeat(read_only::encode_seq(seq));
+            self.bcast_heartbeat_round(round);
         }
         self.read_states.extend(released);
+    }
+
+    /// Whether the leader lease covers now: a quorum confirmed a heartbeat
+    /// round sent less than an election timeout ago (minus a tick of
+    /// margin), so, with check-quorum, no voter of that quorum would help
+    /// elect another leader yet. Assumes clocks that run at similar speeds.
+    fn in_lease(&self) -> bool {
+        self.cfg.lease_read
+            && self.lead_transferee == 0
+            && self
+                .read_only
+                .confirmed_at()
+                .is_some_and(|t| self.leader_ticks + 1 < t + self.cfg.election_tick)
+    }
+
+    fn bcast_heartbeat_round(&mut self, round: u64) {
+        self.bcast_heartbeat(read_only::encode_round(round));
     }
 
     fn bcast_heartbeat(&mut self, context: Vec<u8>) {

@@ -138,6 +138,8 @@ pub struct SimOptions {
     pub check_liveness: bool,
     /// Draw batch size, window and drop rate per seed, up to the values above.
     pub vary: bool,
+    /// Tick every live node together (no clock drift), as lease reads assume.
+    pub synced_clocks: bool,
 }
 
 impl Default for SimOptions {
@@ -159,6 +161,7 @@ impl Default for SimOptions {
             },
             check_liveness: true,
             vary: true,
+            synced_clocks: false,
         }
     }
 }
@@ -373,7 +376,7 @@ impl Sim {
                 }
             }
             40..=64 => {
-                if self.rng.gen_bool(0.5) {
+                if self.opts.synced_clocks || self.rng.gen_bool(0.5) {
                     for id in self.live_ids() {
                         self.tick(id);
                     }

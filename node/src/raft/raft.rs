@@ -807,6 +807,11 @@ impl Raft {
             return Ok(());
         };
         let last_index = self.log.last_index();
+        if !reject && !heartbeat && index > last_index {
+            return Err(RaftError::InvalidMessage(format!(
+                "node {from} acknowledged index {index} beyond the leader's last index {last_index}"
+            )));
+        }
         let Some(pr) = self.prs.get_mut(&from) else {
             return Ok(());
         };

@@ -7,7 +7,9 @@
 //! never be elected in one term, whatever mix of the two configurations the
 //! nodes hold. The leader proposes a change only when no other change is
 //! uncommitted in its log and after it has committed an entry of its own term
-//! (the fix for the single-server bug Ongaro reported in 2015).
+//! (the fix for the single-server bug Ongaro reported in 2015). A node
+//! becomes a voter only after it has caught up as a learner (section 4.2.1),
+//! so that adding it never leaves the cluster waiting for a lagging vote.
 
 use super::error::RaftError;
 use super::types::{ConfState, NodeId};

@@ -6,9 +6,13 @@ use super::types::{Entry, NodeId, Snapshot};
 /// pre-vote request, the term the sender would campaign in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The sender.
     pub from: NodeId,
+    /// The recipient.
     pub to: NodeId,
+    /// The sender's term (for a pre-vote request, the term it would campaign in).
     pub term: u64,
+    /// What the message asks or answers.
     pub kind: MessageKind,
 }
 

@@ -818,11 +818,17 @@ impl Raft {
         pr.recent_active = true;
         if heartbeat {
             pr.probe_sent = false;
-            let stalled = pr.matched < last_index && pr.matched == pr.matched_at_last_beat;
+            if pr.matched < last_index && pr.matched == pr.matched_at_last_beat {
+                pr.stalled_beats += 1;
+            } else {
+                pr.stalled_beats = 0;
+            }
             pr.matched_at_last_beat = pr.matched;
+            let stalled = pr.stalled_beats >= STALLED_BEATS_BEFORE_PROBE;
             if pr.state == ProgressState::Replicate && stalled {
-                // A heartbeat round without progress: appends were lost.
+                // Several heartbeat rounds without progress: appends were lost.
                 pr.become_probe();
+                pr.stalled_beats = 0;
             }
             if pr.matched < last_index {
                 while self.send_append(from) {}
@@ -1212,6 +1218,10 @@ impl Raft {
         });
     }
 }
+
+/// Heartbeat answers without progress before the leader assumes appends
+/// were lost and probes again.
+const STALLED_BEATS_BEFORE_PROBE: u32 = 2;
 
 fn accept_response(index: u64) -> MessageKind {
     MessageKind::AppendEntriesResponse {

@@ -147,7 +147,7 @@ impl Default for SimOptions {
         SimOptions {
             nodes: 5,
             initial_voters: 3,
-            steps: 300,
+            steps: 1000,
             drop: 0.05,
             duplicate: 0.03,
             max_delay: 6,
@@ -195,6 +195,8 @@ struct Checker {
     reads: HashMap<Vec<u8>, u64>,
     /// Per node, the commit index already recorded.
     commit_seen: HashMap<NodeId, u64>,
+    /// Per node, the term it led at its previous Ready.
+    led: HashMap<NodeId, u64>,
     reads_served: u64,
     conf_changes: u64,
     snapshots_installed: u64,
@@ -665,16 +667,25 @@ impl Sim {
         let node = &self.nodes[&id];
         let r = node.raft.as_ref().expect("live");
         let st = r.status();
-        if st.role == Role::Leader {
+        // Leader append-only (section 5.3): a node that led this term at its
+        // previous Ready only appends to its durable log.
+        let led_before = self.check.led.get(&id) == Some(&st.term);
+        if st.role == Role::Leader && led_before {
             if let Some(first) = rd.entries.first() {
-                let durable_last = node.disk.entries.last().map_or(0, |e| e.index);
-                if first.index <= durable_last && st.term == first.term && rd.soft_state.is_none() {
+                let snap = node.disk.snapshot.as_ref().map_or(0, |s| s.meta.index);
+                let durable_last = node.disk.entries.last().map_or(snap, |e| e.index);
+                if first.index <= durable_last {
                     return Err(format!(
-                        "leader {id} overwrote its own log at {}",
-                        first.index
+                        "leader append-only: leader {id} of term {} rewrote its log from {}",
+                        st.term, first.index
                     ));
                 }
             }
+        }
+        if st.role == Role::Leader {
+            self.check.led.insert(id, st.term);
+        } else {
+            self.check.led.remove(&id);
         }
         // Log matching, inductively: entries with the same index and term
         // have the same content and the same predecessor term.

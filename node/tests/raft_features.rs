@@ -614,6 +614,14 @@ fn bad_configs_and_recovered_state_are_refused_with_an_error() {
             ..config(1)
         },
         Config {
+            election_tick: u64::MAX,
+            ..config(1)
+        },
+        Config {
+            max_msg_entries: 0,
+            ..config(1)
+        },
+        Config {
             lease_read: true,
             check_quorum: false,
             ..config(1)

@@ -74,6 +74,9 @@ impl Config {
         if self.election_tick <= self.heartbeat_tick {
             return bad("election_tick must be greater than heartbeat_tick");
         }
+        if self.election_tick > u32::MAX as u64 {
+            return bad("election_tick must fit in 32 bits");
+        }
         if self.max_msg_entries == 0 {
             return bad("max_msg_entries must be at least 1");
         }

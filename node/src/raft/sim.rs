@@ -209,7 +209,7 @@ pub struct Sim {
     nodes: BTreeMap<NodeId, SimNode>,
     net: Vec<InFlight>,
     /// Partition group of each node; a link works within one group.
-    group: HashMap<NodeId, u8>,
+    group: BTreeMap<NodeId, u8>,
     now: u64,
     check: Checker,
     next_read: u64,
@@ -277,7 +277,7 @@ impl Sim {
             rng,
             nodes,
             net: Vec::new(),
-            group: HashMap::new(),
+            group: BTreeMap::new(),
             now: 0,
             check: Checker::default(),
             next_read: 0,

@@ -31,6 +31,12 @@
 //! starts with `applied` at the snapshot index and hands out the committed
 //! entries after it again in the first Ready.
 //!
+//! # Memory
+//!
+//! The core keeps the whole log since the last snapshot in memory (storage
+//! only persists it): the caller takes a snapshot of its state machine and
+//! calls [`Raft::compact`] regularly, which also bounds what a restart replays.
+//!
 //! # Membership
 //!
 //! Single-server changes ([`ConfChange`]), in effect as soon as appended and

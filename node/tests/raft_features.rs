@@ -704,3 +704,58 @@ fn lease_read_restarted_node_ignores_votes_for_one_election_timeout() {
         "ignored right after the restart"
     );
 }
+
+#[test]
+fn a_node_restarted_after_compaction_resumes_from_its_snapshot() {
+    let mut net = Net::new(&[1, 2, 3], config);
+    leader(&mut net, 1);
+    for i in 0..3u8 {
+        net.propose(1, &[i]);
+    }
+    net.tick_all();
+    let applied = net.raft(2).status().applied;
+    net.raft(2).compact(applied, b"image".to_vec()).unwrap();
+    let snap = net.raft(2).raft_log().snapshot().unwrap().clone();
+    net.nodes.get_mut(&2).unwrap().disk.compact(snap);
+    let idx = net.propose(1, b"after");
+    net.tick_all();
+    net.restart(2, config(2));
+    let st = net.raft(2).status();
+    assert_eq!((st.snapshot_index, st.applied), (applied, applied));
+    net.drain(2);
+    assert_eq!(
+        net.applied_data(2),
+        vec![b"after".to_vec()],
+        "only what follows the snapshot is replayed"
+    );
+    assert_eq!(net.raft(2).status().applied, idx);
+}
+
+#[test]
+fn a_snapshot_records_the_configuration_at_its_index_not_a_later_one() {
+    let mut net = Net::new(&[1, 2, 3], config);
+    net.add_node(4, Default::default(), config(4));
+    leader(&mut net, 1);
+    let before = net.raft(1).status().applied;
+    net.isolate(2);
+    net.isolate(3);
+    net.raft(1)
+        .propose_conf_change(raft_node::raft::ConfChange::AddLearner {
+            id: 4,
+            context: vec![],
+        })
+        .unwrap();
+    net.stabilize();
+    assert_eq!(
+        net.raft(1).status().conf.learners,
+        vec![4],
+        "in effect, not committed"
+    );
+    net.raft(1).compact(before, vec![]).unwrap();
+    let snap = net.raft(1).raft_log().snapshot().unwrap();
+    assert!(
+        snap.meta.conf.learners.is_empty(),
+        "the change after the snapshot index is not in it"
+    );
+    assert_eq!(snap.meta.conf.voters, vec![1, 2, 3]);
+}

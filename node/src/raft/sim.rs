@@ -173,6 +173,13 @@ struct SimNode {
     restarts: u64,
 }
 
+/// The faults of one directed link.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    drop: f64,
+    max_delay: u64,
+}
+
 struct InFlight {
     due: u64,
     msg: Message,
@@ -208,6 +215,8 @@ pub struct Sim {
     rng: SmallRng,
     nodes: BTreeMap<NodeId, SimNode>,
     net: Vec<InFlight>,
+    /// Links degraded beyond the defaults: (from, to) -> their faults.
+    links: BTreeMap<(NodeId, NodeId), Link>,
     /// Partition group of each node; a link works within one group.
     group: BTreeMap<NodeId, u8>,
     now: u64,
@@ -277,6 +286,7 @@ impl Sim {
             rng,
             nodes,
             net: Vec::new(),
+            links: BTreeMap::new(),
             group: BTreeMap::new(),
             now: 0,
             check: Checker::default(),
@@ -393,7 +403,8 @@ impl Sim {
             65..=77 => self.propose(),
             78..=82 => self.read(),
             83..=88 if faults => self.crash_or_restart(),
-            89..=91 if faults => self.partition(),
+            89..=90 if faults => self.partition(),
+            91 => self.degrade_link(),
             92..=93 if faults => self.transfer(),
             94..=96 if faults => self.conf_change(),
             97..=99 if faults => self.compact(),
@@ -435,6 +446,32 @@ impl Sim {
             .map_err(|e| format!("step refused a message from a correct peer: {e}"))?;
         self.log(|| desc);
         Ok(())
+    }
+
+    fn link(&self, from: NodeId, to: NodeId) -> Link {
+        self.links.get(&(from, to)).copied().unwrap_or(Link {
+            drop: self.opts.drop,
+            max_delay: self.opts.max_delay,
+        })
+    }
+
+    /// Degrades one directed link (heavy loss, long delays) or restores it.
+    fn degrade_link(&mut self) {
+        let from = self.rng.gen_range(1..=self.opts.nodes);
+        let to = self.rng.gen_range(1..=self.opts.nodes);
+        if from == to {
+            return;
+        }
+        if self.links.remove(&(from, to)).is_some() {
+            self.log(|| format!("restore link {from} -> {to}"));
+            return;
+        }
+        let link = Link {
+            drop: self.rng.gen_range(0.0..0.8),
+            max_delay: self.rng.gen_range(0..=self.opts.max_delay * 4),
+        };
+        self.links.insert((from, to), link);
+        self.log(|| format!("degrade link {from} -> {to}: {link:?}"));
     }
 
     fn linked(&self, a: NodeId, b: NodeId) -> bool {
@@ -645,7 +682,8 @@ impl Sim {
     }
 
     fn send(&mut self, m: Message) {
-        if self.rng.gen_bool(self.opts.drop) {
+        let link = self.link(m.from, m.to);
+        if self.rng.gen_bool(link.drop) {
             return;
         }
         let copies = if self.rng.gen_bool(self.opts.duplicate) {
@@ -654,7 +692,7 @@ impl Sim {
             1
         };
         for _ in 0..copies {
-            let due = self.now + self.rng.gen_range(0..=self.opts.max_delay);
+            let due = self.now + self.rng.gen_range(0..=link.max_delay);
             self.net.push(InFlight {
                 due,
                 msg: m.clone(),
@@ -778,6 +816,7 @@ impl Sim {
         }
         self.opts.drop = 0.0;
         self.opts.duplicate = 0.0;
+        self.links.clear();
         let mut proposed: Option<(NodeId, u64, u64)> = None;
         for _ in 0..2000 {
             self.now += 1;

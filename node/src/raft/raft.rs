@@ -22,7 +22,8 @@ pub struct InitialState {
     /// The last durable term, vote and commit.
     pub hard_state: HardState,
     /// Membership as of the snapshot, or the bootstrap configuration (empty
-    /// for a node that waits to be added by a running cluster).
+    /// for a node that waits to be added by a running cluster). Ignored when
+    /// `snapshot` is given: its own configuration is used.
     pub conf: ConfState,
     /// The latest snapshot (meta and data), if any. The caller restores its
     /// state machine from it itself; the core keeps it to send to followers.
@@ -97,6 +98,11 @@ impl Raft {
             }
         }
         let mut log = RaftLog::new(snap_index, snap_term, entries);
+        // The snapshot's configuration is authoritative when there is one.
+        let conf = init
+            .snapshot
+            .as_ref()
+            .map_or(init.conf, |s| s.meta.conf.clone());
         if let Some(s) = init.snapshot {
             log.set_recovered_snapshot(s);
         }
@@ -111,8 +117,8 @@ impl Raft {
             leader: 0,
             role: Role::Follower,
             log,
-            conf: init.conf.clone(),
-            conf_base: init.conf,
+            conf: conf.clone(),
+            conf_base: conf,
             conf_history: Vec::new(),
             conf_changed: false,
             prs: BTreeMap::new(),
@@ -138,7 +144,6 @@ impl Raft {
             pending_bcast: false,
         };
         r.prev_hard = r.hard_state();
-        let first = r.log.first_index();
         let conf_entries: Vec<(u64, Vec<u8>)> = r
             .log
             .entries()
@@ -151,7 +156,6 @@ impl Raft {
                 .map_err(|e| RaftError::InvalidConfig(format!("recovered entry {index}: {e}")))?;
             r.apply_conf_entry(index, &cc);
         }
-        debug_assert!(first == r.log.first_index());
         r.conf_changed = false;
         r.become_follower(hs.term, 0);
         Ok(r)

@@ -543,3 +543,68 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_may_be_overwrit
         );
     }
 }
+
+/// §5.2: "A server remains in follower state as long as it receives valid
+/// RPCs from a leader or candidate."
+#[test]
+fn follower_stays_follower_while_it_hears_from_the_leader() {
+    let mut net = leader_of_three();
+    let term = net.raft(1).status().term;
+    for _ in 0..100 {
+        net.tick_all();
+    }
+    for id in [2, 3] {
+        let st = net.raft(id).status();
+        assert_eq!((st.role, st.term, st.leader), (Role::Follower, term, 1));
+    }
+}
+
+/// §5.3: "When the entry has been safely replicated, the leader applies the
+/// entry to its state machine... This also commits all preceding entries in
+/// the leader's log, including entries created by previous leaders."
+#[test]
+fn leader_commit_preceding_entries_of_previous_leaders() {
+    let mut net = Net::new(&[], config);
+    for id in 1..=3 {
+        net.add_node(id, Default::default(), config(id));
+        let log: &[u64] = if id == 1 { &[1, 2, 2] } else { &[1] };
+        net.nodes.get_mut(&id).unwrap().raft = node_with_log(id, &[1, 2, 3], log, 2, config(id));
+    }
+    net.campaign(1);
+    assert_eq!(net.raft(1).status().role, Role::Leader);
+    net.tick_all();
+    let st = net.raft(1).status();
+    assert_eq!(
+        st.commit, 4,
+        "the term-3 no-op commits the term-1 and term-2 entries before it"
+    );
+    let terms: Vec<u64> = net.node(1).applied.iter().map(|e| e.term).collect();
+    assert_eq!(terms, vec![1, 2, 2, 3]);
+}
+
+/// §5.4.1: "Raft uses the voting process to prevent a candidate from
+/// winning an election unless its log contains all committed entries."
+#[test]
+fn candidate_without_the_committed_entries_cannot_win() {
+    let mut net = leader_of_three();
+    net.isolate(3);
+    net.propose(1, b"x");
+    net.propose(1, b"y");
+    net.heal();
+    net.isolate(1);
+    // Node 3 lacks the committed entries: node 2 refuses, node 1 is away.
+    for _ in 0..60 {
+        net.raft(3).tick();
+        net.stabilize();
+    }
+    assert_ne!(net.raft(3).status().role, Role::Leader);
+    // Node 2 has them and wins.
+    for _ in 0..60 {
+        if net.raft(2).status().role == Role::Leader {
+            break;
+        }
+        net.raft(2).tick();
+        net.stabilize();
+    }
+    assert_eq!(net.raft(2).status().role, Role::Leader);
+}

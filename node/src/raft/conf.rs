@@ -19,12 +19,25 @@ use super::types::{ConfState, NodeId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfChange {
     /// Makes `id` a voter (promoting it if it is a learner).
-    AddVoter { id: NodeId, context: Vec<u8> },
+    AddVoter {
+        /// The node.
+        id: NodeId,
+        /// Opaque to the core (the node's address).
+        context: Vec<u8>,
+    },
     /// Makes `id` a learner: it receives the log but neither votes nor
     /// counts for commit. A voter named here is demoted.
-    AddLearner { id: NodeId, context: Vec<u8> },
+    AddLearner {
+        /// The node.
+        id: NodeId,
+        /// Opaque to the core (the node's address).
+        context: Vec<u8>,
+    },
     /// Removes `id` from the cluster.
-    Remove { id: NodeId },
+    Remove {
+        /// The node.
+        id: NodeId,
+    },
 }
 
 const TAG_ADD_VOTER: u8 = 1;

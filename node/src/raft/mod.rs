@@ -48,6 +48,8 @@
 //! voter (`AddVoter`) once it has caught up; [`Ready::conf`] reports every
 //! change of the configuration in effect.
 
+#![warn(missing_docs)]
+
 pub mod conf;
 pub mod config;
 pub mod error;

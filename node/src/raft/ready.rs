@@ -7,10 +7,14 @@ use super::types::{ConfState, Entry, HardState, NodeId, Snapshot};
 /// A node's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Role {
+    /// Follows a leader (or waits for one).
     #[default]
     Follower,
+    /// Runs a pre-vote round before a real election.
     PreCandidate,
+    /// Asks for votes in a new term.
     Candidate,
+    /// Leads its term.
     Leader,
 }
 

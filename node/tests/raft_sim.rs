@@ -89,7 +89,7 @@ fn random_schedules_with_all_faults_keep_raft_safe() {
     run_suite(
         "random_schedules_with_all_faults_keep_raft_safe",
         options(),
-        10_000,
+        5_000,
         0,
     );
 }

@@ -320,8 +320,6 @@ pub fn check_with_model<M: Model>(
     }
     .clamp(1, jobs.len().max(1));
     let deadline = opts.time_limit.map(|t| started + t);
-    // Bytes per memoised configuration: the bitset, the state, the hash table.
-    let per_state = |n: usize| n.div_ceil(64) * 8 + std::mem::size_of::<M::State>() + 48;
     let progress =
         (opts.progress && std::io::stderr().is_terminal() && jobs.len() > 1).then(|| {
             let bar = indicatif::ProgressBar::new(jobs.len() as u64);
@@ -349,7 +347,7 @@ pub fn check_with_model<M: Model>(
                 };
                 let budget = Budget {
                     deadline: key_deadline,
-                    max_states: (opts.memory_limit / threads / per_state(job.ops.len())).max(1),
+                    max_bytes: opts.memory_limit / threads,
                 };
                 let (outcome, stats) = search(model, &job.ops, budget);
                 let mut kr = KeyResult {

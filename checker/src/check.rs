@@ -489,8 +489,9 @@ fn explain(key: &str, op: &OpRef, prefix_len: usize, states: &[serde_json::Value
     };
     format!(
         "{where_}{} cannot be linearized: after the longest linearizable prefix \
-         ({prefix_len} operations) the value could only have been {}",
+         ({prefix_len} operation{}) the value could only have been {}",
         op.describe(),
+        if prefix_len == 1 { "" } else { "s" },
         if shown.is_empty() {
             "(none)".to_string()
         } else {

@@ -422,10 +422,13 @@ pub fn check_with_model<M: Model>(
         Validity::Valid
     };
     let summary = match valid {
+        Validity::Valid if operations.is_empty() => {
+            "linearizable, vacuously: the history has no client operations".to_string()
+        }
         Validity::Valid => format!(
-            "linearizable: {} operations on {} keys, checked against the {model_name} model",
-            operations.len(),
-            keys.len()
+            "linearizable: {} on {}, checked against the {model_name} model",
+            plural(operations.len(), "operation"),
+            plural(keys.len(), "key")
         ),
         Validity::Invalid => format!(
             "NOT linearizable: {} of {} keys have a violation; first: {}",
@@ -457,6 +460,15 @@ pub fn check_with_model<M: Model>(
         latency: LatencySummary::of(&operations),
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
     })
+}
+
+/// "1 key", "2 keys".
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 fn rank(v: Validity) -> u8 {

@@ -177,6 +177,10 @@ pub struct Explanation {
     pub message: String,
 }
 
+/// How long the search may look for the first impossible operation of a
+/// key already known to hold an impossible one.
+pub const IMPOSSIBLE_SEARCH_TIME: Duration = Duration::from_secs(2);
+
 /// How many operations of the linearizable prefix an explanation lists.
 pub const PREFIX_SHOWN: usize = 10;
 
@@ -345,6 +349,17 @@ pub fn check_with_model<M: Model>(
                     (d, None) => d,
                     (None, Some(k)) => Some(key_started + k),
                 };
+                // When one operation is impossible in any order the key is
+                // invalid whatever the search says; the search then only
+                // looks for the first impossible operation, briefly.
+                let key_deadline = match model.impossible(&job.ops) {
+                    Some(_) => Some(
+                        key_deadline.map_or(key_started + IMPOSSIBLE_SEARCH_TIME, |d| {
+                            d.min(key_started + IMPOSSIBLE_SEARCH_TIME)
+                        }),
+                    ),
+                    None => key_deadline,
+                };
                 let budget = Budget {
                     deadline: key_deadline,
                     max_bytes: opts.memory_limit / threads,
@@ -360,11 +375,36 @@ pub fn check_with_model<M: Model>(
                 };
                 let explanation = match outcome {
                     SearchOutcome::Linearizable => None,
-                    SearchOutcome::Unknown(reason) => {
-                        kr.valid = Validity::Unknown;
-                        kr.reason = Some(reason);
-                        None
-                    }
+                    SearchOutcome::Unknown(reason) => match model.impossible(&job.ops) {
+                        // The search gave up, but one operation is impossible
+                        // in any order: the key is invalid all the same.
+                        Some((k, why)) => {
+                            kr.valid = Validity::Invalid;
+                            let op = OpRef::new(&operations[job.ids[k]], events);
+                            let where_ = if job.key.is_empty() {
+                                String::new()
+                            } else {
+                                format!("key {:?}: ", job.key)
+                            };
+                            let message = format!(
+                                "{where_}{} cannot be linearized: {why} (the full search gave up: {reason}, so this may not be the first impossible operation)",
+                                op.describe()
+                            );
+                            Some(Explanation {
+                                key: job.key.clone(),
+                                op,
+                                prefix_len: 0,
+                                prefix_tail: Vec::new(),
+                                states: Vec::new(),
+                                message,
+                            })
+                        }
+                        None => {
+                            kr.valid = Validity::Unknown;
+                            kr.reason = Some(reason);
+                            None
+                        }
+                    },
                     SearchOutcome::Violation(v) => {
                         kr.valid = Validity::Invalid;
                         let op_of = |k: usize| OpRef::new(&operations[job.ids[k]], events);

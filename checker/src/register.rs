@@ -8,8 +8,9 @@
 
 use crate::model::Model;
 use crate::operation::{Operation, Outcome};
+use crate::search::SearchOp;
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Which operations a register accepts.
@@ -248,6 +249,49 @@ impl Model for RegisterModel {
             };
         }
         out
+    }
+
+    /// A certain read (or cas) that needs value `v` when `v` is not the
+    /// initial value and no write or cas that may have happened produces
+    /// `v` with a call before the read's return. Appends build values from
+    /// pieces, so a key with appends is skipped.
+    fn impossible(&self, ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
+        if ops.iter().any(|o| matches!(o.op, RegOp::Append(_))) {
+            return None;
+        }
+        let mut first_write: HashMap<&Val, usize> = HashMap::new();
+        for o in ops {
+            if let RegOp::Write(v) | RegOp::Cas(_, v) = &o.op {
+                let e = first_write.entry(v).or_insert(o.call);
+                *e = (*e).min(o.call);
+            }
+        }
+        ops.iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                let ret = o.ret?;
+                let needed = match &o.op {
+                    RegOp::Read(v) | RegOp::Cas(v, _) => v,
+                    _ => return None,
+                };
+                if *needed == self.initial {
+                    return None;
+                }
+                match first_write.get(needed) {
+                    None => Some((ret, i, format!("nothing ever wrote {}", needed.to_json()))),
+                    Some(&w) if w > ret => Some((
+                        ret,
+                        i,
+                        format!(
+                            "{} was first written after this operation returned",
+                            needed.to_json()
+                        ),
+                    )),
+                    _ => None,
+                }
+            })
+            .min_by_key(|(ret, _, _)| *ret)
+            .map(|(_, i, why)| (i, why))
     }
 
     fn describe_state(&self, state: &Val) -> Value {

@@ -202,7 +202,7 @@ fn checker_agrees_with_brute_force_on_small_random_histories() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let mut rng = SmallRng::seed_from_u64(seed);
-    let (mut valid, mut invalid) = (0, 0);
+    let (mut valid, mut invalid, mut quick_invalid) = (0, 0, 0);
     for case in 0..cases {
         let (events, brute) = random_history(&mut rng, max_ops);
         let initial = if case % 2 == 0 { Value::Null } else { json!(0) };
@@ -231,6 +231,20 @@ fn checker_agrees_with_brute_force_on_small_random_histories() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+        // With no memory for the search, only the quick impossibility check
+        // can decide: it may say invalid (then rightly) or unknown.
+        let starved = CheckOptions {
+            memory_limit: 0,
+            ..opts
+        };
+        let quick = check_history(&events, &starved).expect("well formed").valid;
+        assert!(
+            quick == Validity::Unknown || quick == want,
+            "case {case}: the quick check says {quick:?}, brute force {want:?}"
+        );
+        if quick == Validity::Invalid {
+            quick_invalid += 1;
+        }
         if expected {
             valid += 1;
         } else {
@@ -239,7 +253,11 @@ fn checker_agrees_with_brute_force_on_small_random_histories() {
     }
     // The generator must exercise both verdicts, or the test proves little.
     assert!(
-        valid > 500 && invalid > 500,
+        valid > cases / 8 && invalid > cases / 8,
         "valid {valid}, invalid {invalid}"
+    );
+    assert!(
+        quick_invalid > cases / 20,
+        "the quick check decided only {quick_invalid} cases"
     );
 }

@@ -81,7 +81,7 @@ impl LinSet {
     pub fn key(&self) -> Box<[u64]> {
         let cw = self.certain.len();
         let full = |i: usize| {
-            if i + 1 == cw && !self.n_certain.is_multiple_of(64) {
+            if i + 1 == cw && self.n_certain & 63 != 0 {
                 (1u64 << (self.n_certain % 64)) - 1
             } else {
                 u64::MAX

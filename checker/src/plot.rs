@@ -345,7 +345,13 @@ fn rate<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> Draw
         .configure_mesh()
         .x_desc(d.labels[0])
         .y_desc(d.labels[2])
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| {
+            if y_max >= 10.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        })
         .draw()
         .map_err(err)?;
     shade_faults(&mut chart, &d.faults, d.x_div, (0.0, y_max))?;

@@ -321,6 +321,38 @@ fn a_read_of_a_value_nothing_wrote_is_invalid_even_when_the_search_gives_up() {
         (r.explanations[0].op.f.as_str(), r.explanations[0].op.index),
         ("read", 1)
     );
+    // A stale read: 1 was overwritten by 2 before the read began.
+    let stale = "1 invoke write 1
+                 1 ok write 1
+                 3 invoke write 5
+                 2 invoke write 2
+                 2 ok write 2
+                 4 invoke read null
+                 4 ok read 1
+                 3 ok write 5";
+    let r = check_history(&history(stale), &starved).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert!(
+        r.explanations[0].message.contains("stale read"),
+        "{}",
+        r.explanations[0].message
+    );
+    // ... unless an uncertain write of 1 (here cut off by the end of the
+    // history) may have landed in between.
+    let maybe = "1 invoke write 1
+                 1 ok write 1
+                 3 invoke write 5
+                 2 invoke write 2
+                 2 ok write 2
+                 5 invoke write 1
+                 4 invoke read null
+                 4 ok read 1
+                 3 ok write 5";
+    assert_eq!(check(maybe).valid, Validity::Valid);
+    assert_eq!(
+        check_history(&history(maybe), &starved).unwrap().valid,
+        Validity::Unknown
+    );
     // A possible read is never called impossible: the search just gives up.
     let fine = "1 invoke write 1
                 2 invoke read null

@@ -177,6 +177,10 @@ pub struct Explanation {
     pub message: String,
 }
 
+/// How long the search may look for the first impossible operation of a
+/// key already known to hold an impossible one.
+pub const IMPOSSIBLE_SEARCH_TIME: Duration = Duration::from_secs(2);
+
 /// How many operations of the linearizable prefix an explanation lists.
 pub const PREFIX_SHOWN: usize = 10;
 
@@ -320,8 +324,6 @@ pub fn check_with_model<M: Model>(
     }
     .clamp(1, jobs.len().max(1));
     let deadline = opts.time_limit.map(|t| started + t);
-    // Bytes per memoised configuration: the bitset, the state, the hash table.
-    let per_state = |n: usize| n.div_ceil(64) * 8 + std::mem::size_of::<M::State>() + 48;
     let progress =
         (opts.progress && std::io::stderr().is_terminal() && jobs.len() > 1).then(|| {
             let bar = indicatif::ProgressBar::new(jobs.len() as u64);
@@ -347,9 +349,20 @@ pub fn check_with_model<M: Model>(
                     (d, None) => d,
                     (None, Some(k)) => Some(key_started + k),
                 };
+                // When one operation is impossible in any order the key is
+                // invalid whatever the search says; the search then only
+                // looks for the first impossible operation, briefly.
+                let key_deadline = match model.impossible(&job.ops) {
+                    Some(_) => Some(
+                        key_deadline.map_or(key_started + IMPOSSIBLE_SEARCH_TIME, |d| {
+                            d.min(key_started + IMPOSSIBLE_SEARCH_TIME)
+                        }),
+                    ),
+                    None => key_deadline,
+                };
                 let budget = Budget {
                     deadline: key_deadline,
-                    max_states: (opts.memory_limit / threads / per_state(job.ops.len())).max(1),
+                    max_bytes: opts.memory_limit / threads,
                 };
                 let (outcome, stats) = search(model, &job.ops, budget);
                 let mut kr = KeyResult {
@@ -362,11 +375,36 @@ pub fn check_with_model<M: Model>(
                 };
                 let explanation = match outcome {
                     SearchOutcome::Linearizable => None,
-                    SearchOutcome::Unknown(reason) => {
-                        kr.valid = Validity::Unknown;
-                        kr.reason = Some(reason);
-                        None
-                    }
+                    SearchOutcome::Unknown(reason) => match model.impossible(&job.ops) {
+                        // The search gave up, but one operation is impossible
+                        // in any order: the key is invalid all the same.
+                        Some((k, why)) => {
+                            kr.valid = Validity::Invalid;
+                            let op = OpRef::new(&operations[job.ids[k]], events);
+                            let where_ = if job.key.is_empty() {
+                                String::new()
+                            } else {
+                                format!("key {:?}: ", job.key)
+                            };
+                            let message = format!(
+                                "{where_}{} cannot be linearized: {why} (the full search gave up: {reason}, so this may not be the first impossible operation)",
+                                op.describe()
+                            );
+                            Some(Explanation {
+                                key: job.key.clone(),
+                                op,
+                                prefix_len: 0,
+                                prefix_tail: Vec::new(),
+                                states: Vec::new(),
+                                message,
+                            })
+                        }
+                        None => {
+                            kr.valid = Validity::Unknown;
+                            kr.reason = Some(reason);
+                            None
+                        }
+                    },
                     SearchOutcome::Violation(v) => {
                         kr.valid = Validity::Invalid;
                         let op_of = |k: usize| OpRef::new(&operations[job.ids[k]], events);
@@ -424,10 +462,13 @@ pub fn check_with_model<M: Model>(
         Validity::Valid
     };
     let summary = match valid {
+        Validity::Valid if operations.is_empty() => {
+            "linearizable, vacuously: the history has no client operations".to_string()
+        }
         Validity::Valid => format!(
-            "linearizable: {} operations on {} keys, checked against the {model_name} model",
-            operations.len(),
-            keys.len()
+            "linearizable: {} on {}, checked against the {model_name} model",
+            plural(operations.len(), "operation"),
+            plural(keys.len(), "key")
         ),
         Validity::Invalid => format!(
             "NOT linearizable: {} of {} keys have a violation; first: {}",
@@ -461,6 +502,15 @@ pub fn check_with_model<M: Model>(
     })
 }
 
+/// "1 key", "2 keys".
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 fn rank(v: Validity) -> u8 {
     match v {
         Validity::Invalid => 0,
@@ -491,8 +541,9 @@ fn explain(key: &str, op: &OpRef, prefix_len: usize, states: &[serde_json::Value
     };
     format!(
         "{where_}{} cannot be linearized: after the longest linearizable prefix \
-         ({prefix_len} operations) the value could only have been {}",
+         ({prefix_len} operation{}) the value could only have been {}",
         op.describe(),
+        if prefix_len == 1 { "" } else { "s" },
         if shown.is_empty() {
             "(none)".to_string()
         } else {

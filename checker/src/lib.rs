@@ -16,6 +16,7 @@ pub mod generate;
 pub mod history;
 pub mod input;
 pub mod jepsen;
+pub mod linset;
 pub mod model;
 pub mod operation;
 pub mod plot;

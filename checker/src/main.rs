@@ -141,6 +141,22 @@ enum Cmd {
     },
 }
 
+/// Writes to stdout, ignoring a closed pipe (`raft-checker check h | head`):
+/// the verdict is in the exit code, and a reader that went away is no
+/// reason to panic.
+fn say_raw(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// `println!` that ignores a closed pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say_raw(&format!("{}\n", format!($($arg)*)))
+    };
+}
+
 fn format_of(f: Option<FormatArg>) -> Option<Format> {
     f.map(|f| match f {
         FormatArg::Jsonl => Format::Jsonl,
@@ -211,19 +227,19 @@ fn run(cli: Cli) -> Result<i32, String> {
             let result = check_history(&h.events, &opts)
                 .map_err(|e| format!("{}: {}", file.display(), e.locate(&h)))?;
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
                 );
             } else {
-                print!("{}", raft_checker::report::text_report(&result));
+                say_raw(&raft_checker::report::text_report(&result));
             }
             let out = out.or_else(|| history.is_dir().then(|| history.clone()));
             if let Some(dir) = out {
                 raft_checker::report::write_run_outputs(&dir, &h.events, &result)
                     .map_err(|e| format!("cannot write the report into {}: {e}", dir.display()))?;
                 if !json {
-                    println!("report: {}", dir.join("index.html").display());
+                    say!("report: {}", dir.join("index.html").display());
                 }
             }
             Ok(result.valid.exit_code())
@@ -284,7 +300,7 @@ fn run(cli: Cli) -> Result<i32, String> {
             let written = raft_checker::plot::write_plots(&dir, &h.events)
                 .map_err(|e| format!("cannot write plots into {}: {e}", dir.display()))?;
             for p in written {
-                println!("{}", p.display());
+                say!("{}", p.display());
             }
             Ok(0)
         }
@@ -300,7 +316,7 @@ fn bench(
     let all = raft_checker::bench::scenarios();
     if scenario == "knossos" {
         let r = raft_checker::bench::run_corpus(corpus, threads)?;
-        println!(
+        say!(
             "scenario knossos: {} corpus files read and checked in {:.2} s; {} of them as expected; peak RSS {:.0} MiB",
             r.files,
             r.seconds,
@@ -343,7 +359,7 @@ fn bench(
         ..CheckOptions::default()
     };
     let r = raft_checker::bench::run(s, &opts);
-    println!(
+    say!(
         "scenario {}: {}\n  {} events generated in {:.2} s; checked in {:.2} s; verdict {}; {} memoised states; peak RSS {:.0} MiB",
         r.scenario, r.description, r.events, r.generate_s, r.check_s, r.verdict, r.states, r.peak_rss_mib
     );

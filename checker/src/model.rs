@@ -59,6 +59,16 @@ pub trait Model: Send + Sync {
         vec![false; ops.len()]
     }
 
+    /// A quick look for a certain operation that no linearization can
+    /// contain, whatever the order (for a register: a read of a value that
+    /// nothing wrote before the read returned). The index and why, in words.
+    /// Used when the full search runs out of budget; the default finds
+    /// nothing.
+    fn impossible(&self, ops: &[crate::search::SearchOp<Self::Op>]) -> Option<(usize, String)> {
+        let _ = ops;
+        None
+    }
+
     /// The state as JSON, for reports.
     fn describe_state(&self, state: &Self::State) -> serde_json::Value;
 }

@@ -90,8 +90,17 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
     let mut ops: Vec<Operation> = Vec::new();
     let mut in_flight: HashMap<u64, usize> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
-        let Process::Client(p) = e.process else {
-            continue;
+        let p = match &e.process {
+            Process::Client(p) => *p,
+            // A number in a string is a client that would silently be taken
+            // for the nemesis, and its operations left unchecked.
+            Process::Named(name) if name.trim().parse::<u64>().is_ok() => {
+                return Err(HistoryError::event(
+                    i,
+                    format!("process {name:?} is a string: client processes are numbers"),
+                ));
+            }
+            Process::Named(_) => continue,
         };
         if e.f.is_empty() {
             return Err(HistoryError::event(i, "empty f"));

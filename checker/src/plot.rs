@@ -197,7 +197,7 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
             }
             let label = format!("{f} {}", outcome.as_str());
             let style = color.filled();
-            match fi % 3 {
+            match fi % 4 {
                 0 => chart
                     .draw_series(pts.iter().map(|&p| Circle::new(p, 2, style)))
                     .map_err(err)?
@@ -208,11 +208,20 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
                     .map_err(err)?
                     .label(label)
                     .legend(move |(x, y)| TriangleMarker::new((x + 6, y), 4, style)),
-                _ => chart
+                2 => chart
                     .draw_series(pts.iter().map(|&p| Cross::new(p, 3, color.stroke_width(1))))
                     .map_err(err)?
                     .label(label)
                     .legend(move |(x, y)| Cross::new((x + 6, y), 4, color.stroke_width(1))),
+                _ => chart
+                    .draw_series(
+                        pts.iter().map(|&p| {
+                            EmptyElement::at(p) + Rectangle::new([(-2, -2), (2, 2)], style)
+                        }),
+                    )
+                    .map_err(err)?
+                    .label(label)
+                    .legend(move |(x, y)| Rectangle::new([(x + 3, y - 3), (x + 9, y + 3)], style)),
             };
         }
     }
@@ -345,6 +354,13 @@ fn rate<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> Draw
         .configure_mesh()
         .x_desc(d.labels[0])
         .y_desc(d.labels[2])
+        .y_label_formatter(&|v| {
+            if y_max >= 10.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        })
         .draw()
         .map_err(err)?;
     shade_faults(&mut chart, &d.faults, d.x_div, (0.0, y_max))?;

@@ -8,8 +8,9 @@
 
 use crate::model::Model;
 use crate::operation::{Operation, Outcome};
+use crate::search::SearchOp;
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Which operations a register accepts.
@@ -248,6 +249,122 @@ impl Model for RegisterModel {
             };
         }
         out
+    }
+
+    /// A certain read (or cas) that needs value `v` when no linearization
+    /// can give it `v`: nothing that may have happened wrote `v` before the
+    /// operation returned; or `v` was certainly overwritten before it began
+    /// (every certain write of `v` returned before some certain write of
+    /// another value was invoked, that one returned before the operation was
+    /// invoked, and no uncertain write of `v` was invoked before the
+    /// operation returned). The second is the stale read. Appends build
+    /// values from pieces, so a key with appends is skipped.
+    fn impossible(&self, ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
+        if ops.iter().any(|o| matches!(o.op, RegOp::Append(_))) {
+            return None;
+        }
+        /// The earliest return of a setter, and its value.
+        type Earliest<'a> = Option<(usize, &'a Val)>;
+        /// What is known of the writes of one value.
+        struct Writes {
+            first_call: usize,
+            /// Latest return of a certain write; -1 for the initial value.
+            last_certain_ret: Option<i64>,
+            first_uncertain_call: usize,
+        }
+        let mut writes: HashMap<&Val, Writes> = HashMap::new();
+        writes.insert(
+            &self.initial,
+            Writes {
+                first_call: 0,
+                last_certain_ret: Some(-1),
+                first_uncertain_call: usize::MAX,
+            },
+        );
+        // Certain operations that set the state: (call, ret, value).
+        let mut setters: Vec<(usize, usize, &Val)> = Vec::new();
+        for o in ops {
+            if let RegOp::Write(v) | RegOp::Cas(_, v) = &o.op {
+                let w = writes.entry(v).or_insert(Writes {
+                    first_call: usize::MAX,
+                    last_certain_ret: None,
+                    first_uncertain_call: usize::MAX,
+                });
+                w.first_call = w.first_call.min(o.call);
+                match o.ret {
+                    Some(r) => {
+                        w.last_certain_ret =
+                            Some(w.last_certain_ret.map_or(r as i64, |x| x.max(r as i64)));
+                        setters.push((o.call, r, v));
+                    }
+                    None => w.first_uncertain_call = w.first_uncertain_call.min(o.call),
+                }
+            }
+        }
+        setters.sort_by_key(|s| s.0);
+        // For each suffix of the setters (by call): the earliest return, and
+        // the earliest return among those of another value than that one.
+        let mut best: Vec<(Earliest, Earliest)> = vec![(None, None); setters.len() + 1];
+        for i in (0..setters.len()).rev() {
+            let (_, ret, v) = setters[i];
+            let (mut b1, mut b2) = best[i + 1];
+            if b1.is_none_or(|(r, _)| ret < r) {
+                if b1.is_some_and(|(_, bv)| bv != v) {
+                    b2 = b1;
+                } else if b2.is_some_and(|(_, bv)| bv == v) {
+                    b2 = None;
+                }
+                b1 = Some((ret, v));
+            } else if b1.is_some_and(|(_, bv)| bv != v) && b2.is_none_or(|(r, _)| ret < r) {
+                b2 = Some((ret, v));
+            }
+            best[i] = (b1, b2);
+        }
+        // The earliest return of a setter of a value other than `v` among
+        // those invoked after `after`.
+        let overwritten_by = |v: &Val, after: i64| -> Option<usize> {
+            let i = setters.partition_point(|s| (s.0 as i64) <= after);
+            let (b1, b2) = best[i];
+            match b1 {
+                Some((r, bv)) if bv != v => Some(r),
+                _ => b2.map(|(r, _)| r),
+            }
+        };
+        ops.iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                let ret = o.ret?;
+                let needed = match &o.op {
+                    RegOp::Read(v) | RegOp::Cas(v, _) => v,
+                    _ => return None,
+                };
+                let why = match writes.get(needed) {
+                    None => format!("nothing ever wrote {}", needed.to_json()),
+                    Some(w) if w.first_call > ret => format!(
+                        "{} was first written after this operation returned",
+                        needed.to_json()
+                    ),
+                    Some(w) => {
+                        let last = w.last_certain_ret?;
+                        if w.first_uncertain_call < ret {
+                            return None;
+                        }
+                        let over = overwritten_by(needed, last)?;
+                        if over >= o.call {
+                            return None;
+                        }
+                        format!(
+                            "{} was overwritten before this operation began: every write of it \
+                             had returned before another value was written, and that write \
+                             returned before this operation was invoked (a stale read)",
+                            needed.to_json()
+                        )
+                    }
+                };
+                Some((ret, i, why))
+            })
+            .min_by_key(|(ret, _, _)| *ret)
+            .map(|(_, i, why)| (i, why))
     }
 
     fn describe_state(&self, state: &Val) -> Value {

@@ -252,10 +252,7 @@ pub fn index_html(events: &[Event], r: &CheckResult) -> String {
 pub fn timeline_svg(events: &[Event], ops: &[Operation], e: &Explanation) -> String {
     let key_ops: Vec<&Operation> = ops
         .iter()
-        .filter(|o| {
-            o.key.as_deref().unwrap_or("") == e.key && o.outcome != Outcome::Fail
-                || o.key.as_deref().unwrap_or("") == e.key && o.f != "read"
-        })
+        .filter(|o| o.key.as_deref().unwrap_or("") == e.key)
         .collect();
     let Some(bad) = key_ops
         .iter()

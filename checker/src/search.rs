@@ -12,6 +12,7 @@
 //! no return: they may be linearized at any point after their call, or
 //! never. The search succeeds once every certain operation is linearized.
 
+use crate::linset::LinSet;
 use crate::model::Model;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -34,8 +35,8 @@ pub struct SearchOp<O> {
 pub struct Budget {
     /// Give up at this instant.
     pub deadline: Option<Instant>,
-    /// Give up when the memo cache holds this many configurations.
-    pub max_states: usize,
+    /// Give up when the memo cache takes about this many bytes.
+    pub max_bytes: usize,
 }
 
 /// Why a search found no linearization.
@@ -68,6 +69,8 @@ pub struct SearchStats {
     pub states: usize,
     /// Steps of the main loop.
     pub steps: u64,
+    /// Estimated bytes held by the memo cache.
+    pub bytes: usize,
 }
 
 const NIL: u32 = u32::MAX;
@@ -148,7 +151,9 @@ struct Walk<'a, M: Model> {
     ops: &'a [SearchOp<M::Op>],
     entries: Vec<Entry>,
     call_entry: Vec<u32>,
-    linearized: Vec<u64>,
+    linearized: LinSet,
+    /// Estimated bytes held by `cache`.
+    bytes: usize,
     cache: Memo<M::State>,
     stack: Vec<Frame<M::State>>,
     state: M::State,
@@ -168,22 +173,22 @@ enum Push {
 impl<M: Model> Walk<'_, M> {
     /// Linearizes `op` (already stepped to `next_state`) unless that
     /// configuration was seen before.
-    fn push(&mut self, op: usize, next_state: M::State, resume: Cursor, max_states: usize) -> Push {
+    fn push(&mut self, op: usize, next_state: M::State, resume: Cursor, max_bytes: usize) -> Push {
         let is_uncertain = self.ops[op].ret.is_none();
-        set(&mut self.linearized, op);
-        let key = (
-            self.linearized.clone().into_boxed_slice(),
-            next_state,
-            is_uncertain,
-        );
+        self.linearized.set(op);
+        let key = (self.linearized.key(), next_state, is_uncertain);
         if self.cache.contains(&key) {
-            clear(&mut self.linearized, op);
+            self.linearized.clear(op);
             return Push::Seen;
         }
-        if self.cache.len() >= max_states {
-            clear(&mut self.linearized, op);
+        // The key's words, its allocation, and a slot of the table (which
+        // keeps some slack, hence twice the entry).
+        let cost = key.0.len() * 8 + 16 + 2 * std::mem::size_of::<(Box<[u64]>, M::State, bool)>();
+        if self.bytes + cost > max_bytes {
+            self.linearized.clear(op);
             return Push::Full;
         }
+        self.bytes += cost;
         let next_state = key.1.clone();
         self.cache.insert(key);
         self.stack.push(Frame {
@@ -205,7 +210,7 @@ impl<M: Model> Walk<'_, M> {
         let frame = self.stack.pop()?;
         self.state = frame.state;
         self.restricted = frame.restricted;
-        clear(&mut self.linearized, frame.op);
+        self.linearized.clear(frame.op);
         if self.ops[frame.op].ret.is_some() {
             unlift(&mut self.entries, self.call_entry[frame.op]);
             self.frontier = candidates(&self.entries, &mut self.cands);
@@ -274,7 +279,8 @@ pub fn search<M: Model>(
         ops,
         entries,
         call_entry,
-        linearized: vec![0u64; n.div_ceil(64)],
+        linearized: LinSet::new(ops),
+        bytes: 0,
         cache: HashSet::default(),
         stack: Vec::new(),
         state: model.init(),
@@ -288,6 +294,7 @@ pub fn search<M: Model>(
     let mut best: Option<Violation<M::State>> = None;
     let unknown = |why: String, w: &Walk<M>, stats: &mut SearchStats| {
         stats.states = w.cache.len();
+        stats.bytes = w.bytes;
         (SearchOutcome::Unknown(why), *stats)
     };
 
@@ -297,6 +304,7 @@ pub fn search<M: Model>(
     loop {
         if w.entries[HEAD as usize].next == NIL {
             stats.states = w.cache.len();
+            stats.bytes = w.bytes;
             return (SearchOutcome::Linearizable, stats);
         }
         stats.steps += 1;
@@ -314,15 +322,18 @@ pub fn search<M: Model>(
         }
         if std::mem::take(&mut fresh) {
             if let Some((op, s)) = w.forced(&reads_only) {
-                match w.push(op, s, Cursor::Exhausted, budget.max_states) {
+                match w.push(op, s, Cursor::Exhausted, budget.max_bytes) {
                     Push::Done => {
                         fresh = true;
                         cursor = Cursor::Certain(0);
                     }
                     Push::Seen => cursor = Cursor::Exhausted,
                     Push::Full => {
-                        let why =
-                            format!("memory limit reached: {} memoised states", w.cache.len());
+                        let why = format!(
+                            "memory limit reached: {} memoised states, about {} MiB",
+                            w.cache.len(),
+                            w.bytes >> 20
+                        );
                         return unknown(why, &w, &mut stats);
                     }
                 }
@@ -344,7 +355,7 @@ pub fn search<M: Model>(
                 Some(&op) if ops[op].call < w.entries[w.frontier as usize].pos => {
                     cursor = Cursor::Uncertain(i + 1);
                     let usable =
-                        !get(&w.linearized, op) && before[op].is_none_or(|p| get(&w.linearized, p));
+                        !w.linearized.get(op) && before[op].is_none_or(|p| w.linearized.get(p));
                     usable.then_some(op)
                 }
                 _ => {
@@ -373,6 +384,7 @@ pub fn search<M: Model>(
             Cursor::Exhausted => {
                 let Some(resume) = w.pop() else {
                     stats.states = w.cache.len();
+                    stats.bytes = w.bytes;
                     let v = best.unwrap_or(Violation {
                         op: w.entries[w.frontier as usize].op as usize,
                         prefix: Vec::new(),
@@ -394,14 +406,18 @@ pub fn search<M: Model>(
         if ops[op].ret.is_none() && model.equal(&next_state, &w.state) {
             continue;
         }
-        match w.push(op, next_state, cursor, budget.max_states) {
+        match w.push(op, next_state, cursor, budget.max_bytes) {
             Push::Done => {
                 fresh = true;
                 cursor = Cursor::Certain(0);
             }
             Push::Seen => {}
             Push::Full => {
-                let why = format!("memory limit reached: {} memoised states", w.cache.len());
+                let why = format!(
+                    "memory limit reached: {} memoised states, about {} MiB",
+                    w.cache.len(),
+                    w.bytes >> 20
+                );
                 return unknown(why, &w, &mut stats);
             }
         }
@@ -512,16 +528,4 @@ fn unlift(entries: &mut [Entry], call: u32) {
         relink(entries, m);
     }
     relink(entries, call);
-}
-
-fn get(bits: &[u64], i: usize) -> bool {
-    bits[i / 64] >> (i % 64) & 1 == 1
-}
-
-fn set(bits: &mut [u64], i: usize) {
-    bits[i / 64] |= 1 << (i % 64);
-}
-
-fn clear(bits: &mut [u64], i: usize) {
-    bits[i / 64] &= !(1 << (i % 64));
 }

@@ -101,6 +101,15 @@ fn malformed_histories_exit_2_naming_the_line() {
             "append needs a string",
         ),
         (
+            "string-process",
+            format!(
+                "{}\n",
+                w(1, "invoke", "read", "null").replace(r#""process":1"#, r#""process":"3""#)
+            ),
+            "line 1",
+            "client processes are numbers",
+        ),
+        (
             "f-mismatch",
             format!(
                 "{}\n{}\n",

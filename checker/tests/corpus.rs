@@ -96,3 +96,43 @@ fn bad_knossos_histories_name_the_known_first_impossible_operation() {
         );
     }
 }
+
+#[test]
+fn knossos_histories_keep_their_verdict_through_json_lines() {
+    let dir = corpus_dir();
+    for file in [
+        "bad/cas-failure.edn",
+        "bad/rethink-fail-smaller.edn",
+        "good/mongodb-v0-ack-rollback-.edn",
+        "good/memstress3-0.edn",
+    ] {
+        let path = dir.join(file);
+        let edn = read_edn_file(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut buf = Vec::new();
+        {
+            let mut w = raft_checker::HistoryWriter::new(&mut buf);
+            for e in &edn.events {
+                w.write(e.clone()).expect("write to memory");
+            }
+        }
+        let jsonl = raft_checker::history::read_jsonl(buf.as_slice())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            jsonl.events, edn.events,
+            "{file}: events changed on the way"
+        );
+        let opts = CheckOptions {
+            model: RegisterKind::CasRegister,
+            initial_value: serde_json::json!(0),
+            null_read_is_unknown: true,
+            ..CheckOptions::default()
+        };
+        let a = check_history(&edn.events, &opts).unwrap();
+        let b = check_history(&jsonl.events, &opts).unwrap();
+        assert_eq!(
+            (a.valid, a.explanations.first().map(|e| e.op.index)),
+            (b.valid, b.explanations.first().map(|e| e.op.index)),
+            "{file}"
+        );
+    }
+}

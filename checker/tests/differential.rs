@@ -70,7 +70,7 @@ fn brute_force(ops: &[BruteOp], initial: &Value) -> bool {
 
 /// A random history of up to `max_ops` operations on one key.
 fn random_history(rng: &mut SmallRng, max_ops: usize) -> (Vec<Event>, Vec<BruteOp>) {
-    let processes = rng.gen_range(1..=4u64);
+    let processes = rng.gen_range(1..=5u64);
     let n_ops = rng.gen_range(1..=max_ops);
     let append_mode = rng.gen_bool(0.2);
     let mut events = Vec::new();
@@ -187,7 +187,8 @@ fn random_history(rng: &mut SmallRng, max_ops: usize) -> (Vec<Event>, Vec<BruteO
 
 #[test]
 fn checker_agrees_with_brute_force_on_small_random_histories() {
-    // DIFFERENTIAL_CASES and DIFFERENTIAL_SEED widen the search locally.
+    // DIFFERENTIAL_CASES, DIFFERENTIAL_SEED and DIFFERENTIAL_MAX_OPS widen
+    // the search locally.
     let cases: usize = std::env::var("DIFFERENTIAL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -196,10 +197,14 @@ fn checker_agrees_with_brute_force_on_small_random_histories() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20261130);
+    let max_ops: usize = std::env::var("DIFFERENTIAL_MAX_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let mut rng = SmallRng::seed_from_u64(seed);
-    let (mut valid, mut invalid) = (0, 0);
+    let (mut valid, mut invalid, mut quick_invalid) = (0, 0, 0);
     for case in 0..cases {
-        let (events, brute) = random_history(&mut rng, 10);
+        let (events, brute) = random_history(&mut rng, max_ops);
         let initial = if case % 2 == 0 { Value::Null } else { json!(0) };
         let expected = brute_force(&brute, &initial);
         let opts = CheckOptions {
@@ -226,6 +231,20 @@ fn checker_agrees_with_brute_force_on_small_random_histories() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+        // With no memory for the search, only the quick impossibility check
+        // can decide: it may say invalid (then rightly) or unknown.
+        let starved = CheckOptions {
+            memory_limit: 0,
+            ..opts
+        };
+        let quick = check_history(&events, &starved).expect("well formed").valid;
+        assert!(
+            quick == Validity::Unknown || quick == want,
+            "case {case}: the quick check says {quick:?}, brute force {want:?}"
+        );
+        if quick == Validity::Invalid {
+            quick_invalid += 1;
+        }
         if expected {
             valid += 1;
         } else {
@@ -234,7 +253,11 @@ fn checker_agrees_with_brute_force_on_small_random_histories() {
     }
     // The generator must exercise both verdicts, or the test proves little.
     assert!(
-        valid > 500 && invalid > 500,
+        valid > cases / 8 && invalid > cases / 8,
         "valid {valid}, invalid {invalid}"
+    );
+    assert!(
+        quick_invalid > cases / 20,
+        "the quick check decided only {quick_invalid} cases"
     );
 }

@@ -291,3 +291,75 @@ fn the_register_model_refuses_cas() {
     let err = check_history(&history("1 invoke cas [1,2]\n1 ok cas [1,2]"), &opts).unwrap_err();
     assert!(err.message.contains("unknown f \"cas\""), "{err}");
 }
+
+#[test]
+fn a_read_of_a_value_nothing_wrote_is_invalid_even_when_the_search_gives_up() {
+    let starved = CheckOptions {
+        model: RegisterKind::Kv,
+        memory_limit: 0,
+        ..CheckOptions::default()
+    };
+    let never = "1 invoke write 1
+                 2 invoke read null
+                 2 ok read 9
+                 1 ok write 1";
+    let r = check_history(&history(never), &starved).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert!(
+        r.explanations[0].message.contains("nothing ever wrote 9"),
+        "{}",
+        r.explanations[0].message
+    );
+    // Here the search needs no memory to see it: the read is named either way.
+    let future = "2 invoke read null
+                  2 ok read 1
+                  1 invoke write 1
+                  1 ok write 1";
+    let r = check_history(&history(future), &starved).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(
+        (r.explanations[0].op.f.as_str(), r.explanations[0].op.index),
+        ("read", 1)
+    );
+    // A stale read: 1 was overwritten by 2 before the read began.
+    let stale = "1 invoke write 1
+                 1 ok write 1
+                 3 invoke write 5
+                 2 invoke write 2
+                 2 ok write 2
+                 4 invoke read null
+                 4 ok read 1
+                 3 ok write 5";
+    let r = check_history(&history(stale), &starved).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert!(
+        r.explanations[0].message.contains("stale read"),
+        "{}",
+        r.explanations[0].message
+    );
+    // ... unless an uncertain write of 1 (here cut off by the end of the
+    // history) may have landed in between.
+    let maybe = "1 invoke write 1
+                 1 ok write 1
+                 3 invoke write 5
+                 2 invoke write 2
+                 2 ok write 2
+                 5 invoke write 1
+                 4 invoke read null
+                 4 ok read 1
+                 3 ok write 5";
+    assert_eq!(check(maybe).valid, Validity::Valid);
+    assert_eq!(
+        check_history(&history(maybe), &starved).unwrap().valid,
+        Validity::Unknown
+    );
+    // A possible read is never called impossible: the search just gives up.
+    let fine = "1 invoke write 1
+                2 invoke read null
+                2 ok read 1
+                1 ok write 1";
+    assert_eq!(
+        check_history(&history(fine), &starved).unwrap().valid,
+        Validity::Unknown
+    );
+}

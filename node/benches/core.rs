@@ -3,8 +3,12 @@
 //! openraft's framework benchmark), with 1 and with 64 proposals in flight.
 //!
 //! cargo bench -p raft-node --bench core
+//!
+//! Two groups: wall time (comparable with published figures) and thread CPU
+//! time (stable on a loaded machine).
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use raft_node::raft::{
@@ -136,6 +140,43 @@ impl Cluster {
     }
 }
 
+/// The CPU time this thread has used: unlike wall time, it barely moves
+/// when other processes load the machine.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The same workload timed in thread CPU time, for figures that a busy
+/// machine does not distort (the cluster runs on this one thread).
+fn committed_proposals_cpu_time(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cluster_of_3_committed_proposals_cpu_time");
+    for window in [1u64, 64] {
+        group.throughput(Throughput::Elements(window * 16));
+        group.bench_with_input(
+            BenchmarkId::new("in_flight", window),
+            &window,
+            |b, &window| {
+                let mut cluster = Cluster::new();
+                b.iter_custom(|iters| {
+                    let start = thread_cpu_time();
+                    for _ in 0..iters {
+                        cluster.run(window * 16, window);
+                    }
+                    thread_cpu_time() - start
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
 fn committed_proposals(c: &mut Criterion) {
     let mut group = c.benchmark_group("cluster_of_3_committed_proposals");
     for window in [1u64, 64] {
@@ -152,5 +193,5 @@ fn committed_proposals(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, committed_proposals);
+criterion_group!(benches, committed_proposals, committed_proposals_cpu_time);
 criterion_main!(benches);

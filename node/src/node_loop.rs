@@ -7,8 +7,8 @@
 use crate::bugs::{Bug, Bugs};
 use crate::kv::{self, KvStore};
 use crate::raft::{
-    ConfChange, ConfState, Entry, EntryKind, HardState, Message, NodeId, Raft, RaftError, Ready,
-    Role, Snapshot,
+    ConfChange, ConfState, Entry, EntryKind, HardState, Message, MessageKind, NodeId, Raft,
+    RaftError, Ready, Role, Snapshot,
 };
 use crate::storage::Storage;
 use crate::transport::Transport;
@@ -239,7 +239,7 @@ impl NodeLoop {
         };
         match self.raft.propose(cmd) {
             Ok(index) => {
-                let term = self.raft.status().term;
+                let term = self.entry_term(index);
                 match early {
                     Some(result) => self.early_acks.push((index, reply, result)),
                     None => {
@@ -258,6 +258,11 @@ impl NodeLoop {
                 let _ = reply.send(self.refusal(e));
             }
         }
+    }
+
+    /// The term of the entry just appended at `index`.
+    fn entry_term(&self, index: u64) -> u64 {
+        self.raft.raft_log().term(index).unwrap_or_default()
     }
 
     /// A proposal the core refused was never appended: a certain "not done".
@@ -293,7 +298,7 @@ impl NodeLoop {
         };
         match self.raft.propose_conf_change(cc) {
             Ok(index) => {
-                let term = self.raft.status().term;
+                let term = self.entry_term(index);
                 self.pending_writes.insert(
                     index,
                     PendingWrite {
@@ -334,7 +339,7 @@ impl NodeLoop {
         }
     }
 
-    fn on_ready(&mut self, rd: Ready) -> anyhow::Result<()> {
+    fn on_ready(&mut self, mut rd: Ready) -> anyhow::Result<()> {
         if let Some(ss) = &rd.soft_state {
             self.leader = ss.leader;
             let was_leader = self.is_leader;
@@ -350,6 +355,24 @@ impl NodeLoop {
             } else if !was_leader && self.is_leader {
                 tracing::info!(term = self.raft.status().term, "became leader");
             }
+        }
+        // A leader's AppendEntries may leave before its own append is
+        // durable (Raft thesis 10.2.1): the leader's term was persisted when
+        // it campaigned, and no follower's ack is processed before this
+        // round's fsync completes, so an entry is never counted as
+        // replicated on the leader before it is on the leader's disk. Every
+        // other message (votes, acks) waits for the fsync below.
+        let mut rest = Vec::with_capacity(rd.messages.len());
+        if self.is_leader {
+            for m in std::mem::take(&mut rd.messages) {
+                if matches!(m.kind, MessageKind::AppendEntries { .. }) {
+                    self.transport.send(m);
+                } else {
+                    rest.push(m);
+                }
+            }
+        } else {
+            rest = std::mem::take(&mut rd.messages);
         }
         if let Some(snap) = &rd.snapshot {
             self.install_snapshot(snap)?;
@@ -380,7 +403,7 @@ impl NodeLoop {
         if let Some(conf) = &rd.conf {
             tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership changed");
         }
-        for m in rd.messages.iter().cloned() {
+        for m in rest {
             self.transport.send(m);
         }
         for e in &rd.committed_entries {

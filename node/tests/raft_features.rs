@@ -19,6 +19,18 @@ fn with(f: impl Fn(&mut Config)) -> impl Fn(u64) -> Config {
     }
 }
 
+/// With lease reads, fresh nodes ignore votes for most of an election
+/// timeout (they may have promised a lease before a restart): age them first.
+fn lease_leader(net: &mut Net, id: u64) {
+    let ids: Vec<u64> = net.nodes.keys().copied().filter(|&n| n != id).collect();
+    for _ in 0..9 {
+        for &n in &ids {
+            net.raft(n).tick();
+        }
+    }
+    leader(net, id);
+}
+
 fn leader(net: &mut Net, id: u64) {
     net.campaign(id);
     assert_eq!(net.raft(id).status().role, Role::Leader);
@@ -185,7 +197,7 @@ fn lease_read_is_released_without_a_heartbeat_round() {
             c.lease_read = true;
         }),
     );
-    leader(&mut net, 1);
+    lease_leader(&mut net, 1);
     net.isolate(1);
     net.raft(1).read_index(b"r".to_vec()).unwrap();
     net.drain(1);
@@ -336,8 +348,11 @@ fn a_follower_behind_the_compacted_log_receives_the_snapshot() {
     let applied = net.raft(1).status().applied;
     net.raft(1).compact(applied, b"image".to_vec()).unwrap();
     net.heal();
-    net.tick_all();
-    net.tick_all();
+    // Its appends were lost: after a few heartbeat rounds without progress
+    // the leader probes, finds the entries compacted and sends the snapshot.
+    for _ in 0..4 {
+        net.tick_all();
+    }
     assert_eq!(net.node(3).snapshots_received, 1);
     let snap = net.node(3).disk.snapshot.clone().expect("persisted");
     assert_eq!(
@@ -565,6 +580,24 @@ fn bad_messages_are_refused_with_an_error() {
 }
 
 #[test]
+fn an_acknowledgement_beyond_the_leaders_log_is_refused() {
+    let mut net = Net::new(&[1, 2, 3], config);
+    leader(&mut net, 1);
+    let st = net.raft(1).status();
+    let ack = MessageKind::AppendEntriesResponse {
+        reject: false,
+        index: st.last_index + 10,
+        conflict_term: 0,
+        conflict_index: 0,
+        heartbeat: false,
+        context: vec![],
+    };
+    let res = net.raft(1).step(msg(2, 1, st.term, ack));
+    assert!(matches!(res, Err(RaftError::InvalidMessage(_))));
+    assert_eq!(net.raft(1).status().commit, st.commit);
+}
+
+#[test]
 fn bad_configs_and_recovered_state_are_refused_with_an_error() {
     let bad = [
         Config { id: 0, ..config(1) },
@@ -578,6 +611,14 @@ fn bad_configs_and_recovered_state_are_refused_with_an_error() {
         },
         Config {
             max_inflight: 0,
+            ..config(1)
+        },
+        Config {
+            election_tick: u64::MAX,
+            ..config(1)
+        },
+        Config {
+            max_msg_entries: 0,
             ..config(1)
         },
         Config {
@@ -610,4 +651,111 @@ fn followers_refuse_proposals_and_name_the_leader() {
         net.raft(2).propose(b"x".to_vec()),
         Err(RaftError::NotLeader { leader: 1 })
     );
+}
+
+#[test]
+fn lease_read_falls_back_to_a_heartbeat_round_once_the_lease_expires() {
+    let mut net = Net::new(
+        &[1, 2, 3],
+        with(|c| {
+            c.check_quorum = true;
+            c.lease_read = true;
+        }),
+    );
+    lease_leader(&mut net, 1);
+    net.cut(1, 2);
+    net.cut(1, 3);
+    for _ in 0..9 {
+        net.raft(1).tick();
+        net.stabilize();
+    }
+    assert_eq!(net.raft(1).status().role, Role::Leader);
+    net.raft(1).read_index(b"r".to_vec()).unwrap();
+    net.stabilize();
+    assert!(
+        net.node(1).reads.is_empty(),
+        "the lease expired: the read needs a quorum"
+    );
+    net.heal();
+    net.tick_all();
+    assert_eq!(net.node(1).reads.len(), 1);
+}
+
+#[test]
+fn lease_read_restarted_node_ignores_votes_for_one_election_timeout() {
+    let cfg = with(|c| {
+        c.check_quorum = true;
+        c.lease_read = true;
+    });
+    let mut net = Net::new(&[1, 2, 3], &cfg);
+    lease_leader(&mut net, 1);
+    net.restart(2, cfg(2));
+    let st = net.raft(2).status();
+    let kind = MessageKind::RequestVote {
+        pre_vote: false,
+        last_log_index: st.last_index,
+        last_log_term: st.last_term,
+        leader_transfer: false,
+    };
+    net.raft(2).step(msg(3, 2, st.term + 1, kind)).unwrap();
+    assert_eq!(
+        net.raft(2).status().term,
+        st.term,
+        "ignored right after the restart"
+    );
+}
+
+#[test]
+fn a_node_restarted_after_compaction_resumes_from_its_snapshot() {
+    let mut net = Net::new(&[1, 2, 3], config);
+    leader(&mut net, 1);
+    for i in 0..3u8 {
+        net.propose(1, &[i]);
+    }
+    net.tick_all();
+    let applied = net.raft(2).status().applied;
+    net.raft(2).compact(applied, b"image".to_vec()).unwrap();
+    let snap = net.raft(2).raft_log().snapshot().unwrap().clone();
+    net.nodes.get_mut(&2).unwrap().disk.compact(snap);
+    let idx = net.propose(1, b"after");
+    net.tick_all();
+    net.restart(2, config(2));
+    let st = net.raft(2).status();
+    assert_eq!((st.snapshot_index, st.applied), (applied, applied));
+    net.drain(2);
+    assert_eq!(
+        net.applied_data(2),
+        vec![b"after".to_vec()],
+        "only what follows the snapshot is replayed"
+    );
+    assert_eq!(net.raft(2).status().applied, idx);
+}
+
+#[test]
+fn a_snapshot_records_the_configuration_at_its_index_not_a_later_one() {
+    let mut net = Net::new(&[1, 2, 3], config);
+    net.add_node(4, Default::default(), config(4));
+    leader(&mut net, 1);
+    let before = net.raft(1).status().applied;
+    net.isolate(2);
+    net.isolate(3);
+    net.raft(1)
+        .propose_conf_change(raft_node::raft::ConfChange::AddLearner {
+            id: 4,
+            context: vec![],
+        })
+        .unwrap();
+    net.stabilize();
+    assert_eq!(
+        net.raft(1).status().conf.learners,
+        vec![4],
+        "in effect, not committed"
+    );
+    net.raft(1).compact(before, vec![]).unwrap();
+    let snap = net.raft(1).raft_log().snapshot().unwrap();
+    assert!(
+        snap.meta.conf.learners.is_empty(),
+        "the change after the snapshot index is not in it"
+    );
+    assert_eq!(snap.meta.conf.voters, vec![1, 2, 3]);
 }

@@ -470,3 +470,141 @@ fn leader_only_commits_log_from_current_term() {
         "the no-op of the current term commits, and the entries before it"
     );
 }
+
+/// §5.4.2, Figure 8: "a log entry that has been stored on a majority of
+/// servers [by a leader of a later term] could still be overwritten by a
+/// future leader" — so the leader of term 4 must not commit the term-2 entry
+/// it has replicated to a majority, and indeed the leader of term 5
+/// overwrites it.
+#[test]
+fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_may_be_overwritten() {
+    let voters = [1, 2, 3, 4, 5];
+    let mut net = Net::new(&[], config);
+    let logs: [&[u64]; 5] = [&[1, 2], &[1, 2], &[1], &[1], &[1, 3]];
+    for (i, log) in logs.iter().enumerate() {
+        let id = i as u64 + 1;
+        let mut cfg = config(id);
+        cfg.max_msg_entries = 1;
+        net.add_node(id, Default::default(), cfg.clone());
+        net.nodes.get_mut(&id).unwrap().raft = node_with_log(id, &voters, log, 3, cfg);
+    }
+    // (c) S1 leads term 4 with S2 and S3 and copies the term-2 entry to S3,
+    // but S3 never receives S1's own entry 3.
+    net.isolate(5);
+    net.cut(1, 4);
+    let mut to_s3 = 0;
+    net.filter = Some(Box::new(move |m| {
+        let carries_3 = matches!(&m.kind, MessageKind::AppendEntries { entries, .. } if entries.iter().any(|e| e.index == 3));
+        if m.to == 3 && carries_3 {
+            to_s3 += 1;
+            return to_s3 == 1; // only the first probe, which S3 rejects
+        }
+        true
+    }));
+    net.campaign(1);
+    assert_eq!(net.raft(1).status().role, Role::Leader);
+    assert_eq!(net.raft(1).status().term, 4);
+    assert_eq!(
+        net.raft(3).raft_log().term(2),
+        Some(2),
+        "the term-2 entry is on S1, S2 and S3"
+    );
+    assert!(net.raft(1).progress(3).unwrap().matched >= 2);
+    assert!(net.raft(1).progress(2).unwrap().matched >= 2);
+    assert!(
+        net.raft(1).status().commit < 2,
+        "Raft never commits an older term's entry by counting"
+    );
+    // (d) S1 crashes; S5 (last term 3) is elected by S3 and S4 and overwrites it.
+    net.filter = None;
+    net.heal();
+    net.isolate(1);
+    for _ in 0..100 {
+        if net.raft(5).status().role == Role::Leader {
+            break;
+        }
+        net.raft(5).tick();
+        net.stabilize();
+    }
+    assert_eq!(net.raft(5).status().role, Role::Leader);
+    net.tick_all();
+    assert_eq!(
+        net.raft(3).raft_log().term(2),
+        Some(3),
+        "S3's copy of the term-2 entry was overwritten"
+    );
+    for id in 1..=5 {
+        assert!(
+            !net.node(id)
+                .applied
+                .iter()
+                .any(|e| e.index == 2 && e.term == 2),
+            "node {id} applied the overwritten entry"
+        );
+    }
+}
+
+/// §5.2: "A server remains in follower state as long as it receives valid
+/// RPCs from a leader or candidate."
+#[test]
+fn follower_stays_follower_while_it_hears_from_the_leader() {
+    let mut net = leader_of_three();
+    let term = net.raft(1).status().term;
+    for _ in 0..100 {
+        net.tick_all();
+    }
+    for id in [2, 3] {
+        let st = net.raft(id).status();
+        assert_eq!((st.role, st.term, st.leader), (Role::Follower, term, 1));
+    }
+}
+
+/// §5.3: "When the entry has been safely replicated, the leader applies the
+/// entry to its state machine... This also commits all preceding entries in
+/// the leader's log, including entries created by previous leaders."
+#[test]
+fn leader_commit_preceding_entries_of_previous_leaders() {
+    let mut net = Net::new(&[], config);
+    for id in 1..=3 {
+        net.add_node(id, Default::default(), config(id));
+        let log: &[u64] = if id == 1 { &[1, 2, 2] } else { &[1] };
+        net.nodes.get_mut(&id).unwrap().raft = node_with_log(id, &[1, 2, 3], log, 2, config(id));
+    }
+    net.campaign(1);
+    assert_eq!(net.raft(1).status().role, Role::Leader);
+    net.tick_all();
+    let st = net.raft(1).status();
+    assert_eq!(
+        st.commit, 4,
+        "the term-3 no-op commits the term-1 and term-2 entries before it"
+    );
+    let terms: Vec<u64> = net.node(1).applied.iter().map(|e| e.term).collect();
+    assert_eq!(terms, vec![1, 2, 2, 3]);
+}
+
+/// §5.4.1: "Raft uses the voting process to prevent a candidate from
+/// winning an election unless its log contains all committed entries."
+#[test]
+fn candidate_without_the_committed_entries_cannot_win() {
+    let mut net = leader_of_three();
+    net.isolate(3);
+    net.propose(1, b"x");
+    net.propose(1, b"y");
+    net.heal();
+    net.isolate(1);
+    // Node 3 lacks the committed entries: node 2 refuses, node 1 is away.
+    for _ in 0..60 {
+        net.raft(3).tick();
+        net.stabilize();
+    }
+    assert_ne!(net.raft(3).status().role, Role::Leader);
+    // Node 2 has them and wins.
+    for _ in 0..60 {
+        if net.raft(2).status().role == Role::Leader {
+            break;
+        }
+        net.raft(2).tick();
+        net.stabilize();
+    }
+    assert_eq!(net.raft(2).status().role, Role::Leader);
+}

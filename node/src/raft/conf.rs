@@ -7,7 +7,9 @@
 //! never be elected in one term, whatever mix of the two configurations the
 //! nodes hold. The leader proposes a change only when no other change is
 //! uncommitted in its log and after it has committed an entry of its own term
-//! (the fix for the single-server bug Ongaro reported in 2015).
+//! (the fix for the single-server bug Ongaro reported in 2015). A node
+//! becomes a voter only after it has caught up as a learner (section 4.2.1),
+//! so that adding it never leaves the cluster waiting for a lagging vote.
 
 use super::error::RaftError;
 use super::types::{ConfState, NodeId};
@@ -17,12 +19,25 @@ use super::types::{ConfState, NodeId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfChange {
     /// Makes `id` a voter (promoting it if it is a learner).
-    AddVoter { id: NodeId, context: Vec<u8> },
+    AddVoter {
+        /// The node.
+        id: NodeId,
+        /// Opaque to the core (the node's address).
+        context: Vec<u8>,
+    },
     /// Makes `id` a learner: it receives the log but neither votes nor
     /// counts for commit. A voter named here is demoted.
-    AddLearner { id: NodeId, context: Vec<u8> },
+    AddLearner {
+        /// The node.
+        id: NodeId,
+        /// Opaque to the core (the node's address).
+        context: Vec<u8>,
+    },
     /// Removes `id` from the cluster.
-    Remove { id: NodeId },
+    Remove {
+        /// The node.
+        id: NodeId,
+    },
 }
 
 const TAG_ADD_VOTER: u8 = 1;

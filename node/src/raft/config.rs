@@ -34,9 +34,13 @@ pub struct Config {
     pub max_inflight: usize,
     /// Seeds the core's own PRNG (the randomized election timeout).
     pub seed: u64,
-    /// Serve ReadIndex from the leader lease without a heartbeat round.
-    /// Faster, but correct only if clocks run at similar speeds; requires
-    /// `check_quorum`.
+    /// Serve ReadIndex from the leader lease without a heartbeat round
+    /// while a quorum confirmed leadership less than an election timeout
+    /// ago. Saves a round trip per read, but is correct only if the nodes'
+    /// ticks run at similar speeds (a paused or slow leader clock breaks
+    /// it); requires `check_quorum`. A node built with it ignores vote
+    /// requests for its first election timeout, since it may have promised
+    /// a lease before a restart.
     pub lease_read: bool,
 }
 
@@ -69,6 +73,9 @@ impl Config {
         }
         if self.election_tick <= self.heartbeat_tick {
             return bad("election_tick must be greater than heartbeat_tick");
+        }
+        if self.election_tick > u32::MAX as u64 {
+            return bad("election_tick must fit in 32 bits");
         }
         if self.max_msg_entries == 0 {
             return bad("max_msg_entries must be at least 1");

@@ -7,7 +7,10 @@ use super::types::NodeId;
 pub enum RaftError {
     /// Only the leader accepts this; `leader` is the known leader, 0 if none.
     #[error("not the leader (leader hint: {leader})")]
-    NotLeader { leader: NodeId },
+    NotLeader {
+        /// The leader this node knows of, 0 if none.
+        leader: NodeId,
+    },
     /// The leader is transferring leadership (or leaving) and takes no proposals.
     #[error("proposal dropped: leadership transfer or removal in progress")]
     ProposalDropped,

@@ -33,10 +33,12 @@ pub struct Progress {
     pub snapshot_ticks: u64,
     /// Heard from since the last check-quorum round.
     pub recent_active: bool,
-    /// `matched` when the previous heartbeat answer arrived: if a whole
-    /// heartbeat round passes without progress while entries are
-    /// outstanding, something was lost and the leader probes again.
+    /// `matched` when the previous heartbeat answer arrived.
     pub matched_at_last_beat: u64,
+    /// Heartbeat answers in a row without progress while entries were
+    /// outstanding: after a few, something was lost and the leader probes
+    /// again (a few, not one, so that a slow disk does not cause resends).
+    pub stalled_beats: u32,
     /// Last index of each AppendEntries in flight (Replicate only).
     inflight: VecDeque<u64>,
     max_inflight: usize,
@@ -54,6 +56,7 @@ impl Progress {
             snapshot_ticks: 0,
             recent_active: false,
             matched_at_last_beat: 0,
+            stalled_beats: 0,
             inflight: VecDeque::new(),
             max_inflight,
         }

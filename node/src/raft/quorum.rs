@@ -116,6 +116,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn committed_index_is_the_highest_index_a_majority_has(matched in proptest::collection::vec(0u64..20, 1..8)) {
+            let voters: Vec<NodeId> = (1..=matched.len() as u64).collect();
+            let c = conf(&voters, &[]);
+            let got = committed_index(&c, |id| matched[id as usize - 1]);
+            let majority = matched.len() / 2 + 1;
+            let brute = (0..20).filter(|&i| matched.iter().filter(|&&m| m >= i).count() >= majority).max().unwrap();
+            proptest::prop_assert_eq!(got, brute);
+        }
+    }
+
     #[test]
     fn an_empty_configuration_elects_nobody() {
         assert_eq!(

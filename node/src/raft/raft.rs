@@ -22,7 +22,8 @@ pub struct InitialState {
     /// The last durable term, vote and commit.
     pub hard_state: HardState,
     /// Membership as of the snapshot, or the bootstrap configuration (empty
-    /// for a node that waits to be added by a running cluster).
+    /// for a node that waits to be added by a running cluster). Ignored when
+    /// `snapshot` is given: its own configuration is used.
     pub conf: ConfState,
     /// The latest snapshot (meta and data), if any. The caller restores its
     /// state machine from it itself; the core keeps it to send to followers.
@@ -60,6 +61,10 @@ pub struct Raft {
     lead_transferee: NodeId,
     /// Ticks since the transfer started; it is abandoned after an election timeout.
     transfer_elapsed: u64,
+    /// Ticks since this node became leader (the lease clock).
+    leader_ticks: u64,
+    /// Ticks since this core was built, up to an election timeout.
+    ticks_since_start: u64,
     read_only: ReadOnly,
     /// Reads that arrived before the leader committed an entry of its term.
     reads_before_commit: Vec<Vec<u8>>,
@@ -93,6 +98,11 @@ impl Raft {
             }
         }
         let mut log = RaftLog::new(snap_index, snap_term, entries);
+        // The snapshot's configuration is authoritative when there is one.
+        let conf = init
+            .snapshot
+            .as_ref()
+            .map_or(init.conf, |s| s.meta.conf.clone());
         if let Some(s) = init.snapshot {
             log.set_recovered_snapshot(s);
         }
@@ -107,8 +117,8 @@ impl Raft {
             leader: 0,
             role: Role::Follower,
             log,
-            conf: init.conf.clone(),
-            conf_base: init.conf,
+            conf: conf.clone(),
+            conf_base: conf,
             conf_history: Vec::new(),
             conf_changed: false,
             prs: BTreeMap::new(),
@@ -120,6 +130,8 @@ impl Raft {
             rng,
             lead_transferee: 0,
             transfer_elapsed: 0,
+            leader_ticks: 0,
+            ticks_since_start: 0,
             read_only: ReadOnly::default(),
             reads_before_commit: Vec::new(),
             read_states: Vec::new(),
@@ -132,7 +144,6 @@ impl Raft {
             pending_bcast: false,
         };
         r.prev_hard = r.hard_state();
-        let first = r.log.first_index();
         let conf_entries: Vec<(u64, Vec<u8>)> = r
             .log
             .entries()
@@ -145,7 +156,6 @@ impl Raft {
                 .map_err(|e| RaftError::InvalidConfig(format!("recovered entry {index}: {e}")))?;
             r.apply_conf_entry(index, &cc);
         }
-        debug_assert!(first == r.log.first_index());
         r.conf_changed = false;
         r.become_follower(hs.term, 0);
         Ok(r)
@@ -155,6 +165,9 @@ impl Raft {
 
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
+        if self.ticks_since_start < self.cfg.election_tick {
+            self.ticks_since_start += 1;
+        }
         match self.role {
             Role::Leader => self.tick_heartbeat(),
             _ => self.tick_election(),
@@ -171,9 +184,13 @@ impl Raft {
                     leader_transfer,
                     ..
                 } => {
-                    let in_lease = self.cfg.check_quorum
-                        && self.leader != 0
-                        && self.election_elapsed < self.cfg.election_tick;
+                    let heard_leader_recently =
+                        self.leader != 0 && self.election_elapsed < self.cfg.election_tick;
+                    // A restarted node may have promised a lease it no
+                    // longer remembers: it waits out one election timeout.
+                    let just_started =
+                        self.cfg.lease_read && self.ticks_since_start + 1 < self.cfg.election_tick;
+                    let in_lease = self.cfg.check_quorum && (heard_leader_recently || just_started);
                     if in_lease && !leader_transfer {
                         // A leader was heard from recently: this candidate is
                         // probably a node that was cut off (section 4.2.3).
@@ -482,6 +499,7 @@ impl Raft {
             .rng
             .gen_range(self.cfg.election_tick..2 * self.cfg.election_tick);
         self.lead_transferee = 0;
+        self.leader_ticks = 0;
         self.votes.clear();
         self.read_only.clear();
         self.reads_before_commit.clear();
@@ -555,6 +573,7 @@ impl Raft {
     fn tick_heartbeat(&mut self) {
         self.heartbeat_elapsed += 1;
         self.election_elapsed += 1;
+        self.leader_ticks += 1;
         if self.lead_transferee != 0 {
             self.transfer_elapsed += 1;
             if self.transfer_elapsed >= self.cfg.election_tick {
@@ -589,7 +608,10 @@ impl Raft {
         }
         if self.heartbeat_elapsed >= self.cfg.heartbeat_tick {
             self.heartbeat_elapsed = 0;
-            self.bcast_heartbeat(Vec::new());
+            // Every heartbeat is a numbered round: its answers confirm
+            // waiting reads and renew the lease.
+            let round = self.read_only.new_round(self.leader_ticks, self.id);
+            self.bcast_heartbeat_round(round);
         }
     }
 
@@ -789,23 +811,34 @@ impl Raft {
             return Ok(());
         };
         let last_index = self.log.last_index();
+        if !reject && !heartbeat && index > last_index {
+            return Err(RaftError::InvalidMessage(format!(
+                "node {from} acknowledged index {index} beyond the leader's last index {last_index}"
+            )));
+        }
         let Some(pr) = self.prs.get_mut(&from) else {
             return Ok(());
         };
         pr.recent_active = true;
         if heartbeat {
             pr.probe_sent = false;
-            let stalled = pr.matched < last_index && pr.matched == pr.matched_at_last_beat;
+            if pr.matched < last_index && pr.matched == pr.matched_at_last_beat {
+                pr.stalled_beats += 1;
+            } else {
+                pr.stalled_beats = 0;
+            }
             pr.matched_at_last_beat = pr.matched;
+            let stalled = pr.stalled_beats >= STALLED_BEATS_BEFORE_PROBE;
             if pr.state == ProgressState::Replicate && stalled {
-                // A heartbeat round without progress: appends were lost.
+                // Several heartbeat rounds without progress: appends were lost.
                 pr.become_probe();
+                pr.stalled_beats = 0;
             }
             if pr.matched < last_index {
                 while self.send_append(from) {}
             }
-            if let Some(seq) = read_only::decode_seq(&context) {
-                let released = self.read_only.ack(seq, from, &self.conf);
+            if let Some(round) = read_only::decode_round(&context) {
+                let released = self.read_only.ack(round, from, &self.conf);
                 self.read_states.extend(released);
             }
             return Ok(());
@@ -998,16 +1031,34 @@ impl Raft {
 
     fn start_read(&mut self, ctx: Vec<u8>) {
         let index = self.log.committed();
-        if self.cfg.lease_read {
+        if self.in_lease() {
             self.read_states.push(ReadState { index, ctx });
             return;
         }
-        let seq = self.read_only.add(index, ctx, self.id);
+        let round = self.read_only.new_round(self.leader_ticks, self.id);
+        self.read_only.add_read(round, index, ctx);
         let released = self.read_only.release_quorate(&self.conf);
         if released.is_empty() {
-            self.bcast_heartbeat(read_only::encode_seq(seq));
+            self.bcast_heartbeat_round(round);
         }
         self.read_states.extend(released);
+    }
+
+    /// Whether the leader lease covers now: a quorum confirmed a heartbeat
+    /// round sent less than an election timeout ago (minus a tick of
+    /// margin), so, with check-quorum, no voter of that quorum would help
+    /// elect another leader yet. Assumes clocks that run at similar speeds.
+    fn in_lease(&self) -> bool {
+        self.cfg.lease_read
+            && self.lead_transferee == 0
+            && self
+                .read_only
+                .confirmed_at()
+                .is_some_and(|t| self.leader_ticks + 1 < t + self.cfg.election_tick)
+    }
+
+    fn bcast_heartbeat_round(&mut self, round: u64) {
+        self.bcast_heartbeat(read_only::encode_round(round));
     }
 
     fn bcast_heartbeat(&mut self, context: Vec<u8>) {
@@ -1171,6 +1222,10 @@ impl Raft {
         });
     }
 }
+
+/// Heartbeat answers without progress before the leader assumes appends
+/// were lost and probes again.
+const STALLED_BEATS_BEFORE_PROBE: u32 = 2;
 
 fn accept_response(index: u64) -> MessageKind {
     MessageKind::AppendEntriesResponse {

@@ -7,10 +7,14 @@ use super::types::{ConfState, Entry, HardState, NodeId, Snapshot};
 /// A node's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Role {
+    /// Follows a leader (or waits for one).
     #[default]
     Follower,
+    /// Runs a pre-vote round before a real election.
     PreCandidate,
+    /// Asks for votes in a new term.
     Candidate,
+    /// Leads its term.
     Leader,
 }
 
@@ -59,15 +63,26 @@ impl Ready {
 /// A snapshot of the core's state, for the caller's status page and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
+    /// This node.
     pub id: NodeId,
+    /// Its role.
     pub role: Role,
+    /// Its current term.
     pub term: u64,
+    /// Whom it voted for in `term` (0: nobody).
     pub vote: NodeId,
+    /// The leader it knows of (0: none).
     pub leader: NodeId,
+    /// The highest index it knows committed.
     pub commit: u64,
+    /// The highest index the caller confirmed applied (via `advance`).
     pub applied: u64,
+    /// The index of its last log entry.
     pub last_index: u64,
+    /// The term of its last log entry.
     pub last_term: u64,
+    /// The index its latest snapshot covers.
     pub snapshot_index: u64,
+    /// The configuration in effect.
     pub conf: ConfState,
 }

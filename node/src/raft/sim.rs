@@ -138,6 +138,8 @@ pub struct SimOptions {
     pub check_liveness: bool,
     /// Draw batch size, window and drop rate per seed, up to the values above.
     pub vary: bool,
+    /// Tick every live node together (no clock drift), as lease reads assume.
+    pub synced_clocks: bool,
 }
 
 impl Default for SimOptions {
@@ -145,7 +147,7 @@ impl Default for SimOptions {
         SimOptions {
             nodes: 5,
             initial_voters: 3,
-            steps: 300,
+            steps: 1000,
             drop: 0.05,
             duplicate: 0.03,
             max_delay: 6,
@@ -159,6 +161,7 @@ impl Default for SimOptions {
             },
             check_liveness: true,
             vary: true,
+            synced_clocks: false,
         }
     }
 }
@@ -168,6 +171,13 @@ struct SimNode {
     disk: MemStorage,
     sm: HashMachine,
     restarts: u64,
+}
+
+/// The faults of one directed link.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    drop: f64,
+    max_delay: u64,
 }
 
 struct InFlight {
@@ -192,6 +202,8 @@ struct Checker {
     reads: HashMap<Vec<u8>, u64>,
     /// Per node, the commit index already recorded.
     commit_seen: HashMap<NodeId, u64>,
+    /// Per node, the term it led at its previous Ready.
+    led: HashMap<NodeId, u64>,
     reads_served: u64,
     conf_changes: u64,
     snapshots_installed: u64,
@@ -203,8 +215,10 @@ pub struct Sim {
     rng: SmallRng,
     nodes: BTreeMap<NodeId, SimNode>,
     net: Vec<InFlight>,
+    /// Links degraded beyond the defaults: (from, to) -> their faults.
+    links: BTreeMap<(NodeId, NodeId), Link>,
     /// Partition group of each node; a link works within one group.
-    group: HashMap<NodeId, u8>,
+    group: BTreeMap<NodeId, u8>,
     now: u64,
     check: Checker,
     next_read: u64,
@@ -272,7 +286,8 @@ impl Sim {
             rng,
             nodes,
             net: Vec::new(),
-            group: HashMap::new(),
+            links: BTreeMap::new(),
+            group: BTreeMap::new(),
             now: 0,
             check: Checker::default(),
             next_read: 0,
@@ -373,7 +388,7 @@ impl Sim {
                 }
             }
             40..=64 => {
-                if self.rng.gen_bool(0.5) {
+                if self.opts.synced_clocks || self.rng.gen_bool(0.5) {
                     for id in self.live_ids() {
                         self.tick(id);
                     }
@@ -388,7 +403,8 @@ impl Sim {
             65..=77 => self.propose(),
             78..=82 => self.read(),
             83..=88 if faults => self.crash_or_restart(),
-            89..=91 if faults => self.partition(),
+            89..=90 if faults => self.partition(),
+            91 => self.degrade_link(),
             92..=93 if faults => self.transfer(),
             94..=96 if faults => self.conf_change(),
             97..=99 if faults => self.compact(),
@@ -430,6 +446,32 @@ impl Sim {
             .map_err(|e| format!("step refused a message from a correct peer: {e}"))?;
         self.log(|| desc);
         Ok(())
+    }
+
+    fn link(&self, from: NodeId, to: NodeId) -> Link {
+        self.links.get(&(from, to)).copied().unwrap_or(Link {
+            drop: self.opts.drop,
+            max_delay: self.opts.max_delay,
+        })
+    }
+
+    /// Degrades one directed link (heavy loss, long delays) or restores it.
+    fn degrade_link(&mut self) {
+        let from = self.rng.gen_range(1..=self.opts.nodes);
+        let to = self.rng.gen_range(1..=self.opts.nodes);
+        if from == to {
+            return;
+        }
+        if self.links.remove(&(from, to)).is_some() {
+            self.log(|| format!("restore link {from} -> {to}"));
+            return;
+        }
+        let link = Link {
+            drop: self.rng.gen_range(0.0..0.8),
+            max_delay: self.rng.gen_range(0..=self.opts.max_delay * 4),
+        };
+        self.links.insert((from, to), link);
+        self.log(|| format!("degrade link {from} -> {to}: {link:?}"));
     }
 
     fn linked(&self, a: NodeId, b: NodeId) -> bool {
@@ -640,7 +682,8 @@ impl Sim {
     }
 
     fn send(&mut self, m: Message) {
-        if self.rng.gen_bool(self.opts.drop) {
+        let link = self.link(m.from, m.to);
+        if self.rng.gen_bool(link.drop) {
             return;
         }
         let copies = if self.rng.gen_bool(self.opts.duplicate) {
@@ -649,7 +692,7 @@ impl Sim {
             1
         };
         for _ in 0..copies {
-            let due = self.now + self.rng.gen_range(0..=self.opts.max_delay);
+            let due = self.now + self.rng.gen_range(0..=link.max_delay);
             self.net.push(InFlight {
                 due,
                 msg: m.clone(),
@@ -662,16 +705,25 @@ impl Sim {
         let node = &self.nodes[&id];
         let r = node.raft.as_ref().expect("live");
         let st = r.status();
-        if st.role == Role::Leader {
+        // Leader append-only (section 5.3): a node that led this term at its
+        // previous Ready only appends to its durable log.
+        let led_before = self.check.led.get(&id) == Some(&st.term);
+        if st.role == Role::Leader && led_before {
             if let Some(first) = rd.entries.first() {
-                let durable_last = node.disk.entries.last().map_or(0, |e| e.index);
-                if first.index <= durable_last && st.term == first.term && rd.soft_state.is_none() {
+                let snap = node.disk.snapshot.as_ref().map_or(0, |s| s.meta.index);
+                let durable_last = node.disk.entries.last().map_or(snap, |e| e.index);
+                if first.index <= durable_last {
                     return Err(format!(
-                        "leader {id} overwrote its own log at {}",
-                        first.index
+                        "leader append-only: leader {id} of term {} rewrote its log from {}",
+                        st.term, first.index
                     ));
                 }
             }
+        }
+        if st.role == Role::Leader {
+            self.check.led.insert(id, st.term);
+        } else {
+            self.check.led.remove(&id);
         }
         // Log matching, inductively: entries with the same index and term
         // have the same content and the same predecessor term.
@@ -764,6 +816,7 @@ impl Sim {
         }
         self.opts.drop = 0.0;
         self.opts.duplicate = 0.0;
+        self.links.clear();
         let mut proposed: Option<(NodeId, u64, u64)> = None;
         for _ in 0..2000 {
             self.now += 1;

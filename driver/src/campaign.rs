@@ -553,7 +553,7 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
             c.valid, c.invalid, c.unknown, p.nemesis, p.nodes, p.seed
         ));
         let (rec, code) = run_one(&exe, &plan, p, &dir, &bar)?;
-        bar.println(format!(
+        let line = format!(
             "[{}/{}] {} nodes={} seed={}: {} ({:.0} s){}{}",
             k + 1,
             plan.runs.len(),
@@ -571,7 +571,13 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
                 .filter(|_| rec.verdict == RunVerdict::Unknown)
                 .map(|r| format!("\n    unknown: {}", crate::summary::one_line(r)))
                 .unwrap_or_default()
-        ));
+        );
+        // Cron and CI logs get a line per run even without a terminal.
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
         bar.inc(1);
         let invalid = rec.verdict == RunVerdict::Invalid;
         records.push(rec);

@@ -451,7 +451,7 @@ fn run_one(
             plan.run_timeout_s,
             log_rel.display()
         )),
-        ChildEnd::Interrupted => Some("the campaign was interrupted during this run".into()),
+        ChildEnd::Interrupted => Some(INTERRUPTED.into()),
         ChildEnd::Exited(Some(0 | 1)) if have_results => None,
         ChildEnd::Exited(Some(3)) if have_results => None,
         ChildEnd::Exited(Some(3)) => Some(
@@ -475,6 +475,9 @@ fn run_one(
     }
     Ok((rec, code))
 }
+
+/// The reason of a run cut short by SIGINT / SIGTERM of the campaign.
+const INTERRUPTED: &str = "the campaign was interrupted during this run";
 
 fn last_line(text: &str) -> String {
     text.lines()
@@ -553,6 +556,18 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
             c.valid, c.invalid, c.unknown, p.nemesis, p.nodes, p.seed
         ));
         let (rec, code) = run_one(&exe, &plan, p, &dir, &bar)?;
+        if rec.reason.as_deref() == Some(INTERRUPTED) {
+            // Half a run says nothing: it is left out of the summary (which
+            // then covers fewer runs than planned), never counted unknown.
+            eprintln!(
+                "raft-driver: interrupted during run {} ({} nodes={} seed={}); not counted",
+                k + 1,
+                p.nemesis,
+                p.nodes,
+                p.seed
+            );
+            break;
+        }
         let line = format!(
             "[{}/{}] {} nodes={} seed={}: {} ({:.0} s){}{}",
             k + 1,

@@ -192,6 +192,7 @@ impl CampaignArgs {
     /// matrix, or returns a message for the user (exit code 2).
     pub fn plan(&self) -> Result<CampaignPlan, String> {
         let sets = parse_nemesis_sets(&self.nemesis)?;
+        let default_sets = matches!(self.nemesis.trim(), "default" | "");
         let sizes = parse_sizes(&self.nodes)?;
         if self.seeds == 0 || self.seeds > 1_000_000 {
             return Err(format!(
@@ -241,6 +242,11 @@ impl CampaignArgs {
         for s in 0..self.seeds {
             for &nodes in &sizes {
                 for set in &sets {
+                    // The default matrix leaves out what a size cannot run
+                    // (removing one of two voters leaves no majority).
+                    if default_sets && nodes < 3 && set == "membership" {
+                        continue;
+                    }
                     matrix.push(PlannedRun {
                         index: matrix.len(),
                         nemesis: set.clone(),
@@ -713,6 +719,16 @@ mod tests {
         assert!(sets.contains("all"));
         assert!(p.runs.iter().any(|r| r.nodes == 5));
         assert!(p.runs.iter().all(|r| r.seed == 10));
+    }
+
+    #[test]
+    fn default_matrix_leaves_membership_out_below_three_nodes() {
+        let p = args(&["--seed", "1", "--nodes", "1,3"]).plan().unwrap();
+        assert_eq!(p.matrix_size, 6 + 7);
+        assert!(!p
+            .runs
+            .iter()
+            .any(|r| r.nodes == 1 && r.nemesis == "membership"));
     }
 
     #[test]

@@ -342,11 +342,12 @@ pub fn print_side_by_side(original: &Path, p: &Prepared, new: &RunOutcome) {
         original.display().to_string(),
         new.dir.display().to_string(),
     );
-    let same = match (&p.original_valid, new.validity) {
-        (Value::Bool(true), Validity::Valid) | (Value::Bool(false), Validity::Invalid) => true,
-        (Value::String(_), Validity::Unknown) => true,
-        _ => false,
-    };
+    let same = matches!(
+        (&p.original_valid, new.validity),
+        (Value::Bool(true), Validity::Valid)
+            | (Value::Bool(false), Validity::Invalid)
+            | (Value::String(_), Validity::Unknown)
+    );
     println!(
         "{}",
         if same {

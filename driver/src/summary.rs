@@ -233,6 +233,22 @@ impl Summary {
             }
             s.push('\n');
         }
+        if !self.runs.is_empty() {
+            let _ = writeln!(s, "## By nemesis\n");
+            let _ = writeln!(s, "| nemesis | nodes | runs | valid | invalid | unknown |");
+            let _ = writeln!(s, "|---|---|---|---|---|---|");
+            for ((nemesis, nodes), c) in self.by_nemesis() {
+                let _ = writeln!(
+                    s,
+                    "| {nemesis} | {nodes} | {} | {} | {} | {} |",
+                    c.valid + c.invalid + c.unknown,
+                    c.valid,
+                    c.invalid,
+                    c.unknown
+                );
+            }
+            s.push('\n');
+        }
         let _ = writeln!(s, "## Runs\n");
         let _ = writeln!(
             s,
@@ -264,6 +280,28 @@ impl Summary {
             );
         }
         s
+    }
+
+    /// Verdict counts per (nemesis set, cluster size), in first-seen order.
+    pub fn by_nemesis(&self) -> Vec<((String, usize), Counts)> {
+        let mut out: Vec<((String, usize), Counts)> = Vec::new();
+        for r in &self.runs {
+            let key = (r.nemesis.clone(), r.nodes);
+            let i = match out.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    out.push((key, Counts::default()));
+                    out.len() - 1
+                }
+            };
+            let c = &mut out[i].1;
+            match r.verdict {
+                RunVerdict::Valid => c.valid += 1,
+                RunVerdict::Invalid => c.invalid += 1,
+                RunVerdict::Unknown => c.unknown += 1,
+            }
+        }
+        out
     }
 
     /// junit.xml: one test case per run; an invalid run is a failure, an
@@ -629,6 +667,7 @@ mod tests {
         assert!(md.contains("raft-driver replay run-1"));
         assert!(md.contains("[index.html](run-0/index.html)"));
         assert!(md.contains("| 12.5 ms |"));
+        assert!(md.contains("| partition | 3 | 3 | 1 | 1 | 1 |"), "{md}");
     }
 
     #[test]

@@ -337,11 +337,9 @@ pub fn print_side_by_side(original: &Path, p: &Prepared, new: &RunOutcome) {
         nemesis_count(original).to_string(),
         nemesis_count(&new.dir).to_string(),
     );
-    row(
-        "folder",
-        original.display().to_string(),
-        new.dir.display().to_string(),
-    );
+    // Folders are long: one line each rather than a column.
+    println!("original folder  {}", original.display());
+    println!("replay folder    {}", new.dir.display());
     let same = matches!(
         (&p.original_valid, new.validity),
         (Value::Bool(true), Validity::Valid)

@@ -551,7 +551,9 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
     );
     let mut records: Vec<RunRecord> = Vec::new();
     let mut usage_error = false;
-    Summary::new(name.clone(), shards.clone(), plan.runs.len(), vec![]).write_all(&dir)?;
+    Summary::new(name.clone(), shards.clone(), plan.runs.len(), vec![])
+        .at(&dir)
+        .write_all(&dir)?;
     for (k, p) in plan.runs.iter().enumerate() {
         if STOP_REQUESTED.load(Ordering::SeqCst) {
             break;
@@ -608,6 +610,7 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
             plan.runs.len(),
             records.clone(),
         )
+        .at(&dir)
         .write_all(&dir)?;
         if code == Some(2) {
             // Bad usage repeats for every run: stop and say so.
@@ -619,7 +622,7 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
         }
     }
     bar.finish_and_clear();
-    let summary = Summary::new(name, shards, plan.runs.len(), records);
+    let summary = Summary::new(name, shards, plan.runs.len(), records).at(&dir);
     summary.write_all(&dir)?;
     if let Err(e) = results_index::write(&plan.results) {
         eprintln!("raft-driver: results/index.html not updated: {e:#}");

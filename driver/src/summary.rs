@@ -143,6 +143,10 @@ pub struct Summary {
     pub counts: Counts,
     /// Every finished run, in matrix order.
     pub runs: Vec<RunRecord>,
+    /// The summary's folder as the user names it (e.g.
+    /// `results/campaign-...`), so that printed commands can be pasted.
+    #[serde(default)]
+    pub location: Option<PathBuf>,
 }
 
 impl Summary {
@@ -159,6 +163,22 @@ impl Summary {
             planned,
             counts: Counts::of(&runs),
             runs,
+            location: None,
+        }
+    }
+
+    /// The same summary, knowing the folder it lives in.
+    pub fn at(mut self, location: &Path) -> Self {
+        self.location = Some(location.to_path_buf());
+        self
+    }
+
+    /// A run's folder as a path to paste (under `location` when known).
+    pub fn run_path(&self, r: &RunRecord) -> String {
+        match (&self.location, &r.dir) {
+            (Some(l), Some(d)) => l.join(d).display().to_string(),
+            (None, Some(d)) => d.display().to_string(),
+            (_, None) => "?".into(),
         }
     }
 
@@ -206,8 +226,7 @@ impl Summary {
         if !invalid.is_empty() {
             let _ = writeln!(s, "## Violations\n");
             for r in &invalid {
-                let dir = r.dir.as_deref().map(|d| d.display().to_string());
-                let dir = dir.as_deref().unwrap_or("?");
+                let dir = self.run_path(r);
                 let _ = writeln!(
                     s,
                     "- {}: reproduce with `raft-driver replay {dir}`, re-check with `raft-checker check {dir}`",
@@ -335,11 +354,7 @@ impl Summary {
                 xml_escape(&r.name()),
                 r.elapsed_s
             );
-            let dir = r
-                .dir
-                .as_deref()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default();
+            let dir = self.run_path(r);
             match r.verdict {
                 RunVerdict::Valid => s.push_str("/>\n"),
                 RunVerdict::Invalid => {
@@ -448,18 +463,20 @@ pub fn html_escape(s: &str) -> String {
     xml_escape(s)
 }
 
-/// The first line of `s`, trimmed and cut to 200 characters.
+/// `s` on one line: its first line, and its last one if there are more
+/// (where a log tail puts the cause), cut to 300 characters.
 pub fn one_line(s: &str) -> String {
-    let line = s
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    if line.chars().count() > 200 {
-        let cut: String = line.chars().take(200).collect();
+    let mut lines = s.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    let line = match lines.last() {
+        Some(last) => format!("{first} ... {last}"),
+        None => first.to_string(),
+    };
+    if line.chars().count() > 300 {
+        let cut: String = line.chars().take(300).collect();
         format!("{cut}...")
     } else {
-        line.to_string()
+        line
     }
 }
 
@@ -607,7 +624,7 @@ pub fn summarize(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "merged".into());
-    let s = Summary::new(name, shards, planned, runs);
+    let s = Summary::new(name, shards, planned, runs).at(out);
     s.write_all(out)?;
     Ok(s)
 }

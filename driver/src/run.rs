@@ -328,6 +328,24 @@ pub async fn run_with(cfg: RunConfig, plan: RunPlan) -> Result<RunOutcome> {
     outcome
 }
 
+/// Starts the proxies while every node's port is held by a listener, so
+/// that a proxy's port-0 bind cannot take a node's port (which made a node
+/// exit with "Address already in use" in about one run in fifteen).
+async fn start_network_keeping_node_ports(
+    listen: &BTreeMap<u64, SocketAddr>,
+    seed: u64,
+) -> Result<Network> {
+    // A port that cannot be re-bound now is simply not held; the node will
+    // report it if it is really taken.
+    let held: Vec<std::net::TcpListener> = listen
+        .values()
+        .filter_map(|a| std::net::TcpListener::bind(a).ok())
+        .collect();
+    let net = Network::start(listen, seed).await;
+    drop(held);
+    net
+}
+
 /// Writes results.json for a run that gave no verdict (never overwriting a
 /// checker's results.json).
 fn write_unknown_results(dir: &Path, e: &anyhow::Error) {
@@ -358,7 +376,7 @@ async fn run_in_dir(
     for &id in &ids {
         listen.insert(id, cluster::free_local_addr()?);
     }
-    let net = Arc::new(Network::start(&listen, cfg.seed).await?);
+    let net = Arc::new(start_network_keeping_node_ports(&listen, cfg.seed).await?);
     let specs: Vec<NodeSpec> = ids
         .iter()
         .map(|&id| {

@@ -672,7 +672,14 @@ pub fn print_report(o: &CampaignOutcome) {
             STOP_SIGNAL.load(Ordering::SeqCst)
         );
     }
-    println!("verdict: {} (exit {})", c.word(), o.exit_code());
+    let word = match o.exit_code() {
+        0 => "VALID",
+        1 => "INVALID",
+        2 => "BAD USAGE",
+        _ if c.unknown == 0 => "INCOMPLETE",
+        _ => "UNKNOWN",
+    };
+    println!("verdict: {word} (exit {})", o.exit_code());
 }
 
 impl CampaignOutcome {

@@ -2,6 +2,7 @@
 //! generators and the `run` command, so that tests and later commands
 //! (campaign, replay, bench) reuse the same parts.
 
+pub mod campaign;
 pub mod client;
 pub mod cluster;
 pub mod generator;
@@ -11,6 +12,9 @@ pub mod options;
 pub mod progress;
 pub mod proxy;
 pub mod recorder;
+pub mod replay;
+pub mod results_index;
 pub mod run;
 pub mod schedule;
+pub mod summary;
 pub mod verdict;

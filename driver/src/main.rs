@@ -17,6 +17,34 @@ struct Cli {
 enum Cmd {
     /// Run one test: 3 nodes, all faults, 60 s unless told otherwise.
     Run(options::RunArgs),
+    /// Run a matrix of nemesis sets x cluster sizes x seeds and summarise it.
+    Campaign(raft_driver::campaign::CampaignArgs),
+    /// Run a recorded run again: same options, seed and fault schedule.
+    Replay(raft_driver::replay::ReplayArgs),
+    /// Merge the summaries of campaign (shard) folders or run folders.
+    Summarize(SummarizeArgs),
+    /// Rewrite results/index.html (every run and campaign, newest first).
+    Index(IndexArgs),
+}
+
+/// Options of `raft-driver summarize`.
+#[derive(clap::Args)]
+struct SummarizeArgs {
+    /// Campaign folders (with summary.json) or run folders (with test.json).
+    #[arg(required = true)]
+    dirs: Vec<std::path::PathBuf>,
+    /// Folder for the merged summary (default: the only DIR itself, or
+    /// `campaign-<time>-merged` beside the first DIR).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+/// Options of `raft-driver index`.
+#[derive(clap::Args)]
+struct IndexArgs {
+    /// The results folder.
+    #[arg(long, default_value = "results")]
+    results: std::path::PathBuf,
 }
 
 /// Exit code when the run gave no verdict (DESIGN.md: 3 unknown).
@@ -39,6 +67,19 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
             Ok(cfg) => run_with_signals(cfg),
+        },
+        Cmd::Campaign(args) => campaign_command(args),
+        Cmd::Replay(args) => raft_driver::replay::replay_command(args),
+        Cmd::Summarize(args) => summarize_command(args),
+        Cmd::Index(args) => match raft_driver::results_index::write(&args.results) {
+            Ok(p) => {
+                println!("{}", p.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("raft-driver: {e:#}");
+                ExitCode::from(EXIT_USAGE)
+            }
         },
     };
     cluster::kill_all_registered();
@@ -88,6 +129,72 @@ fn run_with_signals(cfg: options::RunConfig) -> ExitCode {
             }
             eprintln!("raft-driver: no verdict: {e:#}");
             ExitCode::from(EXIT_UNKNOWN)
+        }
+    }
+}
+
+fn campaign_command(args: raft_driver::campaign::CampaignArgs) -> ExitCode {
+    let plan = match args.plan() {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("raft-driver: {msg}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match raft_driver::campaign::run_campaign(plan) {
+        Ok(outcome) => {
+            raft_driver::campaign::print_report(&outcome);
+            ExitCode::from(outcome.exit_code())
+        }
+        Err(e) => {
+            if let Some(u) = e.downcast_ref::<run::UsageError>() {
+                eprintln!("raft-driver: {u}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            eprintln!("raft-driver: campaign failed: {e:#}");
+            ExitCode::from(EXIT_UNKNOWN)
+        }
+    }
+}
+
+fn summarize_command(args: SummarizeArgs) -> ExitCode {
+    let out = args.out.clone().unwrap_or_else(|| {
+        if args.dirs.len() == 1 {
+            args.dirs[0].clone()
+        } else {
+            let parent = args.dirs[0]
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default();
+            parent.join(format!(
+                "campaign-{}-merged",
+                run::utc_stamp(std::time::SystemTime::now())
+            ))
+        }
+    });
+    match raft_driver::summary::summarize(&args.dirs, &out) {
+        Ok(s) => {
+            let c = s.counts;
+            println!(
+                "summary: {} runs of {} planned: {} valid, {} invalid, {} unknown",
+                s.runs.len(),
+                s.planned,
+                c.valid,
+                c.invalid,
+                c.unknown
+            );
+            println!("summary: {}", out.join("summary.md").display());
+            let code = if s.runs.len() < s.planned && c.invalid == 0 {
+                EXIT_UNKNOWN
+            } else {
+                c.exit_code()
+            };
+            println!("verdict: {} (exit {code})", c.word());
+            ExitCode::from(code)
+        }
+        Err(e) => {
+            eprintln!("raft-driver: {e:#}");
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }

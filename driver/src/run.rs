@@ -302,9 +302,70 @@ async fn wait_recovered(ctx: &NemesisCtx, client: &mut RaftKvClient, timeout: Du
 /// Runs one test and prints its verdict; the caller maps the outcome to an
 /// exit code.
 pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
+    run_with(cfg, RunPlan::default()).await
+}
+
+/// What a run does differently from a fresh one (used by `replay`).
+#[derive(Debug, Clone, Default)]
+pub struct RunPlan {
+    /// Play this fault schedule instead of generating one from the seed.
+    pub schedule: Option<Schedule>,
+    /// The run folder this run replays (recorded in test.json).
+    pub replay_of: Option<PathBuf>,
+}
+
+/// Runs one test following `plan`. A run that ends without a verdict after
+/// its folder exists leaves a results.json saying `"valid": "unknown"` and
+/// why, so that summaries and the results index tell it from a violation.
+pub async fn run_with(cfg: RunConfig, plan: RunPlan) -> Result<RunOutcome> {
     let node_bin = find_node_bin(cfg.node_bin.as_deref())?;
     let version = node_version(&node_bin)?;
     let dir = create_run_dir(&cfg.results, &cfg.nemesis_label)?;
+    let outcome = run_in_dir(cfg, plan, node_bin, version, dir.clone()).await;
+    if let Err(e) = &outcome {
+        write_unknown_results(&dir, e);
+    }
+    outcome
+}
+
+/// Starts the proxies while every node's port is held by a listener, so
+/// that a proxy's port-0 bind cannot take a node's port (which made a node
+/// exit with "Address already in use" in about one run in fifteen).
+async fn start_network_keeping_node_ports(
+    listen: &BTreeMap<u64, SocketAddr>,
+    seed: u64,
+) -> Result<Network> {
+    // A port that cannot be re-bound now is simply not held; the node will
+    // report it if it is really taken.
+    let held: Vec<std::net::TcpListener> = listen
+        .values()
+        .filter_map(|a| std::net::TcpListener::bind(a).ok())
+        .collect();
+    let net = Network::start(listen, seed).await;
+    drop(held);
+    net
+}
+
+/// Writes results.json for a run that gave no verdict (never overwriting a
+/// checker's results.json).
+fn write_unknown_results(dir: &Path, e: &anyhow::Error) {
+    let path = dir.join("results.json");
+    if path.exists() {
+        return;
+    }
+    let body = json!({"valid": "unknown", "reason": format!("{e:#}"), "summary": format!("no verdict: {e:#}")});
+    if let Ok(bytes) = serde_json::to_vec_pretty(&body) {
+        let _ = std::fs::write(path, bytes);
+    }
+}
+
+async fn run_in_dir(
+    cfg: RunConfig,
+    plan: RunPlan,
+    node_bin: PathBuf,
+    version: String,
+    dir: PathBuf,
+) -> Result<RunOutcome> {
     init_driver_log(&dir)?;
     tracing::info!("run folder {}", dir.display());
     eprintln!("raft-driver: run folder {}", dir.display());
@@ -315,7 +376,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
     for &id in &ids {
         listen.insert(id, cluster::free_local_addr()?);
     }
-    let net = Arc::new(Network::start(&listen, cfg.seed).await?);
+    let net = Arc::new(start_network_keeping_node_ports(&listen, cfg.seed).await?);
     let specs: Vec<NodeSpec> = ids
         .iter()
         .map(|&id| {
@@ -335,13 +396,15 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
         })
         .collect();
 
-    let schedule = Schedule::generate(&ScheduleSpec {
-        seed: cfg.seed,
-        kinds: &cfg.nemesis,
-        shapes: &cfg.partition_shapes,
-        nodes: &ids,
-        interval: cfg.nemesis_interval,
-        time_limit: cfg.time_limit,
+    let schedule = plan.schedule.clone().unwrap_or_else(|| {
+        Schedule::generate(&ScheduleSpec {
+            seed: cfg.seed,
+            kinds: &cfg.nemesis,
+            shapes: &cfg.partition_shapes,
+            nodes: &ids,
+            interval: cfg.nemesis_interval,
+            time_limit: cfg.time_limit,
+        })
     });
     let test = json!({
         "options": cfg,
@@ -357,6 +420,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
         })).collect::<Vec<_>>(),
         "schedule": schedule,
         "started": utc_stamp(std::time::SystemTime::now()),
+        "replay_of": plan.replay_of,
     });
     std::fs::write(dir.join("test.json"), serde_json::to_vec_pretty(&test)?)?;
 
@@ -513,6 +577,9 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
     if let Err(e) = link_latest(&cfg.results, &dir) {
         tracing::warn!("results/latest not updated: {e:#}");
         eprintln!("raft-driver: results/latest not updated: {e:#}");
+    }
+    if let Err(e) = crate::results_index::write(&cfg.results) {
+        tracing::warn!("results/index.html not updated: {e:#}");
     }
     let count = |k: EventType| {
         events

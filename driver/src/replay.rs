@@ -1,0 +1,570 @@
+//! The `replay DIR` command: run again with a recorded run's options, seed
+//! and fault schedule (the same faults at the same offsets, aimed at the
+//! same nodes), into a new folder, and print both verdicts side by side.
+//!
+//! test.json holds the options and the planned schedule; the history holds
+//! what each fault resolved to when it was applied (e.g. "isolate the
+//! leader" became the groups [[2],[1,3]]). The replayed schedule is the
+//! planned one with every recorded resolution substituted, so the replay
+//! aims at the same concrete nodes whoever leads this time.
+
+use crate::options::RunArgs;
+use crate::run::{self, RunOutcome, RunPlan};
+use crate::schedule::{Cut, FaultOp, Schedule, ScheduledFault};
+use crate::verdict::Validity;
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Command-line options of `raft-driver replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The recorded run folder (holding test.json and history.jsonl).
+    pub dir: PathBuf,
+    /// Folder receiving the new run (default: the recorded run's parent).
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+    /// The raft-node binary (default: the recorded one if it still
+    /// exists, else next to raft-driver).
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+    /// Seconds the checker may search (default: as recorded).
+    #[arg(long)]
+    pub check_time_limit: Option<f64>,
+}
+
+#[derive(Parser)]
+struct RunCmd {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Seconds of a serialized `Duration` (`{"secs": S, "nanos": N}`).
+fn secs(v: &Value) -> Option<f64> {
+    Some(v.get("secs")?.as_f64()? + v.get("nanos")?.as_f64()? / 1e9)
+}
+
+fn names(v: &Value) -> Option<String> {
+    let list: Vec<&str> = v.as_array()?.iter().filter_map(Value::as_str).collect();
+    Some(if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(",")
+    })
+}
+
+/// Rebuilds `run`'s command-line options from test.json's `options` and
+/// `seed`, so that the replay passes the same validation as any run.
+pub fn run_argv(test: &Value) -> Result<Vec<String>> {
+    let o = test
+        .get("options")
+        .ok_or_else(|| anyhow!("test.json has no \"options\""))?;
+    let seed = test["seed"]
+        .as_u64()
+        .or(o["seed"].as_u64())
+        .ok_or_else(|| anyhow!("test.json has no seed"))?;
+    let mut a: Vec<String> = vec!["run".into(), "--seed".into(), seed.to_string()];
+    let mut push = |flag: &str, v: Option<String>| {
+        if let Some(v) = v {
+            a.push(format!("--{flag}={v}"));
+        }
+    };
+    push("nodes", o["nodes"].as_u64().map(|v| v.to_string()));
+    push("time-limit", secs(&o["time_limit"]).map(|v| v.to_string()));
+    push(
+        "concurrency",
+        o["concurrency"].as_u64().map(|v| v.to_string()),
+    );
+    push("rate", o["rate"].as_f64().map(|v| v.to_string()));
+    push("nemesis", names(&o["nemesis"]));
+    push("partition-shapes", names(&o["partition_shapes"]));
+    push(
+        "nemesis-interval",
+        secs(&o["nemesis_interval"]).map(|v| v.to_string()),
+    );
+    push("bug", o["bug"].as_str().map(str::to_string));
+    push(
+        "op-timeout-ms",
+        secs(&o["op_timeout"]).map(|v| ((v * 1000.0).round() as u64).to_string()),
+    );
+    push(
+        "ops-per-key",
+        o["workload"]["ops_per_key"].as_u64().map(|v| v.to_string()),
+    );
+    push(
+        "active-keys",
+        o["workload"]["active_keys"].as_u64().map(|v| v.to_string()),
+    );
+    push(
+        "read-fraction",
+        o["workload"]["read_fraction"]
+            .as_f64()
+            .map(|v| v.to_string()),
+    );
+    push(
+        "election-timeout-ms",
+        o["election_timeout_ms"].as_u64().map(|v| v.to_string()),
+    );
+    push(
+        "heartbeat-ms",
+        o["heartbeat_ms"].as_u64().map(|v| v.to_string()),
+    );
+    push(
+        "cluster-id",
+        o["cluster_id"].as_u64().map(|v| v.to_string()),
+    );
+    push(
+        "recovery-timeout",
+        secs(&o["recovery_timeout"]).map(|v| v.to_string()),
+    );
+    push(
+        "check-time-limit",
+        secs(&o["check_time_limit"]).map(|v| v.to_string()),
+    );
+    for na in o["node_args"].as_array().into_iter().flatten() {
+        if let Some(na) = na.as_str() {
+            a.push(format!("--node-arg={na}"));
+        }
+    }
+    if o["sever_on_partition"].as_bool() == Some(true) {
+        a.push("--sever-on-partition".into());
+    }
+    Ok(a)
+}
+
+/// The schedule the recorded run applied: test.json's planned schedule with
+/// each operation replaced by what the history says it resolved to.
+pub fn recorded_schedule(test: &Value, history: &[Value]) -> Result<Schedule> {
+    let planned: Schedule = serde_json::from_value(
+        test.get("schedule")
+            .cloned()
+            .ok_or_else(|| anyhow!("test.json has no \"schedule\""))?,
+    )
+    .context("test.json's schedule")?;
+    let applied: Vec<&Value> = history
+        .iter()
+        .filter(|e| e["process"] == "nemesis")
+        .collect();
+    let mut events = Vec::with_capacity(planned.events.len());
+    for ev in planned.events {
+        let seen = applied.iter().find(|h| {
+            h["f"].as_str() == Some(ev.op.f())
+                && h["value"]["scheduled_at_ms"].as_u64() == Some(ev.at_ms)
+        });
+        let op = match seen {
+            Some(h) => resolve(&ev.op, &h["value"]),
+            // Never applied (the run ended first): replay as planned.
+            None => ev.op,
+        };
+        events.push(ScheduledFault {
+            at_ms: ev.at_ms,
+            op,
+        });
+    }
+    Ok(Schedule { events })
+}
+
+fn node_list(v: &Value) -> Option<Vec<u64>> {
+    v.as_array()?.iter().map(Value::as_u64).collect()
+}
+
+/// `op` aimed at the concrete nodes the recorded value names.
+fn resolve(op: &FaultOp, value: &Value) -> FaultOp {
+    match op {
+        FaultOp::StartPartition { shape, cut } => {
+            let blocked: Option<Vec<(u64, u64)>> = value["blocked"].as_array().and_then(|a| {
+                a.iter()
+                    .map(|l| Some((l.get(0)?.as_u64()?, l.get(1)?.as_u64()?)))
+                    .collect()
+            });
+            let groups: Option<Vec<Vec<u64>>> = value["groups"]
+                .as_array()
+                .and_then(|g| g.iter().map(node_list).collect());
+            match blocked {
+                Some(blocked) => FaultOp::StartPartition {
+                    shape: *shape,
+                    cut: Some(Cut { groups, blocked }),
+                },
+                None => FaultOp::StartPartition {
+                    shape: *shape,
+                    cut: cut.clone(),
+                },
+            }
+        }
+        FaultOp::StartPause { target, nodes } => FaultOp::StartPause {
+            target: *target,
+            nodes: node_list(&value["nodes"]).or_else(|| nodes.clone()),
+        },
+        FaultOp::StartKill { target, nodes } => FaultOp::StartKill {
+            target: *target,
+            nodes: node_list(&value["nodes"]).or_else(|| nodes.clone()),
+        },
+        FaultOp::StartTransfer { to } => FaultOp::StartTransfer {
+            to: value["to"].as_u64().unwrap_or(*to),
+        },
+        FaultOp::StartMembership { node } => FaultOp::StartMembership {
+            node: value["node"].as_u64().unwrap_or(*node),
+        },
+        other => other.clone(),
+    }
+}
+
+/// Reads a history file as JSON values (a torn last line is ignored).
+fn read_history(path: &Path) -> Result<Vec<Value>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// A replay ready to run: the configuration, the plan and the original's
+/// verdict.
+pub struct Prepared {
+    /// The new run's configuration.
+    pub cfg: crate::options::RunConfig,
+    /// The recorded schedule.
+    pub plan: RunPlan,
+    /// The original's results.json `valid` (true, false, "unknown"), if any.
+    pub original_valid: Value,
+    /// The original's op count, if known.
+    pub original_ops: Option<u64>,
+}
+
+/// Reads the recorded run and builds the replay (no process is started).
+pub fn prepare(args: &ReplayArgs) -> Result<Prepared, String> {
+    let dir = &args.dir;
+    let test: Value = std::fs::read(dir.join("test.json"))
+        .map_err(|e| format!("{} is not a run folder: test.json: {e}", dir.display()))
+        .and_then(|b| {
+            serde_json::from_slice(&b)
+                .map_err(|e| format!("{}/test.json is not JSON: {e}", dir.display()))
+        })?;
+    let history = match dir.join("history.jsonl") {
+        p if p.is_file() => read_history(&p).map_err(|e| format!("{e:#}"))?,
+        _ => Vec::new(),
+    };
+    let schedule = recorded_schedule(&test, &history).map_err(|e| format!("{e:#}"))?;
+    let mut argv = run_argv(&test).map_err(|e| format!("{e:#}"))?;
+    if let Some(t) = args.check_time_limit {
+        argv.push(format!("--check-time-limit={t}"));
+    }
+    let node_bin = args.node_bin.clone().or_else(|| {
+        test["options"]["node_bin"]
+            .as_str()
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+    });
+    if let Some(p) = &node_bin {
+        argv.push(format!("--node-bin={}", p.display()));
+    }
+    let results = args.results.clone().unwrap_or_else(|| {
+        dir.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    });
+    argv.push(format!("--results={}", results.display()));
+    let parsed = RunCmd::try_parse_from(&argv)
+        .map_err(|e| format!("the recorded options do not parse: {e}"))?;
+    let mut cfg = parsed
+        .run
+        .validate()
+        .map_err(|e| format!("the recorded options are refused: {e}"))?;
+    // Every recorded fault must have its nemesis, whatever the options say.
+    for k in schedule.kinds() {
+        if !cfg.nemesis.contains(&k) {
+            cfg.nemesis.push(k);
+        }
+    }
+    let label = test["options"]["nemesis_label"]
+        .as_str()
+        .unwrap_or("run")
+        .to_string();
+    cfg.nemesis_label = format!("replay-{label}");
+    let original = std::fs::read(dir.join("results.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    Ok(Prepared {
+        cfg,
+        plan: RunPlan {
+            schedule: Some(schedule),
+            replay_of: Some(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone())),
+        },
+        original_valid: original
+            .as_ref()
+            .map(|r| r["valid"].clone())
+            .unwrap_or(Value::Null),
+        original_ops: original.as_ref().and_then(|r| r["op_count"].as_u64()),
+    })
+}
+
+fn word(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(true) => "VALID",
+        Value::Bool(false) => "INVALID",
+        Value::Null => "(no results.json)",
+        _ => "UNKNOWN",
+    }
+}
+
+fn nemesis_count(dir: &Path) -> usize {
+    read_history(&dir.join("history.jsonl"))
+        .map(|h| h.iter().filter(|e| e["process"] == "nemesis").count())
+        .unwrap_or(0)
+}
+
+/// Prints the original and the replay side by side.
+pub fn print_side_by_side(original: &Path, p: &Prepared, new: &RunOutcome) {
+    let new_results = std::fs::read(new.dir.join("results.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let new_ops = new_results.as_ref().and_then(|r| r["op_count"].as_u64());
+    let row = |k: &str, a: String, b: String| println!("{k:<16} {a:<40} {b}");
+    row("", "original".into(), "replay".into());
+    row(
+        "verdict",
+        word(&p.original_valid).into(),
+        new.validity.word().into(),
+    );
+    let ops = |o: Option<u64>| o.map(|o| o.to_string()).unwrap_or_else(|| "-".into());
+    row("ops", ops(p.original_ops), ops(new_ops));
+    row(
+        "nemesis events",
+        nemesis_count(original).to_string(),
+        nemesis_count(&new.dir).to_string(),
+    );
+    // Folders are long: one line each rather than a column.
+    println!("original folder  {}", original.display());
+    println!("replay folder    {}", new.dir.display());
+    let same = matches!(
+        (&p.original_valid, new.validity),
+        (Value::Bool(true), Validity::Valid)
+            | (Value::Bool(false), Validity::Invalid)
+            | (Value::String(_), Validity::Unknown)
+    );
+    println!(
+        "{}",
+        if same {
+            "the replay reproduced the original verdict"
+        } else {
+            "the replay's verdict differs (timing is not replayed exactly; try again, or check the original offline: raft-checker check DIR)"
+        }
+    );
+}
+
+/// `raft-driver replay DIR`: prepares, runs under ctrl-c / SIGTERM handling
+/// (every node is killed), prints both verdicts; exit code of the replay.
+pub fn replay_command(args: ReplayArgs) -> ExitCode {
+    let prepared = match prepare(&args) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("raft-driver: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!(
+        "raft-driver: replaying {} (seed {}, {} fault events)",
+        args.dir.display(),
+        prepared.cfg.seed,
+        prepared
+            .plan
+            .schedule
+            .as_ref()
+            .map(|s| s.events.len())
+            .unwrap_or(0)
+    );
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("raft-driver: cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let (cfg, plan) = (prepared.cfg.clone(), prepared.plan.clone());
+    let result = rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let task = tokio::spawn(run::run_with(cfg, plan));
+        tokio::select! {
+            r = task => match r {
+                Ok(r) => r.map(Some),
+                Err(e) => Err(anyhow!("the replay task failed: {e}")),
+            },
+            _ = term.recv() => Ok(None),
+            _ = int.recv() => Ok(None),
+        }
+    });
+    crate::cluster::kill_all_registered();
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(Some(outcome)) => {
+            print_side_by_side(&args.dir, &prepared, &outcome);
+            ExitCode::from(outcome.validity.exit_code())
+        }
+        Ok(None) => {
+            eprintln!("raft-driver: interrupted; every node was killed; no verdict");
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            if let Some(u) = e.downcast_ref::<run::UsageError>() {
+                eprintln!("raft-driver: {u}");
+                return ExitCode::from(2);
+            }
+            eprintln!("raft-driver: no verdict: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::{PartitionShape, Target};
+    use serde_json::json;
+
+    fn test_json(schedule: &Schedule) -> Value {
+        json!({
+            "options": {
+                "nodes": 3, "time_limit": {"secs": 12, "nanos": 500_000_000},
+                "concurrency": 4, "rate": 100.0, "nemesis": ["partition", "kill"],
+                "nemesis_label": "partition-kill", "partition_shapes": ["leader", "one"],
+                "nemesis_interval": {"secs": 1, "nanos": 0}, "seed": 77, "bug": "stale-read",
+                "node_bin": null, "results": "results", "op_timeout": {"secs": 1, "nanos": 0},
+                "workload": {"ops_per_key": 50, "active_keys": 3, "read_fraction": 0.25},
+                "election_timeout_ms": 500, "heartbeat_ms": null, "cluster_id": null,
+                "node_args": ["--read-mode=lease"], "sever_on_partition": true,
+                "recovery_timeout": {"secs": 20, "nanos": 0},
+                "check_time_limit": {"secs": 30, "nanos": 0}
+            },
+            "seed": 77,
+            "schedule": schedule,
+        })
+    }
+
+    #[test]
+    fn recorded_options_rebuild_the_same_configuration() {
+        let t = test_json(&Schedule::default());
+        let argv = run_argv(&t).unwrap();
+        let cfg = RunCmd::try_parse_from(&argv)
+            .unwrap()
+            .run
+            .validate()
+            .unwrap();
+        assert_eq!(cfg.seed, 77);
+        assert_eq!(cfg.nodes, 3);
+        assert_eq!(cfg.time_limit, std::time::Duration::from_millis(12_500));
+        assert_eq!(cfg.concurrency, 4);
+        assert_eq!(cfg.rate, Some(100.0));
+        assert_eq!(cfg.nemesis_label, "partition-kill");
+        assert_eq!(
+            cfg.partition_shapes,
+            vec![PartitionShape::Leader, PartitionShape::One]
+        );
+        assert_eq!(cfg.bug.as_deref(), Some("stale-read"));
+        assert_eq!(cfg.op_timeout, std::time::Duration::from_secs(1));
+        assert_eq!(cfg.workload.active_keys, 3);
+        assert_eq!(cfg.workload.read_fraction, 0.25);
+        assert_eq!(cfg.election_timeout_ms, Some(500));
+        assert_eq!(cfg.node_args, vec!["--read-mode=lease"]);
+        assert!(cfg.sever_on_partition);
+        assert_eq!(cfg.check_time_limit, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn leader_targets_replay_as_the_nodes_that_were_hit() {
+        let planned = Schedule {
+            events: vec![
+                ScheduledFault {
+                    at_ms: 500,
+                    op: FaultOp::StartPartition {
+                        shape: PartitionShape::Leader,
+                        cut: None,
+                    },
+                },
+                ScheduledFault {
+                    at_ms: 1500,
+                    op: FaultOp::StopPartition,
+                },
+                ScheduledFault {
+                    at_ms: 2500,
+                    op: FaultOp::StartKill {
+                        target: Target::Leader,
+                        nodes: None,
+                    },
+                },
+                ScheduledFault {
+                    at_ms: 3500,
+                    op: FaultOp::StopKill,
+                },
+                // Never applied: the run ended first.
+                ScheduledFault {
+                    at_ms: 9000,
+                    op: FaultOp::StartPause {
+                        target: Target::Leader,
+                        nodes: None,
+                    },
+                },
+            ],
+        };
+        let history = vec![
+            json!({"process": 1, "f": "read", "value": null}),
+            json!({"process": "nemesis", "f": "start-partition", "value": {"shape": "leader", "groups": [[2], [1, 3]], "blocked": [[1, 2], [2, 1], [2, 3], [3, 2]], "scheduled_at_ms": 500}}),
+            json!({"process": "nemesis", "f": "stop-partition", "value": {"scheduled_at_ms": 1500}}),
+            json!({"process": "nemesis", "f": "start-kill", "value": {"target": "leader", "nodes": [3], "scheduled_at_ms": 2500}}),
+            json!({"process": "nemesis", "f": "stop-kill", "value": {"nodes": [3], "errors": [], "scheduled_at_ms": 3500}}),
+        ];
+        let s = recorded_schedule(&test_json(&planned), &history).unwrap();
+        assert_eq!(s.events.len(), 5);
+        assert_eq!(
+            s.events.iter().map(|e| e.at_ms).collect::<Vec<_>>(),
+            [500, 1500, 2500, 3500, 9000]
+        );
+        match &s.events[0].op {
+            FaultOp::StartPartition {
+                cut: Some(cut),
+                shape,
+            } => {
+                assert_eq!(*shape, PartitionShape::Leader);
+                assert_eq!(cut.groups, Some(vec![vec![2], vec![1, 3]]));
+                assert_eq!(cut.blocked_set(), Cut::isolate(2, &[1, 2, 3]).blocked_set());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            s.events[2].op,
+            FaultOp::StartKill {
+                target: Target::Leader,
+                nodes: Some(vec![3])
+            }
+        );
+        assert_eq!(
+            s.events[4].op,
+            FaultOp::StartPause {
+                target: Target::Leader,
+                nodes: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_folder_without_test_json_is_refused_with_a_message() {
+        let d = tempfile::tempdir().unwrap();
+        let err = prepare(&ReplayArgs {
+            dir: d.path().to_path_buf(),
+            results: None,
+            node_bin: None,
+            check_time_limit: None,
+        })
+        .err()
+        .unwrap();
+        assert!(err.contains("is not a run folder"), "{err}");
+    }
+}

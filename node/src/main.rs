@@ -59,6 +59,14 @@ struct Args {
     /// How long a client request waits for its outcome before "outcome unknown".
     #[arg(long, default_value_t = 5000)]
     request_timeout_ms: u64,
+    /// Campaign without a pre-vote round (a node that was cut off then
+    /// disrupts the cluster by raising the term when it returns).
+    #[arg(long)]
+    no_pre_vote: bool,
+    /// Do not step down as leader without a majority's heartbeat answers,
+    /// and do not ignore vote requests within a leader's lease.
+    #[arg(long)]
+    no_check_quorum: bool,
     /// Switch on a deliberate defect (stale-read, forget-vote, early-ack, no-fsync).
     #[arg(long = "bug")]
     bugs: Vec<Bug>,
@@ -100,6 +108,9 @@ fn validate(a: &Args) -> Result<(), String> {
         return Err(
             "need --heartbeat-ms > 0 and --election-timeout-ms >= 2 x --heartbeat-ms".into(),
         );
+    }
+    if a.read_mode == ReadMode::Lease && a.no_check_quorum {
+        return Err("--read-mode lease needs check-quorum (drop --no-check-quorum)".into());
     }
     if a.cluster_id == 0 {
         return Err("--cluster-id must be positive".into());
@@ -167,8 +178,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         id: args.id,
         election_tick: args.election_timeout_ms / tick_ms,
         heartbeat_tick: (args.heartbeat_ms / tick_ms).max(1),
-        pre_vote: true,
-        check_quorum: true,
+        pre_vote: !args.no_pre_vote,
+        check_quorum: !args.no_check_quorum,
         lease_read: args.read_mode == ReadMode::Lease,
         seed: args.id ^ (std::process::id() as u64) << 16 ^ rand::random::<u64>(),
         ..Default::default()

@@ -2,8 +2,10 @@
 //! generators and the `run` command, so that tests and later commands
 //! (campaign, replay, bench) reuse the same parts.
 
+pub mod bench;
 pub mod client;
 pub mod cluster;
+pub mod etcd;
 pub mod generator;
 pub mod nemesis;
 pub mod op;
@@ -13,4 +15,5 @@ pub mod proxy;
 pub mod recorder;
 pub mod run;
 pub mod schedule;
+pub mod target;
 pub mod verdict;

@@ -17,6 +17,9 @@ struct Cli {
 enum Cmd {
     /// Run one test: 3 nodes, all faults, 60 s unless told otherwise.
     Run(options::RunArgs),
+    /// Throughput and latency with no faults: raft-node and/or etcd side by
+    /// side, the physical floor, leader failover; writes bench.json.
+    Bench(raft_driver::bench::BenchArgs),
 }
 
 /// Exit code when the run gave no verdict (DESIGN.md: 3 unknown).
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
             }
             Ok(cfg) => run_with_signals(cfg),
         },
+        Cmd::Bench(args) => raft_driver::bench::main(args),
     };
     cluster::kill_all_registered();
     code

@@ -141,6 +141,12 @@ fn a_faulty_run_against_etcd_ends_in_a_valid_verdict() {
                 "etcd",
                 "--time-limit",
                 "15",
+                "--concurrency",
+                "10",
+                "--rate",
+                "200",
+                "--op-timeout-ms",
+                "1000",
                 "--nemesis",
                 "kill,pause,partition",
                 "--nemesis-interval",
@@ -148,10 +154,10 @@ fn a_faulty_run_against_etcd_ends_in_a_valid_verdict() {
                 "--seed",
                 "7",
                 "--check-time-limit",
-                "60",
+                "100",
             ],
         ),
-        Duration::from_secs(150),
+        Duration::from_secs(240),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(

@@ -449,7 +449,14 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
                 eprintln!("raft-driver: {} failover", dep.kind.name());
                 match failover::measure_once(dep, next_client).await {
                     Ok(s) => {
-                        eprintln!("  killed n{}: first write after {:.0} ms", s.killed, s.ms);
+                        eprintln!(
+                            "  killed n{}: new leader seen after {} ms, first write after {:.0} ms",
+                            s.killed,
+                            s.elected_ms
+                                .map(|m| format!("{m:.0}"))
+                                .unwrap_or("-".into()),
+                            s.ms
+                        );
                         res.samples.push(s);
                     }
                     Err(e) => res.errors.push(format!("{e:#}")),

@@ -31,6 +31,11 @@ pub struct Sample {
     pub killed: u64,
     /// Milliseconds from the SIGKILL to the first acknowledged write.
     pub ms: f64,
+    /// Milliseconds from the SIGKILL until Status first showed another
+    /// leader (polled every 20 ms), if seen before the first write.
+    pub elected_ms: Option<f64>,
+    /// The node that took over, if seen.
+    pub new_leader: Option<u64>,
 }
 
 /// Waits until some node claims leadership.
@@ -103,6 +108,24 @@ pub async fn measure_once(dep: &Deployment, client_base: u64) -> Result<Sample> 
         .unwrap_or_else(|e| e.into_inner())
         .kill(leader)?;
     let deadline = killed_at + LIMIT;
+    let elected: Arc<Mutex<Option<(Instant, u64)>>> = Arc::default();
+    let watcher = {
+        let (ctx, elected, mut stop) = (dep.ctx.clone(), elected.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            while !*stop.borrow() {
+                let s = ctx.status_all(Duration::from_millis(100)).await;
+                if let Some(l) = s.iter().find(|n| n.role == "leader" && n.id != leader) {
+                    *elected.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some((Instant::now(), l.id));
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        })
+    };
     let first = loop {
         let found = log
             .lock()
@@ -123,6 +146,8 @@ pub async fn measure_once(dep: &Deployment, client_base: u64) -> Result<Sample> 
     for w in writers {
         let _ = w.await;
     }
+    let _ = watcher.await;
+    let elected = *elected.lock().unwrap_or_else(|e| e.into_inner());
     dep.cluster
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -139,5 +164,7 @@ pub async fn measure_once(dep: &Deployment, client_base: u64) -> Result<Sample> 
     Ok(Sample {
         killed: leader,
         ms: first.duration_since(killed_at).as_secs_f64() * 1000.0,
+        elected_ms: elected.map(|(t, _)| t.duration_since(killed_at).as_secs_f64() * 1000.0),
+        new_leader: elected.map(|(_, id)| id),
     })
 }

@@ -641,8 +641,8 @@ async fn phase(
 
 fn print_floor(f: &floor::Floor) {
     println!(
-        "floor: 4 KiB write+fdatasync p50 {} us p99 {} us; loopback round trip p50 {} us p99 {} us; write floor (fsync + 2 RTT) {} us",
-        f.fsync_p50_us, f.fsync_p99_us, f.rtt_p50_us, f.rtt_p99_us, f.write_floor_us
+        "floor: 4 KiB write+fdatasync p50 {} us p99 {} us (appending p50 {} us, preallocated p50 {} us); loopback round trip p50 {} us p99 {} us; write floor (fsync + 2 RTT) {} us",
+        f.fsync_p50_us, f.fsync_p99_us, f.fsync_append_p50_us, f.fsync_prealloc_p50_us, f.rtt_p50_us, f.rtt_p99_us, f.write_floor_us
     );
 }
 

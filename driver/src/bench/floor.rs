@@ -19,12 +19,19 @@ pub const PING_BYTES: usize = 64;
 /// The measured floor, in microseconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Floor {
-    /// Number of synced writes.
+    /// Number of synced writes (of each pattern).
     pub fsync_samples: usize,
-    /// Median of a 4 KiB append + fdatasync.
+    /// Median of a 4 KiB write + fdatasync: the lower of the two patterns
+    /// below (the physical floor).
     pub fsync_p50_us: u64,
-    /// 99th percentile of the same.
+    /// 99th percentile of the pattern with the lower median.
     pub fsync_p99_us: u64,
+    /// Median when each write grows the file (fdatasync also commits the
+    /// new size, as a log without preallocation does).
+    pub fsync_append_p50_us: u64,
+    /// Median when each write lands in preallocated space (as etcd's
+    /// preallocated WAL segments do).
+    pub fsync_prealloc_p50_us: u64,
     /// Number of round trips.
     pub rtt_samples: usize,
     /// Median loopback TCP round trip.
@@ -37,13 +44,23 @@ pub struct Floor {
     pub rtt_method: String,
 }
 
-/// Appends `n` blocks of 4 KiB to a new file in `dir`, each followed by
-/// fdatasync, as a write-ahead log does; the file is removed afterwards.
-pub fn fsync_latencies(dir: &Path, n: usize) -> Result<Vec<u64>> {
+/// Writes `n` blocks of 4 KiB one after another into a new file in `dir`,
+/// each followed by fdatasync, as a write-ahead log does; with `prealloc`
+/// the file's blocks are written and synced first, so that the timed
+/// writes allocate nothing. The file is removed afterwards.
+pub fn fsync_latencies(dir: &Path, n: usize, prealloc: bool) -> Result<Vec<u64>> {
     let path = dir.join("floor-fsync.bin");
     let mut f =
         std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let block = vec![0x5au8; SYNC_BYTES];
+    if prealloc {
+        use std::io::{Seek, SeekFrom};
+        for _ in 0..n {
+            f.write_all(&block)?;
+        }
+        f.sync_all()?;
+        f.seek(SeekFrom::Start(0))?;
+    }
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -96,13 +113,22 @@ pub fn rtt_latencies(n: usize) -> Result<Vec<u64>> {
 
 /// Measures both parts of the floor (`n` samples each).
 pub fn measure(dir: &Path, n: usize) -> Result<Floor> {
-    let fsync = fsync_latencies(dir, n)?;
+    let append = fsync_latencies(dir, n, false)?;
+    let prealloc = fsync_latencies(dir, n, true)?;
     let rtt = rtt_latencies(n * 4)?;
-    let (fsync_p50, rtt_p50) = (quantile(&fsync, 0.5), quantile(&rtt, 0.5));
+    let (append_p50, prealloc_p50) = (quantile(&append, 0.5), quantile(&prealloc, 0.5));
+    let fsync = if prealloc_p50 <= append_p50 {
+        &prealloc
+    } else {
+        &append
+    };
+    let (fsync_p50, rtt_p50) = (quantile(fsync, 0.5), quantile(&rtt, 0.5));
     Ok(Floor {
         fsync_samples: fsync.len(),
         fsync_p50_us: fsync_p50,
-        fsync_p99_us: quantile(&fsync, 0.99),
+        fsync_p99_us: quantile(fsync, 0.99),
+        fsync_append_p50_us: append_p50,
+        fsync_prealloc_p50_us: prealloc_p50,
         rtt_samples: rtt.len(),
         rtt_p50_us: rtt_p50,
         rtt_p99_us: quantile(&rtt, 0.99),
@@ -122,6 +148,10 @@ mod tests {
         assert_eq!(f.fsync_samples, 20);
         assert_eq!(f.rtt_samples, 80);
         assert_eq!(f.write_floor_us, f.fsync_p50_us + 2 * f.rtt_p50_us);
+        assert_eq!(
+            f.fsync_p50_us,
+            f.fsync_append_p50_us.min(f.fsync_prealloc_p50_us)
+        );
         assert!(f.fsync_p99_us >= f.fsync_p50_us);
         assert!(!dir.path().join("floor-fsync.bin").exists());
     }

@@ -31,9 +31,8 @@ pub struct PeerRouters {
 }
 
 impl PeerRouters {
-    /// Binds one router per member on a free loopback port; `senders` maps
-    /// each member's advertised peer address (as it appears in X-PeerURLs)
-    /// to its node id, and `peer_listen` is each member's real peer port.
+    /// Binds one router per member on a free loopback port; routing starts
+    /// with [`PeerRouters::start`] once the link proxies exist.
     pub async fn bind(ids: &[u64]) -> Result<(Self, Vec<TcpListener>)> {
         let mut addrs = BTreeMap::new();
         let mut listeners = Vec::new();

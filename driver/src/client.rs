@@ -58,6 +58,7 @@ pub struct RaftKvClient {
     client_id: u64,
     seq: u64,
     op_timeout: Duration,
+    sticky: bool,
 }
 
 /// What one attempt at a node said.
@@ -96,7 +97,16 @@ impl RaftKvClient {
             client_id,
             seq: 0,
             op_timeout,
+            sticky: false,
         }
+    }
+
+    /// Makes each operation start at the node that answered the previous
+    /// one (the leader, once found) instead of at home, as a production
+    /// client would; `bench` uses this, `run` keeps Jepsen's home binding.
+    pub fn sticky(mut self) -> Self {
+        self.sticky = true;
+        self
     }
 
     /// The node this client is trying now.
@@ -110,7 +120,9 @@ impl RaftKvClient {
 
     async fn execute(&mut self, op: &Op) -> Completion {
         let deadline = Instant::now() + self.op_timeout;
-        self.target = self.home;
+        if !self.sticky {
+            self.target = self.home;
+        }
         // One session seq per operation: a retry of the same operation on
         // another node is applied at most once.
         let session = if op.f.is_write() {

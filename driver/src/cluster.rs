@@ -104,7 +104,12 @@ pub struct Cluster {
     bin: PathBuf,
     extra_args: Vec<String>,
     nodes: BTreeMap<u64, NodeProc>,
+    command_line: Option<CommandLine>,
 }
+
+/// Builds the whole argument list of one process from its spec, for
+/// binaries other than raft-node (e.g. etcd).
+pub type CommandLine = std::sync::Arc<dyn Fn(&NodeSpec) -> Vec<String> + Send + Sync>;
 
 impl Cluster {
     /// Creates a cluster description; no process is started yet.
@@ -126,7 +131,20 @@ impl Cluster {
             bin,
             extra_args,
             nodes,
+            command_line: None,
         }
+    }
+
+    /// Creates a cluster of processes of `bin` whose arguments come from
+    /// `command_line` instead of raft-node's flags.
+    pub fn with_command_line(
+        bin: PathBuf,
+        specs: Vec<NodeSpec>,
+        command_line: CommandLine,
+    ) -> Self {
+        let mut c = Cluster::new(bin, Vec::new(), specs);
+        c.command_line = Some(command_line);
+        c
     }
 
     /// The ids of all nodes, ascending.
@@ -166,6 +184,7 @@ impl Cluster {
     pub fn start(&mut self, id: u64) -> Result<()> {
         let bin = self.bin.clone();
         let extra = self.extra_args.clone();
+        let command_line = self.command_line.clone();
         let node = self.node_mut(id)?;
         if node.state != NodeState::Down {
             bail!("node {id} is already running");
@@ -178,14 +197,18 @@ impl Cluster {
             .open(&node.spec.log_path)
             .with_context(|| format!("opening {}", node.spec.log_path.display()))?;
         let mut cmd = Command::new(&bin);
-        cmd.arg("--id")
-            .arg(id.to_string())
-            .arg("--listen")
-            .arg(node.spec.listen.to_string())
-            .arg("--data-dir")
-            .arg(&node.spec.data_dir);
-        for (peer, addr) in &node.spec.peers {
-            cmd.arg("--peer").arg(format!("{peer}={addr}"));
+        if let Some(command_line) = &command_line {
+            cmd.args(command_line(&node.spec));
+        } else {
+            cmd.arg("--id")
+                .arg(id.to_string())
+                .arg("--listen")
+                .arg(node.spec.listen.to_string())
+                .arg("--data-dir")
+                .arg(&node.spec.data_dir);
+            for (peer, addr) in &node.spec.peers {
+                cmd.arg("--peer").arg(format!("{peer}={addr}"));
+            }
         }
         cmd.args(&extra)
             .stdin(Stdio::null())

@@ -2,9 +2,11 @@
 //! generators and the `run` command, so that tests and later commands
 //! (campaign, replay, bench) reuse the same parts.
 
+pub mod bench;
 pub mod campaign;
 pub mod client;
 pub mod cluster;
+pub mod etcd;
 pub mod generator;
 pub mod nemesis;
 pub mod op;
@@ -17,4 +19,5 @@ pub mod results_index;
 pub mod run;
 pub mod schedule;
 pub mod summary;
+pub mod target;
 pub mod verdict;

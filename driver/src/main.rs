@@ -25,6 +25,9 @@ enum Cmd {
     Summarize(SummarizeArgs),
     /// Rewrite results/index.html (every run and campaign, newest first).
     Index(IndexArgs),
+    /// Throughput and latency with no faults: raft-node and/or etcd side by
+    /// side, the physical floor, leader failover; writes bench.json.
+    Bench(raft_driver::bench::BenchArgs),
 }
 
 /// Options of `raft-driver summarize`.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
+        Cmd::Bench(args) => raft_driver::bench::main(args),
     };
     cluster::kill_all_registered();
     code

@@ -27,6 +27,15 @@ pub struct NemesisCtx {
     pub channels: BTreeMap<u64, Channel>,
     /// Whether starting a partition also closes the connections it cuts.
     pub sever_on_partition: bool,
+    /// Where node status comes from for targets other than raft-node (None:
+    /// raft-node's Status RPC over `channels`).
+    pub status_probe: Option<Arc<dyn StatusProbe>>,
+}
+
+/// Asks the nodes of a target other than raft-node for their status.
+pub trait StatusProbe: Send + Sync {
+    /// Every node's status that answered within `timeout`.
+    fn status_all(&self, timeout: Duration) -> BoxFuture<'_, Vec<NodeStatus>>;
 }
 
 /// One node's answer to Status.
@@ -54,6 +63,9 @@ impl NemesisCtx {
 
     /// Asks every node for its status (each within `timeout`).
     pub async fn status_all(&self, timeout: Duration) -> Vec<NodeStatus> {
+        if let Some(probe) = &self.status_probe {
+            return probe.status_all(timeout).await;
+        }
         let calls = self.channels.iter().map(|(&id, ch)| {
             let mut c = KvClient::new(ch.clone());
             async move {

@@ -3,6 +3,7 @@
 
 use crate::generator::GeneratorConfig;
 use crate::schedule::{NemesisKind, PartitionShape};
+use crate::target::{ReadConsistency, TargetKind};
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -83,6 +84,13 @@ pub struct RunArgs {
     /// Seconds the checker may search before undecided keys are "unknown".
     #[arg(long, default_value_t = 300.0)]
     pub check_time_limit: f64,
+    /// System under test: raft (raft-node) or etcd (spawned from PATH).
+    #[arg(long, value_enum, default_value_t)]
+    pub target: TargetKind,
+    /// etcd's read mode: linearizable, or serializable (served from any
+    /// member's local state, so possibly stale).
+    #[arg(long, value_enum, default_value_t)]
+    pub read_consistency: ReadConsistency,
 }
 
 /// A validated run configuration (what test.json records as "options").
@@ -130,6 +138,10 @@ pub struct RunConfig {
     pub recovery_timeout: Duration,
     /// Checker search budget.
     pub check_time_limit: Duration,
+    /// System under test.
+    pub target: TargetKind,
+    /// etcd's read mode.
+    pub read_consistency: ReadConsistency,
 }
 
 fn positive_secs(name: &str, v: f64) -> Result<Duration, String> {
@@ -248,6 +260,14 @@ impl RunArgs {
         } else {
             nemesis
         };
+        let nemesis = target_nemeses(self.target, &self.nemesis, nemesis)?;
+        if self.target != TargetKind::Raft && self.bug.is_some() {
+            return Err("--bug switches on defects of raft-node; it needs --target raft".into());
+        }
+        if self.target == TargetKind::Raft && self.read_consistency != ReadConsistency::Linearizable
+        {
+            return Err("--read-consistency serializable needs --target etcd (raft-node's reads are linearizable)".into());
+        }
         let seed = self.seed.unwrap_or_else(|| {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -259,17 +279,18 @@ impl RunArgs {
             time_limit: positive_secs("time-limit", self.time_limit)?,
             concurrency: self.concurrency,
             rate: self.rate,
-            nemesis_label: if nemesis.is_empty() {
-                "none".into()
-            } else if self.nemesis.trim() == "all" {
-                "all".into()
-            } else {
-                nemesis
-                    .iter()
-                    .map(|k| k.name())
-                    .collect::<Vec<_>>()
-                    .join("-")
-            },
+            nemesis_label: target_label(self.target)
+                + &if nemesis.is_empty() {
+                    String::from("none")
+                } else if self.nemesis.trim() == "all" {
+                    String::from("all")
+                } else {
+                    nemesis
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join("-")
+                },
             nemesis,
             partition_shapes: parse_shapes(&self.partition_shapes)?,
             nemesis_interval: positive_secs("nemesis-interval", self.nemesis_interval)?,
@@ -290,8 +311,44 @@ impl RunArgs {
             sever_on_partition: self.sever_on_partition,
             recovery_timeout: positive_secs("recovery-timeout", self.recovery_timeout)?,
             check_time_limit: positive_secs("check-time-limit", self.check_time_limit)?,
+            target: self.target,
+            read_consistency: self.read_consistency,
         })
     }
+}
+
+/// The run folder's name prefix for a target (none for raft-node).
+fn target_label(target: TargetKind) -> String {
+    match target {
+        TargetKind::Raft => String::new(),
+        other => format!("{}-", other.name()),
+    }
+}
+
+/// Keeps the fault kinds the target supports: `all` means all of those; an
+/// explicit list with an unsupported kind is refused.
+fn target_nemeses(
+    target: TargetKind,
+    text: &str,
+    kinds: Vec<NemesisKind>,
+) -> Result<Vec<NemesisKind>, String> {
+    let supported = target.nemeses();
+    if text.trim() == "all" {
+        return Ok(kinds
+            .into_iter()
+            .filter(|k| supported.contains(k))
+            .collect());
+    }
+    if let Some(k) = kinds.iter().find(|k| !supported.contains(k)) {
+        let names: Vec<&str> = supported.iter().map(|k| k.name()).collect();
+        return Err(format!(
+            "--target {} does not support --nemesis {}; it supports {}",
+            target.name(),
+            k.name(),
+            names.join(", ")
+        ));
+    }
+    Ok(kinds)
 }
 
 impl RunConfig {
@@ -383,6 +440,34 @@ mod tests {
         let c = args(&["--nemesis", "none"]).validate().unwrap();
         assert!(c.nemesis.is_empty());
         assert_eq!(c.nemesis_label, "none");
+    }
+
+    #[test]
+    fn etcd_runs_only_the_faults_etcd_supports() {
+        let c = args(&["--target", "etcd"]).validate().unwrap();
+        let mut kinds: Vec<&str> = c.nemesis.iter().map(|k| k.name()).collect();
+        kinds.sort();
+        assert_eq!(kinds, ["kill", "partition", "pause"]);
+        assert!(c.nemesis_label.starts_with("etcd-"), "{}", c.nemesis_label);
+        let err = args(&["--target", "etcd", "--nemesis", "kill,membership"])
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.contains("does not support --nemesis membership"),
+            "{err}"
+        );
+        let err = args(&["--target", "etcd", "--bug", "x"])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("--bug"), "{err}");
+        let err = args(&["--read-consistency", "serializable"])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("--target etcd"), "{err}");
+        let c = args(&["--target", "etcd", "--read-consistency", "serializable"])
+            .validate()
+            .unwrap();
+        assert_eq!(c.read_consistency, ReadConsistency::Serializable);
     }
 
     #[test]

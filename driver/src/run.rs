@@ -1,22 +1,19 @@
 //! The `run` command: start the cluster behind proxies, run the workload
 //! and the fault schedule, heal, read every key, check, report.
 
-use crate::client::{open_channels, Client, RaftKvClient};
-use crate::cluster::{self, Cluster, NodeSpec};
+use crate::client::Client;
 use crate::generator::{Generator, RateLimiter};
 use crate::nemesis::{run_schedule, Composite, NemesisCtx};
 use crate::op::{Op, F};
 use crate::options::RunConfig;
 use crate::progress::Progress;
-use crate::proxy::Network;
 use crate::recorder::Recorder;
 use crate::schedule::{Schedule, ScheduleSpec};
+use crate::target::{Deployment, TargetKind, TargetSpec};
 use crate::verdict::{self, Validity};
 use anyhow::{anyhow, bail, Context, Result};
 use raft_checker::history::{EventType, Process};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -282,7 +279,7 @@ async fn worker(
 }
 
 /// Waits until a leader serves a read, up to `timeout`.
-async fn wait_recovered(ctx: &NemesisCtx, client: &mut RaftKvClient, timeout: Duration) -> bool {
+async fn wait_recovered(ctx: &NemesisCtx, client: &mut dyn Client, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let probe = Op {
         f: F::Read,
@@ -318,32 +315,18 @@ pub struct RunPlan {
 /// its folder exists leaves a results.json saying `"valid": "unknown"` and
 /// why, so that summaries and the results index tell it from a violation.
 pub async fn run_with(cfg: RunConfig, plan: RunPlan) -> Result<RunOutcome> {
-    let node_bin = find_node_bin(cfg.node_bin.as_deref())?;
-    let version = node_version(&node_bin)?;
+    if cfg.target == TargetKind::Raft {
+        // Fail on a missing raft-node before a run folder is made.
+        find_node_bin(cfg.node_bin.as_deref())?;
+    } else {
+        crate::etcd::find_etcd().map_err(UsageError)?;
+    }
     let dir = create_run_dir(&cfg.results, &cfg.nemesis_label)?;
-    let outcome = run_in_dir(cfg, plan, node_bin, version, dir.clone()).await;
+    let outcome = run_in_dir(cfg, plan, dir.clone()).await;
     if let Err(e) = &outcome {
         write_unknown_results(&dir, e);
     }
     outcome
-}
-
-/// Starts the proxies while every node's port is held by a listener, so
-/// that a proxy's port-0 bind cannot take a node's port (which made a node
-/// exit with "Address already in use" in about one run in fifteen).
-async fn start_network_keeping_node_ports(
-    listen: &BTreeMap<u64, SocketAddr>,
-    seed: u64,
-) -> Result<Network> {
-    // A port that cannot be re-bound now is simply not held; the node will
-    // report it if it is really taken.
-    let held: Vec<std::net::TcpListener> = listen
-        .values()
-        .filter_map(|a| std::net::TcpListener::bind(a).ok())
-        .collect();
-    let net = Network::start(listen, seed).await;
-    drop(held);
-    net
 }
 
 /// Writes results.json for a run that gave no verdict (never overwriting a
@@ -359,42 +342,14 @@ fn write_unknown_results(dir: &Path, e: &anyhow::Error) {
     }
 }
 
-async fn run_in_dir(
-    cfg: RunConfig,
-    plan: RunPlan,
-    node_bin: PathBuf,
-    version: String,
-    dir: PathBuf,
-) -> Result<RunOutcome> {
+async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOutcome> {
     init_driver_log(&dir)?;
     tracing::info!("run folder {}", dir.display());
     eprintln!("raft-driver: run folder {}", dir.display());
 
-    // Nodes listen on ports found free now; proxies bind their own.
-    let ids: Vec<u64> = (1..=cfg.nodes as u64).collect();
-    let mut listen = BTreeMap::new();
-    for &id in &ids {
-        listen.insert(id, cluster::free_local_addr()?);
-    }
-    let net = Arc::new(start_network_keeping_node_ports(&listen, cfg.seed).await?);
-    let specs: Vec<NodeSpec> = ids
-        .iter()
-        .map(|&id| {
-            let (data_dir, log_path) = cluster::node_paths(&dir, id);
-            let peers: BTreeMap<u64, SocketAddr> = ids
-                .iter()
-                .filter(|&&p| p != id)
-                .map(|&p| (p, net.addr(id, p).expect("proxy per link")))
-                .collect();
-            NodeSpec {
-                id,
-                listen: listen[&id],
-                peers,
-                data_dir,
-                log_path,
-            }
-        })
-        .collect();
+    let deployment = Deployment::start(&target_spec(&cfg), &dir).await?;
+    let ids = deployment.ids.clone();
+    let (cluster, ctx) = (deployment.cluster.clone(), deployment.ctx.clone());
 
     let schedule = plan.schedule.clone().unwrap_or_else(|| {
         Schedule::generate(&ScheduleSpec {
@@ -409,37 +364,16 @@ async fn run_in_dir(
     let test = json!({
         "options": cfg,
         "seed": cfg.seed,
-        "node_bin": node_bin,
-        "node_version": version,
+        "target": cfg.target,
+        "node_bin": deployment.bin,
+        "node_version": deployment.version,
         "driver_version": format!("raft-driver {}", env!("CARGO_PKG_VERSION")),
-        "nodes": specs.iter().map(|s| json!({
-            "id": s.id,
-            "listen": s.listen.to_string(),
-            "peers": s.peers.iter().map(|(p, a)| (p.to_string(), a.to_string())).collect::<BTreeMap<_, _>>(),
-            "data_dir": s.data_dir,
-        })).collect::<Vec<_>>(),
+        "nodes": deployment.nodes,
         "schedule": schedule,
         "started": utc_stamp(std::time::SystemTime::now()),
         "replay_of": plan.replay_of,
     });
     std::fs::write(dir.join("test.json"), serde_json::to_vec_pretty(&test)?)?;
-
-    let cluster = Arc::new(Mutex::new(Cluster::new(
-        node_bin.clone(),
-        cfg.node_extra_args(),
-        specs,
-    )));
-    cluster
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .start_all()?;
-    let channels = open_channels(&listen)?;
-    let ctx = Arc::new(NemesisCtx {
-        cluster: cluster.clone(),
-        net: net.clone(),
-        channels: channels.clone(),
-        sever_on_partition: cfg.sever_on_partition,
-    });
     let leader = wait_for_leader(&ctx, cfg.recovery_timeout, &dir).await?;
     tracing::info!("leader {leader}; starting workload");
 
@@ -456,11 +390,11 @@ async fn run_in_dir(
     let mut workers = Vec::new();
     for w in 0..cfg.concurrency {
         let home = ids[w % ids.len()];
-        let client = RaftKvClient::open(&channels, home, client_base + w as u64, cfg.op_timeout);
+        let client = deployment.client(home, client_base + w as u64, cfg.op_timeout);
         workers.push(tokio::spawn(worker(
             w as u64,
             stride,
-            Box::new(client),
+            client,
             shared.clone(),
             stop_rx.clone(),
         )));
@@ -518,8 +452,8 @@ async fn run_in_dir(
     }
     nemesis_task.await.context("nemesis task")?;
     progress.set_phase("recovering");
-    let mut probe = RaftKvClient::open(&channels, ids[0], client_base - 1, cfg.op_timeout);
-    let recovered = wait_recovered(&ctx, &mut probe, cfg.recovery_timeout).await;
+    let mut probe = deployment.client(ids[0], client_base - 1, cfg.op_timeout);
+    let recovered = wait_recovered(&ctx, &mut *probe, cfg.recovery_timeout).await;
     tracing::info!("recovered: {recovered}");
     progress.set_phase("final reads");
     let keys: Vec<_> = shared
@@ -533,8 +467,7 @@ async fn run_in_dir(
     for w in 0..cfg.concurrency {
         let keys = keys.clone();
         let rec = recorder.clone();
-        let mut client = RaftKvClient::open(
-            &channels,
+        let mut client = deployment.client(
             ids[w % ids.len()],
             client_base + stride + w as u64,
             cfg.op_timeout,
@@ -550,7 +483,7 @@ async fn run_in_dir(
                     kind,
                     value: Value::Null,
                 };
-                if invoke_recorded(&mut client, &rec, process, &op).await {
+                if invoke_recorded(&mut *client, &rec, process, &op).await {
                     process += stride;
                 }
             }
@@ -616,6 +549,28 @@ async fn run_in_dir(
         validity: verdict.validity,
         dir,
     })
+}
+
+/// What `run` starts: the target's processes behind the link proxies.
+fn target_spec(cfg: &RunConfig) -> TargetSpec {
+    let raft = cfg.target == TargetKind::Raft;
+    TargetSpec {
+        kind: cfg.target,
+        nodes: cfg.nodes,
+        node_bin: cfg.node_bin.clone(),
+        // raft-node gets exactly the flags it always got.
+        extra_args: if raft {
+            cfg.node_extra_args()
+        } else {
+            cfg.node_args.clone()
+        },
+        election_timeout_ms: if raft { None } else { cfg.election_timeout_ms },
+        heartbeat_ms: if raft { None } else { cfg.heartbeat_ms },
+        read_consistency: cfg.read_consistency,
+        proxied: true,
+        sever_on_partition: cfg.sever_on_partition,
+        seed: cfg.seed,
+    }
 }
 
 /// CPU time (user + system) this process has used so far.

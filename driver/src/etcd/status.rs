@@ -1,0 +1,118 @@
+//! The leader and term of each etcd member, from Maintenance/Status, with
+//! etcd's member ids mapped back to the driver's node ids.
+
+use super::pb::maintenance_client::MaintenanceClient;
+use super::pb::StatusRequest;
+use crate::client::BoxFuture;
+use crate::nemesis::{NodeStatus, StatusProbe};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+/// Asks every member for its status over its client port.
+pub struct EtcdStatusProbe {
+    channels: BTreeMap<u64, Channel>,
+}
+
+impl EtcdStatusProbe {
+    /// A probe over one channel per member (keyed by node id).
+    pub fn new(channels: BTreeMap<u64, Channel>) -> Self {
+        EtcdStatusProbe { channels }
+    }
+}
+
+/// One member's raw answer: its own etcd id, the leader's etcd id, the term.
+struct Raw {
+    id: u64,
+    member: u64,
+    leader: u64,
+    term: u64,
+}
+
+/// Turns raw answers into node statuses: a member leads when the leader it
+/// names is itself; leaders are named by node id when that member answered.
+fn statuses(raw: Vec<Raw>) -> Vec<NodeStatus> {
+    let by_member: BTreeMap<u64, u64> = raw.iter().map(|r| (r.member, r.id)).collect();
+    raw.iter()
+        .map(|r| NodeStatus {
+            id: r.id,
+            role: if r.leader != 0 && r.leader == r.member {
+                "leader".into()
+            } else {
+                "follower".into()
+            },
+            term: r.term,
+            leader_id: by_member.get(&r.leader).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+impl StatusProbe for EtcdStatusProbe {
+    fn status_all(&self, timeout: Duration) -> BoxFuture<'_, Vec<NodeStatus>> {
+        Box::pin(async move {
+            let calls: Vec<_> = self
+                .channels
+                .iter()
+                .map(|(&id, ch)| {
+                    let mut c = MaintenanceClient::new(ch.clone());
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(timeout, c.status(StatusRequest {})).await {
+                            Ok(Ok(r)) => {
+                                let r = r.into_inner();
+                                Some(Raw {
+                                    id,
+                                    member: r.header.map(|h| h.member_id).unwrap_or(0),
+                                    leader: r.leader,
+                                    term: r.raft_term,
+                                })
+                            }
+                            _ => None,
+                        }
+                    })
+                })
+                .collect();
+            let mut raw = Vec::new();
+            for c in calls {
+                if let Ok(Some(r)) = c.await {
+                    raw.push(r);
+                }
+            }
+            statuses(raw)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_member_naming_itself_leader_leads_and_others_point_to_it() {
+        let raw = vec![
+            Raw {
+                id: 1,
+                member: 0xa,
+                leader: 0xb,
+                term: 3,
+            },
+            Raw {
+                id: 2,
+                member: 0xb,
+                leader: 0xb,
+                term: 3,
+            },
+            Raw {
+                id: 3,
+                member: 0xc,
+                leader: 0,
+                term: 3,
+            },
+        ];
+        let s = statuses(raw);
+        assert_eq!(s[0].role, "follower");
+        assert_eq!(s[0].leader_id, 2);
+        assert_eq!(s[1].role, "leader");
+        assert_eq!(s[2].role, "follower");
+        assert_eq!(s[2].leader_id, 0);
+    }
+}

@@ -671,6 +671,7 @@ mod tests {
             net: Arc::new(Network::start(&listen, 1).await.unwrap()),
             channels: crate::client::open_channels(&listen).unwrap(),
             sever_on_partition: false,
+            status_probe: None,
         }
     }
 

@@ -268,6 +268,10 @@ pub fn search<M: Model>(
     uncertain.sort_by_key(|&i| ops[i].call);
     let reads_state: Vec<bool> = ops.iter().map(|o| model.reads_state(&o.op)).collect();
     let reads_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(&o.op)).collect();
+    let mut watched = model.watched(ops);
+    // Only certain operations must be linearized; an uncertain one proves
+    // nothing about the states before it.
+    watched.retain(|&k| k < n && ops[k].ret.is_some());
     let mut call_entry = vec![NIL; n];
     for (i, e) in entries.iter().enumerate().skip(1) {
         if e.is_call {
@@ -405,6 +409,18 @@ pub fn search<M: Model>(
         };
         if ops[op].ret.is_none() && model.equal(&next_state, &w.state) {
             continue;
+        }
+        // A state from which a watched operation still to come can no
+        // longer succeed leads to no linearization: every certain operation
+        // must be linearized eventually (see `Model::reachable`).
+        if !reads_only[op] {
+            let pending = watched
+                .iter()
+                .copied()
+                .find(|&k| k != op && !w.linearized.get(k));
+            if pending.is_some_and(|k| !model.reachable(&next_state, &ops[k].op)) {
+                continue;
+            }
         }
         match w.push(op, next_state, cursor, budget.max_bytes) {
             Push::Done => {

@@ -261,7 +261,7 @@ impl Model for RegisterModel {
     /// values from pieces, so a key with appends is skipped.
     fn impossible(&self, ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
         if append_only(ops) {
-            return unordered_reads(ops);
+            return unordered_reads(ops, &self.initial);
         }
         if ops.iter().any(|o| matches!(o.op, RegOp::Append(_))) {
             return None;
@@ -446,7 +446,36 @@ fn append_only(ops: &[SearchOp<RegOp>]) -> bool {
 /// no order explains both. (Keeping the longest value so far suffices: if
 /// the new value is comparable with it, it is comparable with every value
 /// before, since those are all prefixes of the longest.)
-fn unordered_reads(ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
+///
+/// Also a certain read of a value that is not a string (nor absent) and not
+/// the initial value: appends only make strings.
+fn unordered_reads(ops: &[SearchOp<RegOp>], initial: &Val) -> Option<(usize, String)> {
+    let not_text = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match (&o.op, o.ret) {
+            (RegOp::Read(v), Some(r)) if text(v).is_none() && v != initial => Some((r, i)),
+            _ => None,
+        })
+        .min()
+        .map(|(r, i)| {
+            (
+                r,
+                i,
+                "the key only ever sees appends, which make strings, and this value is \
+                 not a string nor the initial value"
+                    .to_string(),
+            )
+        });
+    let unordered = unordered_text_reads(ops).map(|(i, why)| (ops[i].ret.unwrap_or(0), i, why));
+    [not_text, unordered]
+        .into_iter()
+        .flatten()
+        .min_by_key(|&(r, i, _)| (r, i))
+        .map(|(_, i, why)| (i, why))
+}
+
+fn unordered_text_reads(ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
     let mut reads: Vec<(usize, usize, &str)> = ops
         .iter()
         .enumerate()

@@ -216,6 +216,7 @@ fn exit_codes_say_valid_invalid_and_unknown() {
         info_rate: 0.05,
         values: 5,
         cas: true,
+        appends: false,
         seed: 2,
     });
     let text: String = events

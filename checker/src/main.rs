@@ -87,6 +87,8 @@ enum Cmd {
     ///
     /// Scenario a: 1,000,000 operations, 1,000 keys, 50 processes, 5% info.
     /// Scenario b: one key, 20 processes, 10,000 operations, 5% info.
+    /// Scenario c: one append key, 30 processes, 300 operations (about 30
+    /// appends in flight at once).
     /// Scenario knossos: the whole Knossos corpus, read and checked.
     Bench {
         /// Which scenario; `all` runs each in a fresh process, so that each

@@ -495,7 +495,7 @@ fn unordered_text_reads(ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
                 return Some((
                     i,
                     format!(
-                        "it read {:?} but an earlier-returning read (history position {}) \
+                        "it read {:?} but an earlier-returning read (invoked at event position {}) \
                          saw {:?}; neither is a prefix of the other, and appends only extend \
                          the value, so no order explains both",
                         t, ops[j].call, l

@@ -31,6 +31,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 info_rate: 0.05,
                 values: 5,
                 cas: true,
+                appends: false,
                 seed: 1,
             },
         },
@@ -44,7 +45,22 @@ pub fn scenarios() -> Vec<Scenario> {
                 info_rate: 0.05,
                 values: 5,
                 cas: true,
+                appends: false,
                 seed: 2,
+            },
+        },
+        Scenario {
+            name: "c",
+            description: "one append key, 30 processes, 300 operations (half appends), no info",
+            gen: GenOptions {
+                ops: 300,
+                keys: 1,
+                processes: 30,
+                info_rate: 0.0,
+                values: 1,
+                cas: false,
+                appends: true,
+                seed: 3,
             },
         },
     ]
@@ -86,7 +102,9 @@ pub fn run(s: &Scenario, opts: &CheckOptions) -> BenchReport {
     let generate_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let opts = CheckOptions {
-        model: if s.gen.cas {
+        model: if s.gen.appends {
+            RegisterKind::Kv
+        } else if s.gen.cas {
             RegisterKind::CasRegister
         } else {
             RegisterKind::Register

@@ -5,7 +5,7 @@ use crate::history::Event;
 use crate::model::Model;
 use crate::operation::{pair, Operation, Outcome};
 use crate::register::{RegisterKind, RegisterModel};
-use crate::search::{search, Budget, SearchOp, SearchOutcome};
+use crate::search::{search, search_unpruned, Budget, SearchOp, SearchOutcome};
 use crate::stats::{op_counts, LatencySummary};
 use crate::HistoryError;
 use serde::{Deserialize, Serialize};
@@ -96,7 +96,7 @@ impl Default for CheckOptions {
         CheckOptions {
             model: RegisterKind::Kv,
             initial_value: serde_json::Value::Null,
-            time_limit: None,
+            time_limit: Some(DEFAULT_TIME_LIMIT),
             key_time_limit: None,
             memory_limit: 1 << 30,
             threads: 0,
@@ -176,6 +176,10 @@ pub struct Explanation {
     /// The explanation in words.
     pub message: String,
 }
+
+/// The default bound on a whole check, after which undecided keys are
+/// reported unknown: no check runs unbounded unless asked to.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(300);
 
 /// How long the search may look for the first impossible operation of a
 /// key already known to hold an impossible one.
@@ -364,7 +368,31 @@ pub fn check_with_model<M: Model>(
                     deadline: key_deadline,
                     max_bytes: opts.memory_limit / threads,
                 };
-                let (outcome, stats) = search(model, &job.ops, budget);
+                let (mut outcome, stats) = search(model, &job.ops, budget);
+                // With pruning the search may stop at an operation that is
+                // only impossible because of a later one; the exhaustive
+                // search names the first, if it can within a short budget.
+                if matches!(outcome, SearchOutcome::Violation(_))
+                    && !model.watched(&job.ops).is_empty()
+                {
+                    let short = Instant::now() + IMPOSSIBLE_SEARCH_TIME;
+                    let budget = Budget {
+                        deadline: Some(budget.deadline.map_or(short, |d| d.min(short))),
+                        ..budget
+                    };
+                    match search_unpruned(model, &job.ops, budget).0 {
+                        v @ SearchOutcome::Violation(_) => outcome = v,
+                        SearchOutcome::Unknown(why) if model.impossible(&job.ops).is_some() => {
+                            outcome = SearchOutcome::Unknown(format!(
+                                "the pruned search found a violation, the exhaustive one gave up ({why})"
+                            ))
+                        }
+                        // Out of budget and no quick finding (or, which
+                        // soundness rules out, a linearization): keep
+                        // the pruned search's violation.
+                        _ => {}
+                    }
+                }
                 let mut kr = KeyResult {
                     key: job.key.clone(),
                     valid: Validity::Valid,

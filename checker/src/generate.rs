@@ -29,6 +29,9 @@ pub struct GenOptions {
     pub values: i64,
     /// Whether to issue cas operations as well as reads and writes.
     pub cas: bool,
+    /// Issue appends instead of writes and cas: reads and appends of
+    /// strings `"1,"`, `"2,"`, ..., unique per key (absent counts as "").
+    pub appends: bool,
     /// The random seed.
     pub seed: u64,
 }
@@ -42,6 +45,7 @@ impl Default for GenOptions {
             info_rate: 0.05,
             values: 5,
             cas: true,
+            appends: false,
             seed: 0,
         }
     }
@@ -79,6 +83,7 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
     let mut process_of: Vec<u64> = (0..workers as u64).collect();
     let mut next_process = workers as u64;
     let mut issued = 0usize;
+    let mut appended: Vec<u64> = vec![0; keys];
     for w in 0..workers {
         seq += 1;
         queue.push(Reverse((rng.gen_range(0..1_000_000), seq, Step::Invoke, w)));
@@ -95,6 +100,9 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                 let v = rng.gen_range(0..opts.values.max(1));
                 let (f, value) = if r < 0.5 {
                     ("read", Value::Null)
+                } else if opts.appends {
+                    appended[key] += 1;
+                    ("append", json!(format!("{},", appended[key])))
                 } else if r < 0.8 || !opts.cas {
                     ("write", json!(v))
                 } else {
@@ -140,6 +148,13 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                 let cur = &mut state[p.key];
                 match p.f {
                     "read" => p.result = Some(cur.clone()),
+                    "append" => {
+                        if happens {
+                            let so_far = cur.as_str().unwrap_or_default();
+                            *cur =
+                                json!(format!("{so_far}{}", p.value.as_str().unwrap_or_default()));
+                        }
+                    }
                     "write" => {
                         if happens {
                             *cur = p.value.clone();

@@ -57,9 +57,10 @@ enum Cmd {
         /// Every key's initial value, as JSON (Knossos histories: 0).
         #[arg(long, default_value = "null")]
         initial_value: String,
-        /// Seconds after which undecided keys are reported unknown.
-        #[arg(long)]
-        time_limit: Option<f64>,
+        /// Seconds after which undecided keys are reported unknown (exit 3),
+        /// so that no check runs unbounded.
+        #[arg(long, default_value_t = raft_checker::check::DEFAULT_TIME_LIMIT.as_secs_f64())]
+        time_limit: f64,
         /// Seconds after which one key is reported unknown.
         #[arg(long)]
         key_time_limit: Option<f64>,
@@ -86,6 +87,8 @@ enum Cmd {
     ///
     /// Scenario a: 1,000,000 operations, 1,000 keys, 50 processes, 5% info.
     /// Scenario b: one key, 20 processes, 10,000 operations, 5% info.
+    /// Scenario c: one append key, 30 processes, 300 operations (about 30
+    /// appends in flight at once).
     /// Scenario knossos: the whole Knossos corpus, read and checked.
     Bench {
         /// Which scenario; `all` runs each in a fresh process, so that each
@@ -127,6 +130,10 @@ enum Cmd {
         /// Alter one ok read to a value never written (an invalid history).
         #[arg(long)]
         corrupt: bool,
+        /// Issue reads and appends (of "1,", "2,", ... per key) instead of
+        /// reads, writes and cas.
+        #[arg(long)]
+        appends: bool,
     },
     /// Draw the latency and rate plots of a history, with no check.
     Plot {
@@ -215,7 +222,7 @@ fn run(cli: Cli) -> Result<i32, String> {
                     ModelArg::Kv => RegisterKind::Kv,
                 },
                 initial_value,
-                time_limit: seconds(time_limit, "--time-limit")?,
+                time_limit: seconds(Some(time_limit), "--time-limit")?,
                 key_time_limit: seconds(key_time_limit, "--key-time-limit")?,
                 memory_limit: memory_mib.saturating_mul(1 << 20),
                 threads,
@@ -258,6 +265,7 @@ fn run(cli: Cli) -> Result<i32, String> {
             values,
             seed,
             corrupt,
+            appends,
         } => {
             if !(0.0..=1.0).contains(&info_rate) {
                 return Err(format!(
@@ -271,7 +279,8 @@ fn run(cli: Cli) -> Result<i32, String> {
                     processes,
                     info_rate,
                     values,
-                    cas: true,
+                    cas: !appends,
+                    appends,
                     seed,
                 });
             if corrupt {

@@ -69,6 +69,24 @@ pub trait Model: Send + Sync {
         None
     }
 
+    /// Operations whose success constrains every state before them, in
+    /// the order the search should consult them (see [`Model::reachable`]).
+    /// While such an operation is not linearized, the search keeps only
+    /// states from which it can still succeed; it consults the first
+    /// watched operation not yet linearized. The default watches nothing.
+    fn watched(&self, ops: &[crate::search::SearchOp<Self::Op>]) -> Vec<usize> {
+        let _ = ops;
+        Vec::new()
+    }
+
+    /// Whether some sequence of operations from `state` can still lead to a
+    /// state in which `op` succeeds. `false` must be certain (the search
+    /// drops such states); `true` is always safe.
+    fn reachable(&self, state: &Self::State, op: &Self::Op) -> bool {
+        let _ = (state, op);
+        true
+    }
+
     /// The state as JSON, for reports.
     fn describe_state(&self, state: &Self::State) -> serde_json::Value;
 }

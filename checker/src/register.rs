@@ -260,6 +260,9 @@ impl Model for RegisterModel {
     /// operation returned). The second is the stale read. Appends build
     /// values from pieces, so a key with appends is skipped.
     fn impossible(&self, ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
+        if append_only(ops) {
+            return unordered_reads(ops, &self.initial);
+        }
         if ops.iter().any(|o| matches!(o.op, RegOp::Append(_))) {
             return None;
         }
@@ -370,6 +373,138 @@ impl Model for RegisterModel {
     fn describe_state(&self, state: &Val) -> Value {
         state.to_json()
     }
+
+    /// On a key with only appends and reads, the certain reads, shortest
+    /// value first.
+    ///
+    /// Why pruning with them is sound: on such a key every step either
+    /// leaves the state as it is (a read) or appends to it, so the text of
+    /// the state only ever grows by extension (and a non-string state, which
+    /// no append accepts, never changes). A certain read must be linearized
+    /// at some point after the current one, where the state extends the
+    /// current state; so if its value does not extend the current state
+    /// (see [`RegisterModel::reachable`]), no continuation linearizes it and
+    /// the configuration can be dropped. Checking any one pending read is
+    /// sound; the shortest pending one is the tightest when the reads form
+    /// a chain, as they do on every linearizable key.
+    ///
+    /// This is what keeps many concurrent appends cheap: each order of them
+    /// is a distinct state, so memoisation does not merge them, but all
+    /// orders except the one the next read shows are cut at once.
+    fn watched(&self, ops: &[SearchOp<RegOp>]) -> Vec<usize> {
+        if !append_only(ops) {
+            return Vec::new();
+        }
+        let mut reads: Vec<usize> = (0..ops.len())
+            .filter(|&i| ops[i].ret.is_some() && matches!(ops[i].op, RegOp::Read(_)))
+            .collect();
+        reads.sort_by_key(|&i| match &ops[i].op {
+            RegOp::Read(v) => text(v).map_or(0, str::len),
+            _ => 0,
+        });
+        reads
+    }
+
+    /// For a read on an append-only key: whether its value extends the
+    /// state's text (or, for a state or value that is not a string, whether
+    /// they are equal, since no append changes a non-string state and no
+    /// append makes one).
+    fn reachable(&self, state: &Val, op: &RegOp) -> bool {
+        match op {
+            RegOp::Read(v) => match (text(state), text(v)) {
+                (Some(now), Some(then)) => then.starts_with(now),
+                _ => state == v,
+            },
+            _ => true,
+        }
+    }
+}
+
+/// The text an append extends: "" for absent, the string itself; `None`
+/// for a value no append accepts.
+fn text(v: &Val) -> Option<&str> {
+    match v {
+        Val::Absent => Some(""),
+        Val::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Whether a key's operations are only appends and reads (its state only
+/// grows by extension).
+fn append_only(ops: &[SearchOp<RegOp>]) -> bool {
+    ops.iter().any(|o| matches!(o.op, RegOp::Append(_)))
+        && ops
+            .iter()
+            .all(|o| matches!(o.op, RegOp::Append(_) | RegOp::Read(_)))
+}
+
+/// On an append-only key, the first certain read (by return) whose value is
+/// neither a prefix nor an extension of an earlier-returning certain read's
+/// value. Both reads must be linearized, and the state only grows by
+/// extension, so the two values would both lie on one chain of prefixes:
+/// no order explains both. (Keeping the longest value so far suffices: if
+/// the new value is comparable with it, it is comparable with every value
+/// before, since those are all prefixes of the longest.)
+///
+/// Also a certain read of a value that is not a string (nor absent) and not
+/// the initial value: appends only make strings.
+fn unordered_reads(ops: &[SearchOp<RegOp>], initial: &Val) -> Option<(usize, String)> {
+    let not_text = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match (&o.op, o.ret) {
+            (RegOp::Read(v), Some(r)) if text(v).is_none() && v != initial => Some((r, i)),
+            _ => None,
+        })
+        .min()
+        .map(|(r, i)| {
+            (
+                r,
+                i,
+                "the key only ever sees appends, which make strings, and this value is \
+                 not a string nor the initial value"
+                    .to_string(),
+            )
+        });
+    let unordered = unordered_text_reads(ops).map(|(i, why)| (ops[i].ret.unwrap_or(0), i, why));
+    [not_text, unordered]
+        .into_iter()
+        .flatten()
+        .min_by_key(|&(r, i, _)| (r, i))
+        .map(|(_, i, why)| (i, why))
+}
+
+fn unordered_text_reads(ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
+    let mut reads: Vec<(usize, usize, &str)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match (&o.op, o.ret) {
+            (RegOp::Read(v), Some(r)) => text(v).map(|t| (r, i, t)),
+            _ => None,
+        })
+        .collect();
+    reads.sort_by_key(|&(r, i, _)| (r, i));
+    let mut longest: Option<(usize, &str)> = None;
+    for &(_, i, t) in &reads {
+        match longest {
+            None => longest = Some((i, t)),
+            Some((_, l)) if t.starts_with(l) => longest = Some((i, t)),
+            Some((_, l)) if l.starts_with(t) => {}
+            Some((j, l)) => {
+                return Some((
+                    i,
+                    format!(
+                        "it read {:?} but an earlier-returning read (invoked at event position {}) \
+                         saw {:?}; neither is a prefix of the other, and appends only extend \
+                         the value, so no order explains both",
+                        t, ops[j].call, l
+                    ),
+                ))
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -249,6 +249,28 @@ pub fn search<M: Model>(
     ops: &[SearchOp<M::Op>],
     budget: Budget,
 ) -> (SearchOutcome<M::State>, SearchStats) {
+    search_with(model, ops, budget, true)
+}
+
+/// [`search`] without the pruning by [`Model::watched`] operations. Same
+/// verdicts, often far slower; but a violation it reports names the first
+/// operation no linearization gets past, whereas with pruning the search
+/// may stop earlier, at an operation that is only impossible because a
+/// later one is.
+pub fn search_unpruned<M: Model>(
+    model: &M,
+    ops: &[SearchOp<M::Op>],
+    budget: Budget,
+) -> (SearchOutcome<M::State>, SearchStats) {
+    search_with(model, ops, budget, false)
+}
+
+fn search_with<M: Model>(
+    model: &M,
+    ops: &[SearchOp<M::Op>],
+    budget: Budget,
+    prune: bool,
+) -> (SearchOutcome<M::State>, SearchStats) {
     let n = ops.len();
     let mut stats = SearchStats::default();
     if n == 0 {
@@ -268,6 +290,14 @@ pub fn search<M: Model>(
     uncertain.sort_by_key(|&i| ops[i].call);
     let reads_state: Vec<bool> = ops.iter().map(|o| model.reads_state(&o.op)).collect();
     let reads_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(&o.op)).collect();
+    let mut watched = if prune {
+        model.watched(ops)
+    } else {
+        Vec::new()
+    };
+    // Only certain operations must be linearized; an uncertain one proves
+    // nothing about the states before it.
+    watched.retain(|&k| k < n && ops[k].ret.is_some());
     let mut call_entry = vec![NIL; n];
     for (i, e) in entries.iter().enumerate().skip(1) {
         if e.is_call {
@@ -405,6 +435,18 @@ pub fn search<M: Model>(
         };
         if ops[op].ret.is_none() && model.equal(&next_state, &w.state) {
             continue;
+        }
+        // A state from which a watched operation still to come can no
+        // longer succeed leads to no linearization: every certain operation
+        // must be linearized eventually (see `Model::reachable`).
+        if !reads_only[op] {
+            let pending = watched
+                .iter()
+                .copied()
+                .find(|&k| k != op && !w.linearized.get(k));
+            if pending.is_some_and(|k| !model.reachable(&next_state, &ops[k].op)) {
+                continue;
+            }
         }
         match w.push(op, next_state, cursor, budget.max_bytes) {
             Push::Done => {

@@ -216,6 +216,7 @@ fn exit_codes_say_valid_invalid_and_unknown() {
         info_rate: 0.05,
         values: 5,
         cas: true,
+        appends: false,
         seed: 2,
     });
     let text: String = events
@@ -297,4 +298,42 @@ fn plot_command_writes_the_three_plots() {
     for f in ["latency-raw.png", "latency-quantiles.svg", "rate.png"] {
         assert!(out_dir.join(f).exists(), "{f}");
     }
+}
+
+#[test]
+fn check_has_a_default_time_limit_so_it_never_runs_unbounded() {
+    let out = checker(&["check", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    assert!(help.contains("[default: 300]"), "{help}");
+    assert_eq!(
+        raft_checker::CheckOptions::default().time_limit,
+        Some(raft_checker::check::DEFAULT_TIME_LIMIT)
+    );
+}
+
+#[test]
+fn an_append_key_with_two_unordered_reads_exits_1_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = [
+        r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"append","key":"a","value":"1,"}"#,
+        r#"{"index":1,"time":1,"process":1,"type":"invoke","f":"append","key":"a","value":"2,"}"#,
+        r#"{"index":2,"time":2,"process":0,"type":"ok","f":"append","key":"a","value":"1,"}"#,
+        r#"{"index":3,"time":3,"process":1,"type":"ok","f":"append","key":"a","value":"2,"}"#,
+        r#"{"index":4,"time":4,"process":2,"type":"invoke","f":"read","key":"a","value":null}"#,
+        r#"{"index":5,"time":5,"process":2,"type":"ok","f":"read","key":"a","value":"1,2,"}"#,
+        r#"{"index":6,"time":6,"process":3,"type":"invoke","f":"read","key":"a","value":null}"#,
+        r#"{"index":7,"time":7,"process":3,"type":"ok","f":"read","key":"a","value":"2,1,"}"#,
+    ]
+    .join("\n");
+    let file = write(dir.path(), "h.jsonl", &history);
+    let out = checker(&["check", &file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("verdict: invalid"), "{text}");
+    // The later read is the one no order explains, after "1,2," was seen.
+    assert!(
+        text.contains(r#"read "2,1," (ok, index 7) cannot be linearized"#),
+        "{text}"
+    );
 }

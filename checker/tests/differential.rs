@@ -261,3 +261,206 @@ fn checker_agrees_with_brute_force_on_small_random_histories() {
         "the quick check decided only {quick_invalid} cases"
     );
 }
+
+/// A history of reads and appends on one key, from a real execution with
+/// many overlapping appends (each takes effect at some instant between its
+/// invoke and its completion), so that most are linearizable; in some, one
+/// read is then altered (pieces swapped, dropped or added), which may or
+/// may not break it: the brute force decides.
+fn random_append_history(rng: &mut SmallRng, max_ops: usize) -> (Vec<Event>, Vec<BruteOp>) {
+    let processes = rng.gen_range(2..=6usize);
+    let n_ops = rng.gen_range(1..=max_ops);
+    // (f, value, invoke position, applied, outcome)
+    type Flight = (String, Value, usize, bool, EventType);
+    let mut in_flight: Vec<Option<Flight>> = vec![None; processes];
+    let mut state = String::new();
+    let mut absent = true;
+    let mut events = Vec::new();
+    let mut brute = Vec::new();
+    let (mut started, mut pieces) = (0, 0);
+    let mut process_of: Vec<u64> = (0..processes as u64).collect();
+    let mut fresh = processes as u64;
+    loop {
+        let idle: Vec<usize> = (0..processes).filter(|&p| in_flight[p].is_none()).collect();
+        let busy: Vec<usize> = (0..processes).filter(|&p| in_flight[p].is_some()).collect();
+        let can_start = started < n_ops && !idle.is_empty();
+        if !can_start && busy.is_empty() {
+            break;
+        }
+        if !can_start && rng.gen_bool(0.1) {
+            break;
+        }
+        // Prefer starting: many appends in flight at once.
+        if can_start && (busy.is_empty() || rng.gen_bool(0.6)) {
+            let p = idle[rng.gen_range(0..idle.len())];
+            let (f, v) = if rng.gen_bool(0.6) {
+                pieces += 1;
+                ("append", json!(format!("{pieces},")))
+            } else {
+                ("read", Value::Null)
+            };
+            let r: f64 = rng.gen();
+            let outcome = if r < 0.8 {
+                EventType::Ok
+            } else if r < 0.9 {
+                EventType::Info
+            } else {
+                EventType::Fail
+            };
+            events.push(Event {
+                index: events.len() as u64,
+                time: events.len() as u64 * 10,
+                process: Process::Client(process_of[p]),
+                kind: EventType::Invoke,
+                f: f.to_string(),
+                key: None,
+                value: v.clone(),
+                error: None,
+            });
+            in_flight[p] = Some((f.to_string(), v, events.len() - 1, false, outcome));
+            started += 1;
+            continue;
+        }
+        let p = busy[rng.gen_range(0..busy.len())];
+        let Some((f, v, call, applied, outcome)) = in_flight[p].take() else {
+            continue;
+        };
+        if !applied {
+            // Take effect now (a failed op, and half the info ones, never do).
+            let happens =
+                outcome == EventType::Ok || (outcome == EventType::Info && rng.gen_bool(0.5));
+            let mut v = v;
+            if happens {
+                if f == "append" {
+                    state.push_str(v.as_str().unwrap_or_default());
+                    absent = false;
+                } else {
+                    v = if absent {
+                        Value::Null
+                    } else {
+                        json!(state.clone())
+                    };
+                }
+            }
+            in_flight[p] = Some((f, v, call, true, outcome));
+            continue;
+        }
+        events.push(Event {
+            index: events.len() as u64,
+            time: events.len() as u64 * 10,
+            process: Process::Client(process_of[p]),
+            kind: outcome,
+            f: f.clone(),
+            key: None,
+            value: if f == "read" && outcome != EventType::Ok {
+                Value::Null
+            } else {
+                v.clone()
+            },
+            error: None,
+        });
+        if outcome == EventType::Info {
+            // As in Jepsen, a process whose op ended info is retired.
+            process_of[p] = fresh;
+            fresh += 1;
+        }
+        if outcome != EventType::Fail && !(f == "read" && outcome != EventType::Ok) {
+            brute.push(BruteOp {
+                f,
+                value: v,
+                call,
+                ret: (outcome == EventType::Ok).then_some(events.len() - 1),
+                required: outcome == EventType::Ok,
+            });
+        }
+    }
+    for (f, v, call, _, _) in in_flight.into_iter().flatten() {
+        if f == "append" {
+            brute.push(BruteOp {
+                f,
+                value: v,
+                call,
+                ret: None,
+                required: false,
+            });
+        }
+    }
+    // Sometimes alter one ok read.
+    if rng.gen_bool(0.4) {
+        let reads: Vec<usize> = (0..brute.len())
+            .filter(|&i| brute[i].f == "read" && brute[i].required)
+            .collect();
+        if !reads.is_empty() {
+            let i = reads[rng.gen_range(0..reads.len())];
+            let seen = brute[i].value.as_str().unwrap_or_default().to_string();
+            let mut parts: Vec<String> = seen.split_inclusive(',').map(str::to_string).collect();
+            match rng.gen_range(0..3) {
+                0 if parts.len() >= 2 => {
+                    let k = rng.gen_range(0..parts.len() - 1);
+                    parts.swap(k, k + 1);
+                }
+                1 if !parts.is_empty() => {
+                    parts.remove(rng.gen_range(0..parts.len()));
+                }
+                _ => parts.push(format!("{},", rng.gen_range(1..=pieces.max(1)))),
+            }
+            let altered = json!(parts.concat());
+            brute[i].value = altered.clone();
+            let ret = brute[i].ret.unwrap_or_default();
+            events[ret].value = altered;
+        }
+    }
+    (events, brute)
+}
+
+#[test]
+fn checker_agrees_with_brute_force_on_many_concurrent_appends() {
+    let cases: usize = std::env::var("DIFFERENTIAL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let mut rng = SmallRng::seed_from_u64(7_20261130);
+    let (mut valid, mut invalid) = (0, 0);
+    for case in 0..cases {
+        let (events, brute) = random_append_history(&mut rng, 9);
+        let initial = [Value::Null, json!("0,"), json!(0)][case % 3].clone();
+        let want = if brute_force(&brute, &initial) {
+            valid += 1;
+            Validity::Valid
+        } else {
+            invalid += 1;
+            Validity::Invalid
+        };
+        let opts = CheckOptions {
+            model: RegisterKind::Kv,
+            initial_value: initial.clone(),
+            threads: 1,
+            ..CheckOptions::default()
+        };
+        let got = check_history(&events, &opts).expect("generated histories are well formed");
+        assert_eq!(
+            got.valid,
+            want,
+            "case {case}, initial {initial}: {}\n{}",
+            got.summary,
+            events
+                .iter()
+                .map(|e| serde_json::to_string(e).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let starved = CheckOptions {
+            memory_limit: 0,
+            ..opts
+        };
+        let quick = check_history(&events, &starved).expect("well formed").valid;
+        assert!(
+            quick == Validity::Unknown || quick == want,
+            "case {case}: the quick check says {quick:?}, brute force {want:?}"
+        );
+    }
+    assert!(
+        valid > cases / 4 && invalid > cases / 8,
+        "valid {valid}, invalid {invalid}"
+    );
+}

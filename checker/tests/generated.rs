@@ -8,7 +8,8 @@ use raft_checker::{check_history, CheckOptions, RegisterKind, Validity};
 
 fn opts() -> CheckOptions {
     CheckOptions {
-        model: RegisterKind::CasRegister,
+        // kv: read, write, cas and append (some cases are of appends).
+        model: RegisterKind::Kv,
         time_limit: Some(std::time::Duration::from_secs(30)),
         ..CheckOptions::default()
     }
@@ -22,6 +23,8 @@ fn cases() -> impl Iterator<Item = GenOptions> {
         info_rate: [0.0, 0.05, 0.2][seed as usize % 3],
         values: [3, 5, 1000][seed as usize % 3],
         cas: true,
+        // Every fifth history is of reads and appends.
+        appends: seed % 5 == 4,
         seed,
     })
 }
@@ -67,6 +70,7 @@ fn uncertain_writes_that_took_effect_late_are_accepted() {
             info_rate: 0.4,
             values: 3,
             cas: true,
+            appends: false,
             seed,
         };
         let r = check_history(&generate(&g), &opts()).expect("well formed");

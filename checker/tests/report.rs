@@ -22,6 +22,7 @@ fn page_size_is_bounded_for_long_histories_with_many_violations() {
         info_rate: 0.05,
         values: 5,
         cas: true,
+        appends: false,
         seed: 7,
     });
     // Break every ok read of a value: hundreds of invalid keys.

@@ -17,6 +17,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// Ticks missed by a late wake-up that are caught up at once, at most.
+const MAX_TICK_CATCH_UP: u32 = 10;
+
 /// How many queued requests one round takes at most before it persists.
 const MAX_BATCH: usize = 8192;
 
@@ -179,13 +182,20 @@ impl NodeLoop {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             }
-            if Instant::now() >= next_tick {
+            // Logical time follows the wall clock: ticks missed by a late
+            // wake-up (a busy machine, a long fsync) are caught up, so that
+            // election and heartbeat timeouts keep their length. After a
+            // long stall (SIGSTOP) the backlog is dropped rather than
+            // replayed in one burst.
+            let now = Instant::now();
+            let mut caught_up = 0;
+            while now >= next_tick && caught_up < MAX_TICK_CATCH_UP {
                 self.raft.tick();
                 next_tick += self.cfg.tick;
-                // After a long stall (SIGSTOP), do not replay missed ticks in a burst.
-                if next_tick < Instant::now() {
-                    next_tick = Instant::now() + self.cfg.tick;
-                }
+                caught_up += 1;
+            }
+            if now >= next_tick {
+                next_tick = now + self.cfg.tick;
             }
             self.start_reads();
             while self.raft.has_ready() {

@@ -158,15 +158,19 @@ fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     Ok(())
 }
 
-fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> DrawResult {
-    area.fill(&WHITE).map_err(err)?;
-    let done: Vec<&Operation> = d.ops.iter().filter(|o| o.latency_ns().is_some()).collect();
-    let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
-    let y_min = done.iter().map(|o| lat_ms(o)).fold(f64::INFINITY, f64::min);
-    let y_max = done.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
-    let (y_min, y_max) = decades(done.is_empty(), y_min, y_max);
+/// A chart with time on x and latency on a log scale on y, its mesh drawn
+/// and the faults shaded: the frame both latency plots share.
+fn log_latency_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    d: &PlotData,
+    caption: &str,
+    (y_min, y_max): (f64, f64),
+) -> Result<
+    ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, LogCoord<f64>>>,
+    String,
+> {
     let mut chart = ChartBuilder::on(area)
-        .caption("Latency of each operation", ("sans-serif", 20))
+        .caption(caption, ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -179,6 +183,17 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
         .draw()
         .map_err(err)?;
     shade_faults(&mut chart, &d.faults, d.x_div, (y_min, y_max))?;
+    Ok(chart)
+}
+
+fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> DrawResult {
+    area.fill(&WHITE).map_err(err)?;
+    let done: Vec<&Operation> = d.ops.iter().filter(|o| o.latency_ns().is_some()).collect();
+    let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
+    let y_min = done.iter().map(|o| lat_ms(o)).fold(f64::INFINITY, f64::min);
+    let y_max = done.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
+    let (y_min, y_max) = decades(done.is_empty(), y_min, y_max);
+    let mut chart = log_latency_chart(area, d, "Latency of each operation", (y_min, y_max))?;
     let stride = done.len().div_ceil(MAX_RAW_POINTS).max(1);
     let mut fs: Vec<&str> = done.iter().map(|o| o.f.as_str()).collect();
     fs.sort();
@@ -288,20 +303,12 @@ fn latency_quantiles<DB: DrawingBackend>(
     let y_min = all.iter().copied().fold(f64::INFINITY, f64::min);
     let y_max = all.iter().copied().fold(0.0, f64::max);
     let (y_min, y_max) = decades(all.is_empty(), y_min, y_max);
-    let mut chart = ChartBuilder::on(area)
-        .caption("Latency quantiles of ok operations", ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..d.t_max, (y_min..y_max).log_scale())
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(d.labels[0])
-        .y_desc(d.labels[1])
-        .draw()
-        .map_err(err)?;
-    shade_faults(&mut chart, &d.faults, d.x_div, (y_min, y_max))?;
+    let mut chart = log_latency_chart(
+        area,
+        d,
+        "Latency quantiles of ok operations",
+        (y_min, y_max),
+    )?;
     for (i, (name, pts)) in lines.into_iter().enumerate() {
         let color = series_color(i);
         chart

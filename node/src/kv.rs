@@ -490,6 +490,33 @@ impl KvStore {
         }
     }
 
+    /// What `op` would answer if applied now, without applying it: the
+    /// answer `--bug early-ack` gives before the write is committed. Kept
+    /// beside [`KvStore::execute`] so the two cannot drift apart.
+    pub fn evaluate(&self, op: &Op) -> WriteResult {
+        let (succeeded, value) = match op {
+            Op::Put { .. } | Op::Delete { .. } => (true, None),
+            Op::Cas { key, expected, .. } => {
+                let current = self.map.get(key);
+                if current.map(Vec::as_slice) == expected.as_deref() {
+                    (true, None)
+                } else {
+                    (false, current.cloned())
+                }
+            }
+            Op::Append { key, suffix } => {
+                let mut v = self.map.get(key).cloned().unwrap_or_default();
+                v.extend_from_slice(suffix);
+                (true, Some(v))
+            }
+        };
+        WriteResult {
+            index: 0,
+            succeeded,
+            value,
+        }
+    }
+
     fn execute(&mut self, index: u64, op: Op) -> WriteResult {
         let (succeeded, value) = match op {
             Op::Put { key, value } => {

@@ -243,7 +243,9 @@ impl NodeLoop {
 
     fn propose(&mut self, cmd: Vec<u8>, reply: oneshot::Sender<WriteOutcome>) {
         let early = if self.cfg.bugs.has(Bug::EarlyAck) {
-            kv::Command::decode(&cmd).ok().map(|c| self.evaluate(&c.op))
+            kv::Command::decode(&cmd)
+                .ok()
+                .map(|c| self.kv.evaluate(&c.op))
         } else {
             None
         };
@@ -529,32 +531,6 @@ impl NodeLoop {
             let _ = p.reply.send(out);
         }
         Ok(())
-    }
-
-    /// What `op` would do to the current state, without doing it: the
-    /// answer `--bug early-ack` gives before the write is committed.
-    fn evaluate(&self, op: &kv::Op) -> kv::WriteResult {
-        let r = |succeeded, value| kv::WriteResult {
-            index: 0,
-            succeeded,
-            value,
-        };
-        match op {
-            kv::Op::Put { .. } | kv::Op::Delete { .. } => r(true, None),
-            kv::Op::Cas { key, expected, .. } => {
-                let cur = self.kv.get(key);
-                if cur == expected.as_deref() {
-                    r(true, None)
-                } else {
-                    r(false, cur.map(<[u8]>::to_vec))
-                }
-            }
-            kv::Op::Append { key, suffix } => {
-                let mut v = self.kv.get(key).unwrap_or_default().to_vec();
-                v.extend_from_slice(suffix);
-                r(true, Some(v))
-            }
-        }
     }
 
     fn serve_reads(&mut self) {

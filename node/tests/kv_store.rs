@@ -305,3 +305,44 @@ fn replaying_the_same_log_on_two_stores_gives_identical_snapshots() {
     }
     assert_eq!(a.snapshot(), b.snapshot());
 }
+
+#[test]
+fn evaluate_answers_what_apply_would_without_changing_the_state() {
+    let mut kv = KvStore::new();
+    kv.apply(1, &cmd(put("k", "a")));
+    let ops = [
+        put("k", "b"),
+        append("k", "x"),
+        append("fresh", "x"),
+        Op::Cas {
+            key: "k".into(),
+            expected: Some("a".into()),
+            new: "c".into(),
+        },
+        Op::Cas {
+            key: "k".into(),
+            expected: Some("zz".into()),
+            new: "c".into(),
+        },
+        Op::Cas {
+            key: "absent".into(),
+            expected: None,
+            new: "c".into(),
+        },
+        Op::Delete { key: "k".into() },
+    ];
+    for op in ops {
+        let before = kv.clone();
+        let guess = kv.evaluate(&op);
+        assert_eq!(kv, before, "evaluate changed the state for {op:?}");
+        let mut applied = kv.clone();
+        let ApplyResult::Applied(real) = applied.apply(2, &cmd(op.clone())) else {
+            panic!("{op:?} was not applied");
+        };
+        assert_eq!(
+            (guess.succeeded, guess.value),
+            (real.succeeded, real.value),
+            "{op:?}"
+        );
+    }
+}

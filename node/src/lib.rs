@@ -15,3 +15,4 @@ pub mod server;
 pub mod storage;
 pub mod transport;
 pub mod wire;
+pub mod write_path_trace;

@@ -67,6 +67,10 @@ struct Args {
     /// and do not ignore vote requests within a leader's lease.
     #[arg(long)]
     no_check_quorum: bool,
+    /// Print a timestamped line to stderr at each step of a write's path
+    /// (for scripts/write-path-breakdown.py; costs latency while on).
+    #[arg(long)]
+    trace_write_path: bool,
     /// Switch on a deliberate defect (stale-read, forget-vote, early-ack, no-fsync).
     #[arg(long = "bug")]
     bugs: Vec<Bug>,
@@ -142,6 +146,9 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bugs = Bugs::new(args.bugs.clone());
+    if args.trace_write_path {
+        raft_node::write_path_trace::enable();
+    }
     let opts = StorageOptions {
         no_fsync: bugs.has(Bug::NoFsync),
         ..Default::default()

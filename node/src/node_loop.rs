@@ -12,6 +12,7 @@ use crate::raft::{
 };
 use crate::storage::Storage;
 use crate::transport::Transport;
+use crate::write_path_trace as trace;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -220,11 +221,19 @@ impl NodeLoop {
     fn handle(&mut self, req: Request) {
         match req {
             Request::Peer(m) => {
+                match m.kind {
+                    MessageKind::AppendEntries { .. } => trace::mark("loop-got-append"),
+                    MessageKind::AppendEntriesResponse { .. } => trace::mark("loop-got-ack"),
+                    _ => {}
+                }
                 if let Err(e) = self.raft.step(m) {
                     tracing::debug!(error = ?e, "peer message refused");
                 }
             }
-            Request::Write { cmd, reply } => self.propose(cmd, reply),
+            Request::Write { cmd, reply } => {
+                trace::mark("loop-got-write");
+                self.propose(cmd, reply)
+            }
             Request::Read { key, reply } => {
                 if self.cfg.bugs.has(Bug::StaleRead) {
                     // The defect: no ReadIndex, no leader check.
@@ -378,6 +387,7 @@ impl NodeLoop {
         if self.is_leader {
             for m in std::mem::take(&mut rd.messages) {
                 if matches!(m.kind, MessageKind::AppendEntries { .. }) {
+                    trace::mark("loop-sent-append");
                     self.transport.send(m);
                 } else {
                     rest.push(m);
@@ -398,7 +408,9 @@ impl NodeLoop {
                 .set_hard_state(self.hard_state_to_persist(hs))?;
         }
         if rd.must_sync() {
+            trace::mark("loop-fsync-start");
             self.storage.sync()?;
+            trace::mark("loop-fsync-done");
         }
         // The defect of --bug early-ack: the local append is durable, a
         // majority may not have it, and the client is told "ok" anyway.
@@ -416,6 +428,9 @@ impl NodeLoop {
             tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership changed");
         }
         for m in rest {
+            if matches!(m.kind, MessageKind::AppendEntriesResponse { .. }) {
+                trace::mark("loop-sent-ack");
+            }
             self.transport.send(m);
         }
         for e in &rd.committed_entries {
@@ -528,6 +543,7 @@ impl NodeLoop {
                     }
                 }
             };
+            trace::mark("loop-replied");
             let _ = p.reply.send(out);
         }
         Ok(())

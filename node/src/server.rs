@@ -4,8 +4,9 @@
 
 use crate::kv::{Command, Op, Session};
 use crate::node_loop::{AdminOp, LeaderHint, ReadOutcome, Request, WriteOutcome};
-use crate::raft::NodeId;
+use crate::raft::{MessageKind, NodeId};
 use crate::wire::{self, SnapshotAssembler};
+use crate::write_path_trace as trace;
 use raft_proto::kvpb::{self, kv_server::Kv};
 use raft_proto::raftpb::{self, raft_server::Raft as RaftService};
 use std::sync::mpsc;
@@ -43,7 +44,12 @@ impl RaftService for PeerService {
         let mut stream = req.into_inner();
         while let Some(m) = stream.message().await? {
             match wire::from_wire(self.0.cluster_id, self.0.id, m) {
-                Ok(m) => self.0.send(Request::Peer(m))?,
+                Ok(m) => {
+                    if matches!(m.kind, MessageKind::AppendEntries { .. }) {
+                        trace::mark("grpc-got-append");
+                    }
+                    self.0.send(Request::Peer(m))?
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "refused peer message");
                     return Err(Status::permission_denied(e.to_string()));
@@ -97,12 +103,15 @@ fn ok() -> Option<kvpb::Error> {
 
 impl KvService {
     async fn write(&self, cmd: Command) -> Result<kvpb::WriteResponse, Status> {
+        trace::mark("grpc-got-write");
         let (reply, rx) = oneshot::channel();
         self.0.send(Request::Write {
             cmd: cmd.encode(),
             reply,
         })?;
-        Ok(write_response(self.await_outcome(rx).await))
+        let out = write_response(self.await_outcome(rx).await);
+        trace::mark("grpc-answered-write");
+        Ok(out)
     }
 
     async fn await_outcome(&self, rx: oneshot::Receiver<WriteOutcome>) -> WriteOutcome {

@@ -116,7 +116,7 @@ async fn run_link(addr: String, mut rx: mpsc::Receiver<RaftMessage>) {
             tokio::select! {
                 _ = &mut call => break,
                 m = rx.recv() => match m {
-                    Some(m) => match stx.try_send(m) {
+                    Some(m) => match forward(&stx, m) {
                         Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
                         Err(mpsc::error::TrySendError::Closed(_)) => break,
                     },
@@ -126,6 +126,15 @@ async fn run_link(addr: String, mut rx: mpsc::Receiver<RaftMessage>) {
         }
         tokio::time::sleep(RECONNECT_BACKOFF).await;
     }
+}
+
+/// Hands a queued message to the open stream.
+fn forward(
+    stx: &mpsc::Sender<RaftMessage>,
+    m: RaftMessage,
+) -> Result<(), mpsc::error::TrySendError<RaftMessage>> {
+    crate::write_path_trace::mark("link-forwarded");
+    stx.try_send(m)
 }
 
 /// Streams snapshots to `addr` in chunks, one at a time.

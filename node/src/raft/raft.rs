@@ -381,6 +381,8 @@ impl Raft {
         }
         let hs = self.hard_state();
         if hs != self.prev_hard {
+            rd.hard_state_must_sync =
+                hs.term != self.prev_hard.term || hs.vote != self.prev_hard.vote;
             rd.hard_state = Some(hs);
             self.prev_hard = hs;
         }

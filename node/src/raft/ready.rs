@@ -37,6 +37,12 @@ pub struct Ready {
     pub soft_state: Option<SoftState>,
     /// Persist before sending any message.
     pub hard_state: Option<HardState>,
+    /// The term or the vote in `hard_state` changed: it must be durable
+    /// before any message leaves. A change of the commit index alone need
+    /// not be synced (Raft's commitIndex is volatile state: a restarted node
+    /// re-learns it from the leader, and a stale one only delays applying),
+    /// so it rides along with the next sync, as in etcd's `MustSync`.
+    pub hard_state_must_sync: bool,
     /// Received from the leader: persist it, then restore the state machine
     /// from it (it replaces the whole log up to its index).
     pub snapshot: Option<Snapshot>,
@@ -54,9 +60,10 @@ pub struct Ready {
 }
 
 impl Ready {
-    /// Whether there is anything to persist (so an fsync is needed).
+    /// Whether something must be durable before this Ready's messages
+    /// leave (so an fsync is needed).
     pub fn must_sync(&self) -> bool {
-        self.hard_state.is_some() || self.snapshot.is_some() || !self.entries.is_empty()
+        self.hard_state_must_sync || self.snapshot.is_some() || !self.entries.is_empty()
     }
 }
 

@@ -113,6 +113,9 @@ pub struct StorageStats {
     pub segments: usize,
     /// Index of the newest snapshot (0 when none).
     pub snapshot_index: u64,
+    /// Bytes of records written to the open segment (its file is longer:
+    /// the log writes zeros ahead of its end).
+    pub active_len: u64,
 }
 
 /// The durable state of one node; see the module docs.
@@ -549,6 +552,7 @@ impl Storage {
             wal: self.wal.stats(),
             segments: self.wal.segments().len(),
             snapshot_index: self.snapshot_index,
+            active_len: self.wal.active_len(),
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct SegmentScan {
     pub header: Option<(u64, u64)>,
     /// Bytes of valid records from the start of the file.
     pub valid_len: u64,
+    /// The file's length: `valid_len` plus the zeros written ahead (and,
+    /// for a torn tail, the garbage).
+    pub file_len: u64,
     /// How the file ends.
     pub tail: Tail,
 }
@@ -73,6 +76,16 @@ pub fn read(
         let body = match record::check_frame(&bytes[at..]) {
             Ok(body) => body,
             Err(defect) => {
+                if is_last && bytes[at..].iter().all(|&b| b == 0) {
+                    // The zeros the log writes ahead of its end: nothing
+                    // was written here, so nothing is lost.
+                    return Ok(SegmentScan {
+                        header,
+                        valid_len: at as u64,
+                        file_len: bytes.len() as u64,
+                        tail: Tail::Clean,
+                    });
+                }
                 if !is_last {
                     return Err(corrupt(
                         at,
@@ -88,6 +101,7 @@ pub fn read(
                 return Ok(SegmentScan {
                     header,
                     valid_len: at as u64,
+                    file_len: bytes.len() as u64,
                     tail: Tail::Torn {
                         offset: at as u64,
                         defect,
@@ -116,6 +130,7 @@ pub fn read(
     Ok(SegmentScan {
         header,
         valid_len: at as u64,
+        file_len: bytes.len() as u64,
         tail: Tail::Clean,
     })
 }

@@ -353,9 +353,10 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
     eprintln!("raft-driver: bench folder {}", dir.display());
     let load_before = loadavg();
     let started = utc_stamp(std::time::SystemTime::now());
+    let nodes = cfg.nodes;
     let floor = {
         let dir = dir.clone();
-        tokio::task::spawn_blocking(move || floor::measure(&dir, 500))
+        tokio::task::spawn_blocking(move || floor::measure(&dir, 500, nodes))
             .await
             .context("floor task")??
     };
@@ -485,7 +486,7 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
         None
     } else {
         let dir = dir.clone();
-        let f = tokio::task::spawn_blocking(move || floor::measure(&dir, 500))
+        let f = tokio::task::spawn_blocking(move || floor::measure(&dir, 500, nodes))
             .await
             .context("floor task")??;
         print_floor(&f);
@@ -641,8 +642,8 @@ async fn phase(
 
 fn print_floor(f: &floor::Floor) {
     println!(
-        "floor: 4 KiB write+fdatasync p50 {} us p99 {} us (appending p50 {} us, preallocated p50 {} us); loopback round trip p50 {} us p99 {} us; write floor (fsync + 2 RTT) {} us",
-        f.fsync_p50_us, f.fsync_p99_us, f.fsync_append_p50_us, f.fsync_prealloc_p50_us, f.rtt_p50_us, f.rtt_p99_us, f.write_floor_us
+        "floor: 4 KiB write+fdatasync p50 {} us p99 {} us (appending p50 {} us, preallocated p50 {} us, {} writers at once p50 {} us); loopback round trip p50 {} us p99 {} us; write floor (fsync + 2 RTT) {} us, with the disk shared by {} nodes {} us",
+        f.fsync_p50_us, f.fsync_p99_us, f.fsync_append_p50_us, f.fsync_prealloc_p50_us, f.shared_writers, f.fsync_shared_p50_us, f.rtt_p50_us, f.rtt_p99_us, f.write_floor_us, f.shared_writers, f.shared_disk_write_floor_us
     );
 }
 
@@ -698,14 +699,17 @@ pub fn compare(rows: &[Row], failovers: &[FailoverResult], floor: &floor::Floor)
         .min_by(|a, b| a.read_ratio.total_cmp(&b.read_ratio))
     {
         let ratio = r.summary.p50_us as f64 / (floor.write_floor_us as f64).max(1.0);
+        let shared = r.summary.p50_us as f64 / (floor.shared_disk_write_floor_us as f64).max(1.0);
         out.push(json!({
             "what": "raft single-client write p50 / floor",
             "p50_us": r.summary.p50_us,
             "floor_us": floor.write_floor_us,
             "ratio": ratio,
+            "shared_disk_floor_us": floor.shared_disk_write_floor_us,
+            "shared_disk_ratio": shared,
             "text": format!(
-                "raft single-client write p50 {} us = x{:.2} the floor ({} us)",
-                r.summary.p50_us, ratio, floor.write_floor_us
+                "raft single-client write p50 {} us = x{:.2} the floor ({} us), x{:.2} the shared-disk floor ({} us)",
+                r.summary.p50_us, ratio, floor.write_floor_us, shared, floor.shared_disk_write_floor_us
             ),
         }));
     }

@@ -40,6 +40,15 @@ pub struct Floor {
     pub rtt_p99_us: u64,
     /// fsync p50 + 2 x rtt p50: the least a committed write can take.
     pub write_floor_us: u64,
+    /// Median of the preallocated pattern while `shared_writers` threads
+    /// each sync their own file at once, as the nodes of a local cluster
+    /// share one disk: a follower's fsync runs while the leader's does.
+    pub fsync_shared_p50_us: u64,
+    /// Writers syncing at once for `fsync_shared_p50_us`.
+    pub shared_writers: usize,
+    /// fsync_shared p50 + 2 x rtt p50: the floor of a cluster whose nodes
+    /// share this disk (context for `write_floor_us`, not a replacement).
+    pub shared_disk_write_floor_us: u64,
     /// How the round trip was measured.
     pub rtt_method: String,
 }
@@ -49,7 +58,31 @@ pub struct Floor {
 /// the file's blocks are written and synced first, so that the timed
 /// writes allocate nothing. The file is removed afterwards.
 pub fn fsync_latencies(dir: &Path, n: usize, prealloc: bool) -> Result<Vec<u64>> {
-    let path = dir.join("floor-fsync.bin");
+    fsync_latencies_in(&dir.join("floor-fsync.bin"), n, prealloc)
+}
+
+/// [`fsync_latencies`] with the preallocated pattern in `writers` threads at
+/// once, each on its own file; all their samples together.
+pub fn shared_fsync_latencies(dir: &Path, n: usize, writers: usize) -> Result<Vec<u64>> {
+    let threads: Vec<_> = (0..writers)
+        .map(|i| {
+            let path = dir.join(format!("floor-fsync-{i}.bin"));
+            std::thread::spawn(move || fsync_latencies_in(&path, n, true))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n * writers);
+    for t in threads {
+        let v = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("fsync thread panicked"))??;
+        out.extend(v);
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn fsync_latencies_in(path: &Path, n: usize, prealloc: bool) -> Result<Vec<u64>> {
+    let path = path.to_path_buf();
     let mut f =
         std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let block = vec![0x5au8; SYNC_BYTES];
@@ -111,10 +144,12 @@ pub fn rtt_latencies(n: usize) -> Result<Vec<u64>> {
     Ok(out)
 }
 
-/// Measures both parts of the floor (`n` samples each).
-pub fn measure(dir: &Path, n: usize) -> Result<Floor> {
+/// Measures both parts of the floor (`n` samples each), and the fsync of
+/// `nodes` writers sharing the disk.
+pub fn measure(dir: &Path, n: usize, nodes: usize) -> Result<Floor> {
     let append = fsync_latencies(dir, n, false)?;
     let prealloc = fsync_latencies(dir, n, true)?;
+    let shared = shared_fsync_latencies(dir, n, nodes.max(1))?;
     let rtt = rtt_latencies(n * 4)?;
     let (append_p50, prealloc_p50) = (quantile(&append, 0.5), quantile(&prealloc, 0.5));
     let fsync = if prealloc_p50 <= append_p50 {
@@ -123,6 +158,7 @@ pub fn measure(dir: &Path, n: usize) -> Result<Floor> {
         &append
     };
     let (fsync_p50, rtt_p50) = (quantile(fsync, 0.5), quantile(&rtt, 0.5));
+    let shared_p50 = quantile(&shared, 0.5);
     Ok(Floor {
         fsync_samples: fsync.len(),
         fsync_p50_us: fsync_p50,
@@ -133,6 +169,9 @@ pub fn measure(dir: &Path, n: usize) -> Result<Floor> {
         rtt_p50_us: rtt_p50,
         rtt_p99_us: quantile(&rtt, 0.99),
         write_floor_us: fsync_p50 + 2 * rtt_p50,
+        fsync_shared_p50_us: shared_p50,
+        shared_writers: nodes.max(1),
+        shared_disk_write_floor_us: shared_p50 + 2 * rtt_p50,
         rtt_method: format!("{PING_BYTES}-byte ping-pong, TCP_NODELAY, echo thread on 127.0.0.1"),
     })
 }
@@ -144,7 +183,7 @@ mod tests {
     #[test]
     fn the_floor_is_one_sync_plus_two_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let f = measure(dir.path(), 20).unwrap();
+        let f = measure(dir.path(), 20, 3).unwrap();
         assert_eq!(f.fsync_samples, 20);
         assert_eq!(f.rtt_samples, 80);
         assert_eq!(f.write_floor_us, f.fsync_p50_us + 2 * f.rtt_p50_us);
@@ -153,6 +192,12 @@ mod tests {
             f.fsync_append_p50_us.min(f.fsync_prealloc_p50_us)
         );
         assert!(f.fsync_p99_us >= f.fsync_p50_us);
-        assert!(!dir.path().join("floor-fsync.bin").exists());
+        assert_eq!(f.shared_writers, 3);
+        assert_eq!(
+            f.shared_disk_write_floor_us,
+            f.fsync_shared_p50_us + 2 * f.rtt_p50_us
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "files left behind: {left:?}");
     }
 }

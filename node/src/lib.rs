@@ -3,9 +3,10 @@
 //! - [`raft`]: the consensus core, a deterministic state machine with no I/O.
 //! - [`storage`]: the write-ahead log, hard state and snapshots on disk.
 //! - [`kv`]: the replicated key-value state machine.
-//! - [`node_loop`]: the thread that drives the core, storage and state machine.
+//! - [`node_loop`]: the task that drives the core, storage and state machine.
 //! - [`server`], [`transport`], [`wire`]: the tonic services, outgoing peer
 //!   links, and conversion between core messages and the wire.
+//! - [`write_path_trace`]: opt-in timestamps of a write's steps.
 
 pub mod bugs;
 pub mod kv;

@@ -221,7 +221,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (id, addr) in &args.peers {
         transport.set_peer(*id, addr.clone());
     }
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let cfg = LoopConfig {
         tick: Duration::from_millis(tick_ms),
         snapshot_every: args.snapshot_every,
@@ -229,9 +229,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut node = NodeLoop::new(args.id, core, storage, kv, applied, transport, cfg);
     node.learn_addresses(&conf_entries);
-    let core_thread = std::thread::Builder::new()
-        .name("raft-core".into())
-        .spawn(move || node.run(rx))?;
+    let core_task = rt.spawn(node.run(rx));
 
     let handle = LoopHandle {
         tx,
@@ -247,14 +245,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             s
         });
-        let core_failed = async {
-            // The core thread only returns on a fatal error (its channel
-            // stays open while the server runs).
-            while !core_thread.is_finished() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            core_thread.join()
-        };
+        // The core loop only returns on a fatal error (its channel stays
+        // open while the server runs).
+        let core_failed = core_task;
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -9,7 +9,6 @@ use crate::wire::{self, SnapshotAssembler};
 use crate::write_path_trace as trace;
 use raft_proto::kvpb::{self, kv_server::Kv};
 use raft_proto::raftpb::{self, raft_server::Raft as RaftService};
-use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tonic::{Request as Req, Response, Status, Streaming};
@@ -17,7 +16,7 @@ use tonic::{Request as Req, Response, Status, Streaming};
 /// Handle to the event loop shared by every handler.
 #[derive(Clone)]
 pub struct LoopHandle {
-    pub tx: mpsc::Sender<Request>,
+    pub tx: tokio::sync::mpsc::UnboundedSender<Request>,
     pub cluster_id: u64,
     pub id: NodeId,
     /// How long a client request may wait for its outcome.

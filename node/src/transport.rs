@@ -1,5 +1,5 @@
 //! Outgoing peer links: one long-lived gRPC stream per peer, fed by a
-//! bounded queue. The core thread never waits on the network: when a link
+//! bounded queue. The core loop never waits on the network: when a link
 //! is slow, held by a partition or down, messages are dropped, which Raft
 //! tolerates (it retries by heartbeats and timeouts).
 
@@ -27,7 +27,7 @@ struct Link {
     snap_tx: mpsc::Sender<Message>,
 }
 
-/// The set of outgoing links, owned by the core thread.
+/// The set of outgoing links, owned by the core loop.
 pub struct Transport {
     cluster_id: u64,
     rt: Handle,
@@ -116,25 +116,19 @@ async fn run_link(addr: String, mut rx: mpsc::Receiver<RaftMessage>) {
             tokio::select! {
                 _ = &mut call => break,
                 m = rx.recv() => match m {
-                    Some(m) => match forward(&stx, m) {
-                        Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
-                        Err(mpsc::error::TrySendError::Closed(_)) => break,
-                    },
+                    Some(m) => {
+                        crate::write_path_trace::mark("link-forwarded");
+                        match stx.try_send(m) {
+                            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                            Err(mpsc::error::TrySendError::Closed(_)) => break,
+                        }
+                    }
                     None => return,
                 },
             }
         }
         tokio::time::sleep(RECONNECT_BACKOFF).await;
     }
-}
-
-/// Hands a queued message to the open stream.
-fn forward(
-    stx: &mpsc::Sender<RaftMessage>,
-    m: RaftMessage,
-) -> Result<(), mpsc::error::TrySendError<RaftMessage>> {
-    crate::write_path_trace::mark("link-forwarded");
-    stx.try_send(m)
 }
 
 /// Streams snapshots to `addr` in chunks, one at a time.

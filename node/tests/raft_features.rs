@@ -481,6 +481,35 @@ fn a_vote_leaves_only_in_a_ready_that_persists_it() {
         .hard_state
         .expect("the vote is in the same Ready as the response");
     assert_eq!((hs.term, hs.vote), (2, 2));
+    assert!(
+        rd.must_sync(),
+        "a vote must be on disk before the grant leaves"
+    );
+}
+
+#[test]
+fn a_commit_index_change_alone_needs_no_sync() {
+    let mut r = node_with_log(1, &[1, 2, 3], &[], 1, config(1));
+    r.step(msg(
+        2,
+        1,
+        1,
+        append(0, 0, vec![entry(1, 1), entry(2, 1)], 0),
+    ))
+    .unwrap();
+    let rd = r.ready();
+    assert!(rd.must_sync(), "new entries must be synced before the ack");
+    r.advance(rd);
+    // A heartbeat-like append that only moves the commit index.
+    r.step(msg(2, 1, 1, append(2, 1, vec![], 2))).unwrap();
+    let rd = r.ready();
+    let hs = rd.hard_state.expect("the new commit index is handed out");
+    assert_eq!((hs.term, hs.commit), (1, 2));
+    assert!(
+        !rd.must_sync(),
+        "a commit index change alone forced an fsync before the reply"
+    );
+    assert_eq!(rd.committed_entries.len(), 2);
 }
 
 #[test]

@@ -4,13 +4,17 @@
 //! - [`storage`]: the write-ahead log, hard state and snapshots on disk.
 //! - [`kv`]: the replicated key-value state machine.
 //! - [`node_loop`]: the task that drives the core, storage and state machine.
-//! - [`server`], [`transport`], [`wire`]: the tonic services, outgoing peer
-//!   links, and conversion between core messages and the wire.
+//! - [`server`], [`peer_stream`], [`peer_link`], [`transport`], [`wire`]:
+//!   the tonic services, the framed peer message streams (incoming and
+//!   outgoing), the set of outgoing links, and conversion between core
+//!   messages and the wire.
 //! - [`write_path_trace`]: opt-in timestamps of a write's steps.
 
 pub mod bugs;
 pub mod kv;
 pub mod node_loop;
+pub mod peer_link;
+pub mod peer_stream;
 pub mod raft;
 pub mod server;
 pub mod storage;

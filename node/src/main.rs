@@ -4,6 +4,7 @@ use clap::Parser;
 use raft_node::bugs::{Bug, Bugs};
 use raft_node::kv::KvStore;
 use raft_node::node_loop::{LoopConfig, NodeLoop};
+use raft_node::peer_stream;
 use raft_node::raft::{self, ConfState, InitialState, NodeId, Raft};
 use raft_node::server::{KvService, LoopHandle, PeerService};
 use raft_node::storage::{Storage, StorageOptions};
@@ -238,13 +239,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         request_timeout: Duration::from_millis(args.request_timeout_ms),
     };
     let serve = async move {
-        use tokio_stream::StreamExt;
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
-            if let Ok(s) = &s {
-                let _ = s.set_nodelay(true);
-            }
-            s
-        });
+        // Peer streams are served by peer_stream; every other connection
+        // (clients, snapshots) goes on to tonic.
+        let (to_tonic, incoming) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(peer_stream::accept(listener, to_tonic, handle.clone()));
+        let incoming = tokio_stream::wrappers::UnboundedReceiverStream::new(incoming);
         // The core loop only returns on a fatal error (its channel stays
         // open while the server runs).
         let core_failed = core_task;

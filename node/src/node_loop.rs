@@ -214,7 +214,7 @@ impl NodeLoop {
             self.start_reads();
             while self.raft.has_ready() {
                 let rd = self.raft.ready();
-                self.on_ready(rd).await?;
+                self.on_ready(rd)?;
             }
         }
     }
@@ -373,7 +373,7 @@ impl NodeLoop {
         }
     }
 
-    async fn on_ready(&mut self, mut rd: Ready) -> anyhow::Result<()> {
+    fn on_ready(&mut self, mut rd: Ready) -> anyhow::Result<()> {
         if let Some(ss) = &rd.soft_state {
             self.leader = ss.leader;
             let was_leader = self.is_leader;
@@ -397,26 +397,17 @@ impl NodeLoop {
         // replicated on the leader before it is on the leader's disk. Every
         // other message (votes, acks) waits for the fsync below.
         let mut rest = Vec::with_capacity(rd.messages.len());
-        let mut sent_early = false;
         if self.is_leader {
             for m in std::mem::take(&mut rd.messages) {
                 if matches!(m.kind, MessageKind::AppendEntries { .. }) {
                     trace::mark("loop-sent-append");
                     self.transport.send(m);
-                    sent_early = true;
                 } else {
                     rest.push(m);
                 }
             }
         } else {
             rest = std::mem::take(&mut rd.messages);
-        }
-        if sent_early && rd.must_sync() {
-            // The link tasks just woken wait on this worker (tokio runs a
-            // task woken by a running one on the same worker next, and no
-            // other worker may steal it): let them put the AppendEntries on
-            // the wire before the fsync below blocks this worker.
-            tokio::task::yield_now().await;
         }
         if let Some(snap) = &rd.snapshot {
             self.install_snapshot(snap)?;

@@ -1,11 +1,12 @@
-//! The tonic services on the node's one port: the peer service (Raft
-//! messages and snapshots) and the client service (KV operations, Status,
-//! admin calls). Handlers only translate and forward to the event loop.
+//! The tonic services on the node's one port: the peer service (snapshots;
+//! other Raft messages travel on [`crate::peer_stream`]s) and the client
+//! service (KV operations, Status, admin calls). Handlers only translate and
+//! forward to the event loop.
 
 use crate::kv::{Command, Op, Session};
 use crate::node_loop::{AdminOp, LeaderHint, ReadOutcome, Request, WriteOutcome};
-use crate::raft::{MessageKind, NodeId};
-use crate::wire::{self, SnapshotAssembler};
+use crate::raft::NodeId;
+use crate::wire::SnapshotAssembler;
 use crate::write_path_trace as trace;
 use raft_proto::kvpb::{self, kv_server::Kv};
 use raft_proto::raftpb::{self, raft_server::Raft as RaftService};
@@ -31,33 +32,11 @@ impl LoopHandle {
     }
 }
 
-/// The peer service.
+/// The peer service: snapshots in chunks.
 pub struct PeerService(pub LoopHandle);
 
 #[tonic::async_trait]
 impl RaftService for PeerService {
-    async fn send(
-        &self,
-        req: Req<Streaming<raftpb::RaftMessage>>,
-    ) -> Result<Response<raftpb::Ack>, Status> {
-        let mut stream = req.into_inner();
-        while let Some(m) = stream.message().await? {
-            match wire::from_wire(self.0.cluster_id, self.0.id, m) {
-                Ok(m) => {
-                    if matches!(m.kind, MessageKind::AppendEntries { .. }) {
-                        trace::mark("grpc-got-append");
-                    }
-                    self.0.send(Request::Peer(m))?
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "refused peer message");
-                    return Err(Status::permission_denied(e.to_string()));
-                }
-            }
-        }
-        Ok(Response::new(raftpb::Ack {}))
-    }
-
     async fn install_snapshot(
         &self,
         req: Req<Streaming<raftpb::InstallSnapshotChunk>>,

@@ -1,29 +1,27 @@
-//! Outgoing peer links: one long-lived gRPC stream per peer, fed by a
-//! bounded queue. The core loop never waits on the network: when a link
+//! Outgoing peer links: one long-lived peer stream per peer (framed
+//! messages over TCP, see [`crate::peer_link`]), and a gRPC InstallSnapshot
+//! call per snapshot. The core loop never waits on the network: when a link
 //! is slow, held by a partition or down, messages are dropped, which Raft
 //! tolerates (it retries by heartbeats and timeouts).
 
+use crate::peer_link::PeerLink;
 use crate::raft::{Message, MessageKind, NodeId};
 use crate::wire;
-use raft_proto::raftpb::{raft_client::RaftClient, RaftMessage};
+use raft_proto::raftpb::raft_client::RaftClient;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
-/// Messages queued per peer before new ones are dropped.
-const LINK_QUEUE: usize = 4096;
 /// Snapshot data per InstallSnapshot chunk.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
-/// Covers the TCP connect and the HTTP/2 handshake, which a held link can stall.
+/// Covers the TCP connect and the HTTP/2 handshake of a snapshot call.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
 
 struct Link {
     addr: String,
-    tx: mpsc::Sender<RaftMessage>,
+    out: PeerLink,
     snap_tx: mpsc::Sender<Message>,
 }
 
@@ -49,12 +47,11 @@ impl Transport {
         if self.links.get(&id).is_some_and(|l| l.addr == addr) {
             return;
         }
-        let (tx, rx) = mpsc::channel(LINK_QUEUE);
         let (snap_tx, snap_rx) = mpsc::channel(1);
-        self.rt.spawn(run_link(addr.clone(), rx));
+        let out = PeerLink::spawn(addr.clone(), &self.rt);
         self.rt
             .spawn(run_snapshots(addr.clone(), self.cluster_id, snap_rx));
-        self.links.insert(id, Link { addr, tx, snap_tx });
+        self.links.insert(id, Link { addr, out, snap_tx });
     }
 
     /// Drops a peer; its tasks end when their queues close.
@@ -67,8 +64,8 @@ impl Transport {
         self.links.get(&id).map(|l| l.addr.as_str())
     }
 
-    /// Queues `m` for its destination without blocking; drops it when the
-    /// destination is unknown or its queue is full.
+    /// Sends `m` to its destination without blocking; drops it when the
+    /// destination is unknown or its link is backed up.
     pub fn send(&mut self, m: Message) {
         let Some(link) = self.links.get(&m.to) else {
             tracing::debug!(to = m.to, "no address for peer; message dropped");
@@ -80,7 +77,7 @@ impl Transport {
             return;
         }
         if let Some(w) = wire::to_wire(self.cluster_id, m) {
-            let _ = link.tx.try_send(w);
+            link.out.send(&w);
         }
     }
 }
@@ -94,41 +91,6 @@ async fn connect(addr: &str) -> Option<Channel> {
         .await
         .ok()?
         .ok()
-}
-
-/// Keeps one stream open to `addr` and forwards queued messages onto it,
-/// reconnecting when the stream ends.
-async fn run_link(addr: String, mut rx: mpsc::Receiver<RaftMessage>) {
-    loop {
-        let Some(first) = rx.recv().await else { return };
-        let Some(channel) = connect(&addr).await else {
-            // Messages queued while the peer was unreachable are stale.
-            while rx.try_recv().is_ok() {}
-            tokio::time::sleep(RECONNECT_BACKOFF).await;
-            continue;
-        };
-        let mut client = RaftClient::new(channel);
-        let (stx, srx) = mpsc::channel(LINK_QUEUE);
-        let _ = stx.try_send(first);
-        let call = client.send(ReceiverStream::new(srx));
-        tokio::pin!(call);
-        loop {
-            tokio::select! {
-                _ = &mut call => break,
-                m = rx.recv() => match m {
-                    Some(m) => {
-                        crate::write_path_trace::mark("link-forwarded");
-                        match stx.try_send(m) {
-                            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
-                            Err(mpsc::error::TrySendError::Closed(_)) => break,
-                        }
-                    }
-                    None => return,
-                },
-            }
-        }
-        tokio::time::sleep(RECONNECT_BACKOFF).await;
-    }
 }
 
 /// Streams snapshots to `addr` in chunks, one at a time.

@@ -170,7 +170,7 @@ impl RaftKvClient {
                             // Try every node at once; wait only after a full
                             // round without a leader (an election is on).
                             blind += 1;
-                            if blind % self.ids.len() == 0 {
+                            if blind.is_multiple_of(self.ids.len()) {
                                 let left = deadline.saturating_duration_since(Instant::now());
                                 tokio::time::sleep(NO_LEADER_BACKOFF.min(left)).await;
                             }

@@ -48,7 +48,7 @@ impl Progress {
                     let msg = format!("{phase} | ok {ok} fail {fail} info {info} | fault: {fault}");
                     bar.set_position(start.elapsed().as_secs().min(total.as_secs()));
                     bar.set_message(msg.clone());
-                    if n % 20 == 0 {
+                    if n.is_multiple_of(20) {
                         tracing::info!("{:.1}s {msg}", start.elapsed().as_secs_f64());
                     }
                     n += 1;

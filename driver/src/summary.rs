@@ -468,7 +468,7 @@ pub fn html_escape(s: &str) -> String {
 pub fn one_line(s: &str) -> String {
     let mut lines = s.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("");
-    let line = match lines.last() {
+    let line = match lines.next_back() {
         Some(last) => format!("{first} ... {last}"),
         None => first.to_string(),
     };

@@ -6,8 +6,11 @@
 //! - [`node_loop`]: the thread that drives the core, storage and state machine.
 //! - [`server`], [`transport`], [`wire`]: the tonic services, outgoing peer
 //!   links, and conversion between core messages and the wire.
+//! - [`bugs`], [`failpoint`]: deliberate defects and run-time crash points
+//!   that prove the harness catches what it claims to.
 
 pub mod bugs;
+pub mod failpoint;
 pub mod kv;
 pub mod node_loop;
 pub mod raft;

@@ -720,7 +720,7 @@ mod tests {
     #[test]
     fn default_matrix_is_every_nemesis_alone_and_all_on_3_and_5_nodes() {
         let p = args(&["--seed", "10"]).plan().unwrap();
-        assert_eq!(p.matrix_size, 7 * 2);
+        assert_eq!(p.matrix_size, 8 * 2);
         let sets: std::collections::BTreeSet<&str> =
             p.runs.iter().map(|r| r.nemesis.as_str()).collect();
         for k in crate::schedule::NemesisKind::ALL {

@@ -8,7 +8,9 @@ use crate::proxy::{LinkMode, Network};
 use crate::recorder::Recorder;
 use crate::schedule::{Cut, FaultOp, NemesisKind, PartitionShape, Schedule, Target};
 use raft_proto::kvpb::kv_client::KvClient;
-use raft_proto::kvpb::{Code, MemberRequest, StatusRequest, TransferLeaderRequest};
+use raft_proto::kvpb::{
+    Code, FailpointRequest, MemberRequest, StatusRequest, TransferLeaderRequest,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -506,6 +508,228 @@ impl Nemesis for MembershipNemesis {
     }
 }
 
+/// The failpoint the vote-crash nemesis arms (raft-node's name).
+pub const CRASH_AFTER_VOTE: &str = "crash-after-vote";
+
+/// How often the vote-crash watcher looks for a crashed node.
+const CRASH_POLL: Duration = Duration::from_millis(10);
+
+/// Arms or disarms `name` on the node behind `channel`, retrying while the
+/// node starts, for up to `budget`; returns a short outcome for the history.
+pub async fn set_failpoint(channel: &Channel, name: &str, armed: bool, budget: Duration) -> String {
+    let deadline = Instant::now() + budget;
+    let mut last = String::from("no answer");
+    while Instant::now() < deadline {
+        let mut c = KvClient::new(channel.clone());
+        let req = FailpointRequest {
+            name: name.into(),
+            armed,
+        };
+        match tokio::time::timeout(Duration::from_millis(500), c.failpoint(req)).await {
+            Ok(Ok(r)) => {
+                return match r.into_inner().error {
+                    Some(e) if e.code != Code::Ok as i32 => format!("refused: {}", e.message),
+                    _ => "ok".into(),
+                }
+            }
+            Ok(Err(s)) if s.code() == tonic::Code::Unimplemented => {
+                return format!("unsupported: {}", s.message())
+            }
+            Ok(Err(s)) => last = format!("{:?}: {}", s.code(), s.message()),
+            Err(_) => last = "timeout".into(),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    format!("failed: {last}")
+}
+
+/// One vote-crash fault in effect: the watcher task and what it saw.
+struct VoteCrashRun {
+    node: u64,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    events: Arc<Mutex<Vec<Value>>>,
+}
+
+/// Crashes one voter right after each vote it grants while two sides that
+/// share it cannot hear each other: a candidate of each side may ask it in
+/// the same term, and a voter that forgot its vote across the crash grants
+/// both. The node is SIGKILLed when the fault starts (so that it drops any
+/// leader it follows and the sides campaign), then restarted after each
+/// death on its data dir, and re-armed.
+#[derive(Default)]
+pub struct VoteCrashNemesis {
+    run: Option<VoteCrashRun>,
+}
+
+impl VoteCrashNemesis {
+    async fn start(
+        &mut self,
+        ctx: &NemesisCtx,
+        node: u64,
+        cut: &Option<Cut>,
+        restart_after_ms: &[u64],
+    ) -> Value {
+        if let Some(cut) = cut {
+            ctx.net
+                .partition(&cut.blocked_set(), ctx.sever_on_partition);
+        }
+        let Some(channel) = ctx.channels.get(&node).cloned() else {
+            return json!({"node": node, "error": "no such node"});
+        };
+        let killed = {
+            let mut c = ctx.cluster();
+            c.state(node) != Some(NodeState::Down) && c.kill(node).is_ok()
+        };
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let (stop, stop_rx) = watch::channel(false);
+        let delays: Vec<u64> = if restart_after_ms.is_empty() {
+            vec![0]
+        } else {
+            restart_after_ms.to_vec()
+        };
+        let task = tokio::spawn(watch_vote_crash(
+            ctx.cluster.clone(),
+            channel,
+            node,
+            delays,
+            events.clone(),
+            stop_rx,
+        ));
+        self.run = Some(VoteCrashRun {
+            node,
+            stop,
+            task,
+            events,
+        });
+        let mut v = cut
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .unwrap_or_else(|| json!({}));
+        v["node"] = json!(node);
+        v["killed"] = json!(killed);
+        v["restart_after_ms"] = json!(restart_after_ms);
+        v
+    }
+
+    async fn stop(&mut self, ctx: &NemesisCtx) -> Value {
+        ctx.net.heal();
+        let Some(run) = self.run.take() else {
+            return json!({"node": null});
+        };
+        let _ = run.stop.send(true);
+        let _ = run.task.await;
+        let restarted = {
+            let mut c = ctx.cluster();
+            let down =
+                c.check_exited(run.node).is_some() || c.state(run.node) == Some(NodeState::Down);
+            down.then(|| c.start(run.node).map_err(|e| format!("{e:#}")))
+        };
+        let disarmed = match ctx.channels.get(&run.node) {
+            Some(ch) => set_failpoint(ch, CRASH_AFTER_VOTE, false, Duration::from_secs(3)).await,
+            None => "no such node".into(),
+        };
+        let events = std::mem::take(&mut *run.events.lock().unwrap_or_else(|e| e.into_inner()));
+        let crashes = events.iter().filter(|e| e["exit"].is_string()).count();
+        json!({
+            "node": run.node,
+            "crashes": crashes,
+            "events": events,
+            "restarted": match restarted {
+                None => json!(false),
+                Some(Ok(())) => json!(true),
+                Some(Err(e)) => json!(e),
+            },
+            "disarmed": disarmed,
+        })
+    }
+}
+
+/// Restarts `node` after each death (the first one being the kill that
+/// starts the fault), the i-th time after `delays[i % len]`, and arms its
+/// crash-after-vote failpoint once it answers; logs each step in `events`.
+async fn watch_vote_crash(
+    cluster: Arc<Mutex<Cluster>>,
+    channel: Channel,
+    node: u64,
+    delays: Vec<u64>,
+    events: Arc<Mutex<Vec<Value>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let began = Instant::now();
+    let log = |v: Value| {
+        tracing::info!("vote-crash n{node}: {v}");
+        events.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+    };
+    let lock = || cluster.lock().unwrap_or_else(|e| e.into_inner());
+    let mut restarts = 0usize;
+    let mut down = lock().state(node) == Some(NodeState::Down);
+    loop {
+        if down {
+            let delay = delays[restarts % delays.len()];
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                // The stop operation restarts a node that is still down.
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            restarts += 1;
+            let at = began.elapsed().as_millis() as u64;
+            if let Err(e) = lock().start(node) {
+                log(json!({"at_ms": at, "restart_error": format!("{e:#}")}));
+                return;
+            }
+            down = false;
+            let armed = tokio::select! {
+                a = set_failpoint(&channel, CRASH_AFTER_VOTE, true, Duration::from_secs(5)) => a,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            log(json!({"at_ms": at, "restarted_after_ms": delay, "armed": armed}));
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(CRASH_POLL) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let exited = lock().check_exited(node);
+        if let Some(status) = exited {
+            let at = began.elapsed().as_millis() as u64;
+            log(json!({"at_ms": at, "exit": status}));
+            down = true;
+        }
+    }
+}
+
+impl Nemesis for VoteCrashNemesis {
+    fn kind(&self) -> NemesisKind {
+        NemesisKind::VoteCrash
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match op {
+                FaultOp::StartVoteCrash {
+                    node,
+                    cut,
+                    restart_after_ms,
+                } => {
+                    if self.run.is_some() {
+                        self.stop(ctx).await;
+                    }
+                    self.start(ctx, *node, cut, restart_after_ms).await
+                }
+                _ => self.stop(ctx).await,
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if self.run.is_some() {
+                let v = self.stop(ctx).await;
+                tracing::info!("vote-crash teardown: {v}");
+            }
+        })
+    }
+}
+
 /// Builds the nemesis of one kind.
 pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
     match kind {
@@ -515,6 +739,7 @@ pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
         NemesisKind::Slow => Box::<SlowNemesis>::default(),
         NemesisKind::LeaderTransfer => Box::<TransferNemesis>::default(),
         NemesisKind::Membership => Box::<MembershipNemesis>::default(),
+        NemesisKind::VoteCrash => Box::<VoteCrashNemesis>::default(),
     }
 }
 

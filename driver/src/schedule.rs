@@ -28,17 +28,22 @@ pub enum NemesisKind {
     LeaderTransfer,
     /// Remove a node through the admin API, add it back later.
     Membership,
+    /// Split the nodes into two sides that share one voter, and crash that
+    /// voter right after each vote it grants (raft-node's crash-after-vote
+    /// failpoint), restarting it after a delay.
+    VoteCrash,
 }
 
 impl NemesisKind {
     /// Every kind, in the order `all` uses.
-    pub const ALL: [NemesisKind; 6] = [
+    pub const ALL: [NemesisKind; 7] = [
         NemesisKind::Partition,
         NemesisKind::Kill,
         NemesisKind::Pause,
         NemesisKind::Slow,
         NemesisKind::LeaderTransfer,
         NemesisKind::Membership,
+        NemesisKind::VoteCrash,
     ];
 
     /// The command-line name.
@@ -50,6 +55,7 @@ impl NemesisKind {
             NemesisKind::Slow => "slow",
             NemesisKind::LeaderTransfer => "leader-transfer",
             NemesisKind::Membership => "membership",
+            NemesisKind::VoteCrash => "vote-crash",
         }
     }
 
@@ -144,6 +150,20 @@ impl Cut {
             groups: Some(groups),
             blocked,
         }
+    }
+
+    /// Two sides that share only `middle`, which hears everyone; the other
+    /// nodes are shuffled into the sides (as even as possible).
+    pub fn bridge_around(middle: u64, nodes: &[u64], rng: &mut SmallRng) -> Self {
+        let mut rest: Vec<u64> = nodes.iter().copied().filter(|&n| n != middle).collect();
+        rest.shuffle(rng);
+        let (a, b) = rest.split_at(rest.len().div_ceil(2));
+        let side = |s: &[u64]| {
+            let mut v = s.to_vec();
+            v.push(middle);
+            sorted(&v)
+        };
+        Cut::from_groups(vec![side(a), side(b)])
     }
 
     /// Isolates `node` from all `others`.
@@ -268,6 +288,20 @@ pub enum FaultOp {
     },
     /// Add the removed node back as a voter.
     StopMembership,
+    /// Cut `cut` (two sides that share `node`), arm `node`'s crash-after-vote
+    /// failpoint, SIGKILL it, and restart it each time it dies, the i-th time
+    /// after `restart_after_ms[i % len]`.
+    StartVoteCrash {
+        /// The voter both sides share.
+        node: u64,
+        /// The links held while the fault lasts (None: no partition).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cut: Option<Cut>,
+        /// Delays before each restart, in turn.
+        restart_after_ms: Vec<u64>,
+    },
+    /// Disarm the failpoint, heal, and restart the node if it is down.
+    StopVoteCrash,
 }
 
 impl FaultOp {
@@ -286,6 +320,8 @@ impl FaultOp {
             FaultOp::StopTransfer => "stop-transfer",
             FaultOp::StartMembership { .. } => "start-membership",
             FaultOp::StopMembership => "stop-membership",
+            FaultOp::StartVoteCrash { .. } => "start-vote-crash",
+            FaultOp::StopVoteCrash => "stop-vote-crash",
         }
     }
 
@@ -298,6 +334,7 @@ impl FaultOp {
             FaultOp::StartSlow { .. } | FaultOp::StopSlow => NemesisKind::Slow,
             FaultOp::StartTransfer { .. } | FaultOp::StopTransfer => NemesisKind::LeaderTransfer,
             FaultOp::StartMembership { .. } | FaultOp::StopMembership => NemesisKind::Membership,
+            FaultOp::StartVoteCrash { .. } | FaultOp::StopVoteCrash => NemesisKind::VoteCrash,
         }
     }
 
@@ -310,6 +347,7 @@ impl FaultOp {
             FaultOp::StartSlow { .. } => FaultOp::StopSlow,
             FaultOp::StartTransfer { .. } => FaultOp::StopTransfer,
             FaultOp::StartMembership { .. } => FaultOp::StopMembership,
+            FaultOp::StartVoteCrash { .. } => FaultOp::StopVoteCrash,
             _ => return None,
         })
     }
@@ -392,6 +430,9 @@ impl Schedule {
     }
 }
 
+/// Restart delays the vote-crash nemesis draws from.
+const VOTE_CRASH_RESTART_MS: [u64; 5] = [100, 300, 1000, 2000, 3000];
+
 fn pick_nodes(target: Target, nodes: &[u64], rng: &mut SmallRng) -> Option<Vec<u64>> {
     let mut shuffled = nodes.to_vec();
     shuffled.shuffle(rng);
@@ -453,6 +494,19 @@ fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> Fault
         NemesisKind::Membership => FaultOp::StartMembership {
             node: *nodes.choose(rng).expect("non-empty"),
         },
+        NemesisKind::VoteCrash => {
+            let node = *nodes.choose(rng).expect("non-empty");
+            // Short delays catch a second candidate of the same term still
+            // asking; long ones let a side's old leader step down and ask.
+            let restart_after_ms = (0..4)
+                .map(|_| *VOTE_CRASH_RESTART_MS.choose(rng).expect("non-empty"))
+                .collect();
+            FaultOp::StartVoteCrash {
+                node,
+                cut: (nodes.len() >= 3).then(|| Cut::bridge_around(node, nodes, rng)),
+                restart_after_ms,
+            }
+        }
     }
 }
 
@@ -569,6 +623,37 @@ mod tests {
                 heard_sets.insert(heard);
             }
             assert_eq!(heard_sets.len(), nodes.len(), "majorities must differ");
+        }
+    }
+
+    #[test]
+    fn vote_crash_bridges_two_sides_through_its_node() {
+        for nodes in [vec![1, 2, 3], vec![1, 2, 3, 4, 5]] {
+            let kinds = [NemesisKind::VoteCrash];
+            let s = Schedule::generate(&spec(&kinds, &nodes, 30));
+            assert!(!s.events.is_empty());
+            for e in &s.events {
+                let FaultOp::StartVoteCrash {
+                    node,
+                    cut,
+                    restart_after_ms,
+                } = &e.op
+                else {
+                    assert_eq!(e.op, FaultOp::StopVoteCrash);
+                    continue;
+                };
+                assert!(!restart_after_ms.is_empty());
+                let groups = cut.as_ref().unwrap().groups.clone().unwrap();
+                assert_eq!(groups.len(), 2);
+                let shared: Vec<u64> = groups[0]
+                    .iter()
+                    .copied()
+                    .filter(|n| groups[1].contains(n))
+                    .collect();
+                assert_eq!(shared, vec![*node]);
+                // Each side with the shared node is a majority.
+                assert!(groups.iter().all(|g| g.len() > nodes.len() / 2));
+            }
         }
     }
 

@@ -514,6 +514,24 @@ pub const CRASH_AFTER_VOTE: &str = "crash-after-vote";
 /// How often the vote-crash watcher looks for a crashed node.
 const CRASH_POLL: Duration = Duration::from_millis(10);
 
+/// How long the vote-crash nemesis keeps its node down after the kill that
+/// starts the fault, at most, waiting for every other node to campaign.
+const VOTE_CRASH_GATE_LIMIT: Duration = Duration::from_secs(8);
+
+/// Whether every node behind `others` answers Status as a (pre-)candidate:
+/// each side has lost its leader and asks for votes.
+async fn all_campaigning(others: &BTreeMap<u64, Channel>) -> bool {
+    for ch in others.values() {
+        let mut c = KvClient::new(ch.clone());
+        let r = tokio::time::timeout(Duration::from_millis(300), c.status(StatusRequest {})).await;
+        match r {
+            Ok(Ok(s)) if s.get_ref().role.ends_with("candidate") => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Arms or disarms `name` on the node behind `channel`, retrying while the
 /// node starts, for up to `budget`; returns a short outcome for the history.
 pub async fn set_failpoint(channel: &Channel, name: &str, armed: bool, budget: Duration) -> String {
@@ -588,9 +606,16 @@ impl VoteCrashNemesis {
         } else {
             restart_after_ms.to_vec()
         };
+        let others: BTreeMap<u64, Channel> = ctx
+            .channels
+            .iter()
+            .filter(|(id, _)| **id != node)
+            .map(|(id, ch)| (*id, ch.clone()))
+            .collect();
         let task = tokio::spawn(watch_vote_crash(
             ctx.cluster.clone(),
             channel,
+            others,
             node,
             delays,
             events.clone(),
@@ -645,12 +670,15 @@ impl VoteCrashNemesis {
     }
 }
 
-/// Restarts `node` after each death (the first one being the kill that
-/// starts the fault), the i-th time after `delays[i % len]`, and arms its
-/// crash-after-vote failpoint once it answers; logs each step in `events`.
+/// Restarts `node` after each death, the i-th time after `delays[i % len]`,
+/// and arms its crash-after-vote failpoint once it answers; logs each step
+/// in `events`. After the kill that starts the fault it first waits (up to
+/// [`VOTE_CRASH_GATE_LIMIT`]) until every other node campaigns, so that
+/// candidates of both sides are asking when it comes back.
 async fn watch_vote_crash(
     cluster: Arc<Mutex<Cluster>>,
     channel: Channel,
+    others: BTreeMap<u64, Channel>,
     node: u64,
     delays: Vec<u64>,
     events: Arc<Mutex<Vec<Value>>>,
@@ -667,6 +695,20 @@ async fn watch_vote_crash(
     loop {
         if down {
             let delay = delays[restarts % delays.len()];
+            if restarts == 0 {
+                let gate = async {
+                    let deadline = Instant::now() + VOTE_CRASH_GATE_LIMIT;
+                    while Instant::now() < deadline && !all_campaigning(&others).await {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = gate => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                let campaigning = began.elapsed().as_millis() as u64;
+                log(json!({"at_ms": campaigning, "others_campaigning": true}));
+            }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
                 // The stop operation restarts a node that is still down.

@@ -431,7 +431,7 @@ impl Schedule {
 }
 
 /// Restart delays the vote-crash nemesis draws from.
-const VOTE_CRASH_RESTART_MS: [u64; 5] = [100, 300, 1000, 2000, 3000];
+const VOTE_CRASH_RESTART_MS: [u64; 4] = [100, 200, 400, 800];
 
 fn pick_nodes(target: Target, nodes: &[u64], rng: &mut SmallRng) -> Option<Vec<u64>> {
     let mut shuffled = nodes.to_vec();
@@ -496,8 +496,9 @@ fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> Fault
         },
         NemesisKind::VoteCrash => {
             let node = *nodes.choose(rng).expect("non-empty");
-            // Short delays catch a second candidate of the same term still
-            // asking; long ones let a side's old leader step down and ask.
+            // Short: a candidate of the same term must still be asking when
+            // the node comes back (the first restart also waits until every
+            // other node campaigns).
             let restart_after_ms = (0..4)
                 .map(|_| *VOTE_CRASH_RESTART_MS.choose(rng).expect("non-empty"))
                 .collect();

@@ -518,6 +518,23 @@ const CRASH_POLL: Duration = Duration::from_millis(10);
 /// starts the fault, at most, waiting for every other node to campaign.
 const VOTE_CRASH_GATE_LIMIT: Duration = Duration::from_secs(8);
 
+/// How long, after a crashed node restarts, the link from the leader it
+/// voted for to it stays held, so that a candidate still asking in the
+/// same term reaches it first (a network delay on one link).
+const VOTE_CRASH_LEADER_HOLD: Duration = Duration::from_millis(500);
+
+/// The node among `others` that answers Status as leader, if any.
+async fn leader_among(others: &BTreeMap<u64, Channel>) -> Option<u64> {
+    for (id, ch) in others {
+        let mut c = KvClient::new(ch.clone());
+        let r = tokio::time::timeout(Duration::from_millis(300), c.status(StatusRequest {})).await;
+        if matches!(&r, Ok(Ok(s)) if s.get_ref().role == "leader") {
+            return Some(*id);
+        }
+    }
+    None
+}
+
 /// Whether every node behind `others` answers Status as a (pre-)candidate:
 /// each side has lost its leader and asks for votes.
 async fn all_campaigning(others: &BTreeMap<u64, Channel>) -> bool {
@@ -614,6 +631,7 @@ impl VoteCrashNemesis {
             .collect();
         let task = tokio::spawn(watch_vote_crash(
             ctx.cluster.clone(),
+            ctx.net.clone(),
             channel,
             others,
             node,
@@ -674,9 +692,13 @@ impl VoteCrashNemesis {
 /// and arms its crash-after-vote failpoint once it answers; logs each step
 /// in `events`. After the kill that starts the fault it first waits (up to
 /// [`VOTE_CRASH_GATE_LIMIT`]) until every other node campaigns, so that
-/// candidates of both sides are asking when it comes back.
+/// candidates of both sides are asking when it comes back. After a crash,
+/// the link from the new leader to the node is held until
+/// [`VOTE_CRASH_LEADER_HOLD`] after the restart.
+#[allow(clippy::too_many_arguments)]
 async fn watch_vote_crash(
     cluster: Arc<Mutex<Cluster>>,
+    net: Arc<Network>,
     channel: Channel,
     others: BTreeMap<u64, Channel>,
     node: u64,
@@ -692,6 +714,16 @@ async fn watch_vote_crash(
     let lock = || cluster.lock().unwrap_or_else(|e| e.into_inner());
     let mut restarts = 0usize;
     let mut down = lock().state(node) == Some(NodeState::Down);
+    // The held link (leader, previous mode) and when to let it go.
+    let mut held: Option<(u64, LinkMode)> = None;
+    let mut release_at: Option<Instant> = None;
+    let release = |held: &mut Option<(u64, LinkMode)>| {
+        if let Some((leader, mode)) = held.take() {
+            if let Some(link) = net.link(leader, node) {
+                link.set_mode(mode);
+            }
+        }
+    };
     loop {
         if down {
             let delay = delays[restarts % delays.len()];
@@ -712,7 +744,10 @@ async fn watch_vote_crash(
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
                 // The stop operation restarts a node that is still down.
-                _ = stop.wait_for(|s| *s) => return,
+                _ = stop.wait_for(|s| *s) => {
+                    release(&mut held);
+                    return;
+                }
             }
             restarts += 1;
             let at = began.elapsed().as_millis() as u64;
@@ -721,21 +756,42 @@ async fn watch_vote_crash(
                 return;
             }
             down = false;
+            if held.is_some() {
+                release_at = Some(Instant::now() + VOTE_CRASH_LEADER_HOLD);
+            }
             let armed = tokio::select! {
                 a = set_failpoint(&channel, CRASH_AFTER_VOTE, true, Duration::from_secs(5)) => a,
-                _ = stop.wait_for(|s| *s) => return,
+                _ = stop.wait_for(|s| *s) => {
+                    release(&mut held);
+                    return;
+                }
             };
             log(json!({"at_ms": at, "restarted_after_ms": delay, "armed": armed}));
             continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(CRASH_POLL) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => {
+                release(&mut held);
+                return;
+            }
+        }
+        if release_at.is_some_and(|t| Instant::now() >= t) {
+            release_at = None;
+            release(&mut held);
         }
         let exited = lock().check_exited(node);
         if let Some(status) = exited {
             let at = began.elapsed().as_millis() as u64;
-            log(json!({"at_ms": at, "exit": status}));
+            release(&mut held);
+            // The leader it voted for is the one that must not reach it
+            // first when it comes back.
+            let leader = leader_among(&others).await;
+            if let Some(link) = leader.and_then(|l| net.link(l, node)) {
+                held = leader.map(|l| (l, link.mode()));
+                link.set_mode(LinkMode::Hold);
+            }
+            log(json!({"at_ms": at, "exit": status, "held_from": leader}));
             down = true;
         }
     }

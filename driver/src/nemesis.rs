@@ -601,17 +601,27 @@ impl VoteCrashNemesis {
     async fn start(
         &mut self,
         ctx: &NemesisCtx,
-        node: u64,
-        cut: &Option<Cut>,
+        node: Option<u64>,
         restart_after_ms: &[u64],
     ) -> Value {
-        if let Some(cut) = cut {
-            ctx.net
-                .partition(&cut.blocked_set(), ctx.sever_on_partition);
-        }
+        let ids = ctx.ids();
+        // No leader right now: the lowest id stands in, so the fault still
+        // happens (and the history says which node it hit).
+        let node = match node {
+            Some(n) => n,
+            None => match ctx.leader().await {
+                Some(l) => l,
+                None => ids.first().copied().unwrap_or(1),
+            },
+        };
         let Some(channel) = ctx.channels.get(&node).cloned() else {
             return json!({"node": node, "error": "no such node"});
         };
+        let cut = (ids.len() >= 3).then(|| Cut::bridge_around(node, &ids));
+        if let Some(cut) = &cut {
+            ctx.net
+                .partition(&cut.blocked_set(), ctx.sever_on_partition);
+        }
         let killed = {
             let mut c = ctx.cluster();
             c.state(node) != Some(NodeState::Down) && c.kill(node).is_ok()
@@ -806,13 +816,12 @@ impl Nemesis for VoteCrashNemesis {
             match op {
                 FaultOp::StartVoteCrash {
                     node,
-                    cut,
                     restart_after_ms,
                 } => {
                     if self.run.is_some() {
                         self.stop(ctx).await;
                     }
-                    self.start(ctx, *node, cut, restart_after_ms).await
+                    self.start(ctx, *node, restart_after_ms).await
                 }
                 _ => self.stop(ctx).await,
             }

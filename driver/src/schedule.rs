@@ -153,10 +153,9 @@ impl Cut {
     }
 
     /// Two sides that share only `middle`, which hears everyone; the other
-    /// nodes are shuffled into the sides (as even as possible).
-    pub fn bridge_around(middle: u64, nodes: &[u64], rng: &mut SmallRng) -> Self {
-        let mut rest: Vec<u64> = nodes.iter().copied().filter(|&n| n != middle).collect();
-        rest.shuffle(rng);
+    /// nodes, ascending, fill the sides (the first one gets the odd node).
+    pub fn bridge_around(middle: u64, nodes: &[u64]) -> Self {
+        let rest: Vec<u64> = sorted(nodes).into_iter().filter(|&n| n != middle).collect();
         let (a, b) = rest.split_at(rest.len().div_ceil(2));
         let side = |s: &[u64]| {
             let mut v = s.to_vec();
@@ -288,15 +287,16 @@ pub enum FaultOp {
     },
     /// Add the removed node back as a voter.
     StopMembership,
-    /// Cut `cut` (two sides that share `node`), arm `node`'s crash-after-vote
-    /// failpoint, SIGKILL it, and restart it each time it dies, the i-th time
-    /// after `restart_after_ms[i % len]`.
+    /// Cut the nodes into two sides that share `node` (with 3 nodes or
+    /// more; [`Cut::bridge_around`]), SIGKILL it, and restart it each time
+    /// it dies, the i-th time after `restart_after_ms[i % len]`, with its
+    /// crash-after-vote failpoint armed.
     StartVoteCrash {
-        /// The voter both sides share.
-        node: u64,
-        /// The links held while the fault lasts (None: no partition).
+        /// The voter both sides share; None: the leader when applied (its
+        /// followers then hold the same log, so both sides' leaders can
+        /// commit once it votes twice).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        cut: Option<Cut>,
+        node: Option<u64>,
         /// Delays before each restart, in turn.
         restart_after_ms: Vec<u64>,
     },
@@ -495,7 +495,6 @@ fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> Fault
             node: *nodes.choose(rng).expect("non-empty"),
         },
         NemesisKind::VoteCrash => {
-            let node = *nodes.choose(rng).expect("non-empty");
             // Short: a candidate of the same term must still be asking when
             // the node comes back (the first restart also waits until every
             // other node campaigns).
@@ -503,8 +502,7 @@ fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> Fault
                 .map(|_| *VOTE_CRASH_RESTART_MS.choose(rng).expect("non-empty"))
                 .collect();
             FaultOp::StartVoteCrash {
-                node,
-                cut: (nodes.len() >= 3).then(|| Cut::bridge_around(node, nodes, rng)),
+                node: None,
                 restart_after_ms,
             }
         }
@@ -628,33 +626,41 @@ mod tests {
     }
 
     #[test]
-    fn vote_crash_bridges_two_sides_through_its_node() {
-        for nodes in [vec![1, 2, 3], vec![1, 2, 3, 4, 5]] {
-            let kinds = [NemesisKind::VoteCrash];
-            let s = Schedule::generate(&spec(&kinds, &nodes, 30));
-            assert!(!s.events.is_empty());
-            for e in &s.events {
-                let FaultOp::StartVoteCrash {
+    fn vote_crash_aims_at_the_leader_with_seeded_restart_delays() {
+        let kinds = [NemesisKind::VoteCrash];
+        let s = Schedule::generate(&spec(&kinds, &[1, 2, 3], 30));
+        assert!(!s.events.is_empty());
+        for e in &s.events {
+            match &e.op {
+                FaultOp::StartVoteCrash {
                     node,
-                    cut,
                     restart_after_ms,
-                } = &e.op
-                else {
-                    assert_eq!(e.op, FaultOp::StopVoteCrash);
-                    continue;
-                };
-                assert!(!restart_after_ms.is_empty());
-                let groups = cut.as_ref().unwrap().groups.clone().unwrap();
-                assert_eq!(groups.len(), 2);
-                let shared: Vec<u64> = groups[0]
-                    .iter()
-                    .copied()
-                    .filter(|n| groups[1].contains(n))
-                    .collect();
-                assert_eq!(shared, vec![*node]);
-                // Each side with the shared node is a majority.
-                assert!(groups.iter().all(|g| g.len() > nodes.len() / 2));
+                } => {
+                    assert_eq!(*node, None);
+                    assert!(!restart_after_ms.is_empty());
+                }
+                other => assert_eq!(*other, FaultOp::StopVoteCrash),
             }
+        }
+    }
+
+    #[test]
+    fn a_bridge_around_a_node_gives_each_side_a_majority_through_it() {
+        for (nodes, middle) in [(vec![1, 2, 3], 2), (vec![1, 2, 3, 4, 5], 4)] {
+            let cut = Cut::bridge_around(middle, &nodes);
+            let groups = cut.groups.clone().unwrap();
+            assert_eq!(groups.len(), 2);
+            let shared: Vec<u64> = groups[0]
+                .iter()
+                .copied()
+                .filter(|n| groups[1].contains(n))
+                .collect();
+            assert_eq!(shared, vec![middle]);
+            assert!(groups.iter().all(|g| g.len() > nodes.len() / 2));
+            // The middle hears everyone; the sides do not hear each other.
+            let set = cut.blocked_set();
+            assert!(set.iter().all(|(a, b)| *a != middle && *b != middle));
+            assert_eq!(set.len(), 2 * (nodes.len() / 2).pow(2));
         }
     }
 

@@ -591,7 +591,8 @@ struct VoteCrashRun {
 /// the same term, and a voter that forgot its vote across the crash grants
 /// both. The node is SIGKILLed when the fault starts (so that it drops any
 /// leader it follows and the sides campaign), then restarted after each
-/// death on its data dir, and re-armed.
+/// death on its data dir with the failpoint armed from boot. The fault is
+/// aimed at the leader by default: its followers then hold the same log.
 #[derive(Default)]
 pub struct VoteCrashNemesis {
     run: Option<VoteCrashRun>,
@@ -699,7 +700,8 @@ impl VoteCrashNemesis {
 }
 
 /// Restarts `node` after each death, the i-th time after `delays[i % len]`,
-/// and arms its crash-after-vote failpoint once it answers; logs each step
+/// with its crash-after-vote failpoint armed (`--failpoint`), and waits
+/// until it answers the Failpoint RPC; logs each step
 /// in `events`. After the kill that starts the fault it first waits (up to
 /// [`VOTE_CRASH_GATE_LIMIT`]) until every other node campaigns, so that
 /// candidates of both sides are asking when it comes back. After a crash,
@@ -761,7 +763,10 @@ async fn watch_vote_crash(
             }
             restarts += 1;
             let at = began.elapsed().as_millis() as u64;
-            if let Err(e) = lock().start(node) {
+            // Armed from the first instant: a vote granted before an RPC
+            // could arm it would slip through.
+            let armed_at_boot = ["--failpoint".to_string(), CRASH_AFTER_VOTE.to_string()];
+            if let Err(e) = lock().start_with_args(node, &armed_at_boot) {
                 log(json!({"at_ms": at, "restart_error": format!("{e:#}")}));
                 return;
             }
@@ -769,6 +774,7 @@ async fn watch_vote_crash(
             if held.is_some() {
                 release_at = Some(Instant::now() + VOTE_CRASH_LEADER_HOLD);
             }
+            // Confirms the node is up and armed (it was started armed).
             let armed = tokio::select! {
                 a = set_failpoint(&channel, CRASH_AFTER_VOTE, true, Duration::from_secs(5)) => a,
                 _ = stop.wait_for(|s| *s) => {

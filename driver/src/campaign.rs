@@ -734,7 +734,7 @@ mod tests {
     #[test]
     fn default_matrix_leaves_membership_out_below_three_nodes() {
         let p = args(&["--seed", "1", "--nodes", "1,3"]).plan().unwrap();
-        assert_eq!(p.matrix_size, 6 + 7);
+        assert_eq!(p.matrix_size, 7 + 8);
         assert!(!p
             .runs
             .iter()

@@ -125,7 +125,26 @@ pub fn amend_results(dir: &Path) -> std::io::Result<Option<String>> {
     }
     let text = serde_json::to_string_pretty(&results).map_err(std::io::Error::other)?;
     std::fs::write(&path, text + "\n")?;
+    if let Some(why) = &violation {
+        mark_index_html(&dir.join("index.html"), why)?;
+    }
     Ok(violation)
+}
+
+/// Puts the violation at the top of the run's page, above the checker's
+/// (linearizability) verdict, so that the page agrees with results.json.
+fn mark_index_html(path: &Path, why: &str) -> std::io::Result<()> {
+    let Ok(html) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let escaped = why
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let banner = format!(
+        "<body>\n<div class=\"verdict invalid\">INVALID</div>\n<p><strong>{escaped}</strong></p>\n"
+    );
+    std::fs::write(path, html.replacen("<body>", &banner, 1))
 }
 
 /// Amends the run's results.json and `verdict`: a split term makes the run
@@ -199,5 +218,36 @@ mod tests {
         assert_eq!(r["valid"], json!(false));
         assert_eq!(r["op_count"], json!(3));
         assert_eq!(r["election_safety"]["split_terms"][0]["term"], json!(3));
+    }
+
+    #[test]
+    fn a_violation_is_put_at_the_top_of_the_run_page() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("nodes")).unwrap();
+        std::fs::write(dir.path().join("nodes/n1.log"), N1).unwrap();
+        std::fs::write(dir.path().join("nodes/n2.log"), N2).unwrap();
+        std::fs::write(dir.path().join("results.json"), r#"{"valid": true}"#).unwrap();
+        let page =
+            "<html><head></head><body>\n<div class=\"verdict valid\">VALID</div></body></html>";
+        std::fs::write(dir.path().join("index.html"), page).unwrap();
+        amend_results(dir.path()).unwrap().unwrap();
+        let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+        let invalid = html.find("verdict invalid").unwrap();
+        assert!(invalid < html.find("verdict valid").unwrap(), "{html}");
+        assert!(html.contains("term 3: nodes [1, 2]"), "{html}");
+    }
+
+    #[test]
+    fn a_run_with_one_leader_per_term_is_left_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("nodes")).unwrap();
+        std::fs::write(dir.path().join("nodes/n1.log"), N1).unwrap();
+        std::fs::write(dir.path().join("results.json"), r#"{"valid": true}"#).unwrap();
+        assert_eq!(amend_results(dir.path()).unwrap(), None);
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(r["valid"], json!(true));
+        assert_eq!(r["election_safety"]["valid"], json!(true));
     }
 }

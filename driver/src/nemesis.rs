@@ -523,16 +523,17 @@ const VOTE_CRASH_GATE_LIMIT: Duration = Duration::from_secs(8);
 /// same term reaches it first (a network delay on one link).
 const VOTE_CRASH_LEADER_HOLD: Duration = Duration::from_millis(500);
 
-/// The node among `others` that answers Status as leader, if any.
-async fn leader_among(others: &BTreeMap<u64, Channel>) -> Option<u64> {
+/// The nodes among `others` that answer Status as leader.
+async fn leaders_among(others: &BTreeMap<u64, Channel>) -> Vec<u64> {
+    let mut out = Vec::new();
     for (id, ch) in others {
         let mut c = KvClient::new(ch.clone());
         let r = tokio::time::timeout(Duration::from_millis(300), c.status(StatusRequest {})).await;
         if matches!(&r, Ok(Ok(s)) if s.get_ref().role == "leader") {
-            return Some(*id);
+            out.push(*id);
         }
     }
-    None
+    out
 }
 
 /// Whether every node behind `others` answers Status as a (pre-)candidate:
@@ -704,9 +705,9 @@ impl VoteCrashNemesis {
 /// until it answers the Failpoint RPC; logs each step
 /// in `events`. After the kill that starts the fault it first waits (up to
 /// [`VOTE_CRASH_GATE_LIMIT`]) until every other node campaigns, so that
-/// candidates of both sides are asking when it comes back. After a crash,
-/// the link from the new leader to the node is held until
-/// [`VOTE_CRASH_LEADER_HOLD`] after the restart.
+/// candidates of both sides are asking when it comes back. After a crash
+/// that left one leader, the link from that leader to the node is held
+/// until [`VOTE_CRASH_LEADER_HOLD`] after the restart.
 #[allow(clippy::too_many_arguments)]
 async fn watch_vote_crash(
     cluster: Arc<Mutex<Cluster>>,
@@ -801,13 +802,18 @@ async fn watch_vote_crash(
             let at = began.elapsed().as_millis() as u64;
             release(&mut held);
             // The leader it voted for is the one that must not reach it
-            // first when it comes back.
-            let leader = leader_among(&others).await;
+            // first when it comes back. Once two nodes lead (it voted
+            // twice), nothing is held: both should reach it and commit.
+            let leaders = leaders_among(&others).await;
+            let leader = match leaders[..] {
+                [l] => Some(l),
+                _ => None,
+            };
             if let Some(link) = leader.and_then(|l| net.link(l, node)) {
                 held = leader.map(|l| (l, link.mode()));
                 link.set_mode(LinkMode::Hold);
             }
-            log(json!({"at_ms": at, "exit": status, "held_from": leader}));
+            log(json!({"at_ms": at, "exit": status, "leaders": leaders, "held_from": leader}));
             down = true;
         }
     }

@@ -720,7 +720,7 @@ mod tests {
     #[test]
     fn default_matrix_is_every_nemesis_alone_and_all_on_3_and_5_nodes() {
         let p = args(&["--seed", "10"]).plan().unwrap();
-        assert_eq!(p.matrix_size, 7 * 2);
+        assert_eq!(p.matrix_size, 8 * 2);
         let sets: std::collections::BTreeSet<&str> =
             p.runs.iter().map(|r| r.nemesis.as_str()).collect();
         for k in crate::schedule::NemesisKind::ALL {
@@ -734,7 +734,7 @@ mod tests {
     #[test]
     fn default_matrix_leaves_membership_out_below_three_nodes() {
         let p = args(&["--seed", "1", "--nodes", "1,3"]).plan().unwrap();
-        assert_eq!(p.matrix_size, 6 + 7);
+        assert_eq!(p.matrix_size, 7 + 8);
         assert!(!p
             .runs
             .iter()

@@ -182,6 +182,12 @@ impl Cluster {
 
     /// Starts node `id` (which must be down) on its data dir.
     pub fn start(&mut self, id: u64) -> Result<()> {
+        self.start_with_args(id, &[])
+    }
+
+    /// Starts node `id` like [`Cluster::start`], with `more` arguments for
+    /// this start only (e.g. a failpoint armed from the first instant).
+    pub fn start_with_args(&mut self, id: u64, more: &[String]) -> Result<()> {
         let bin = self.bin.clone();
         let extra = self.extra_args.clone();
         let command_line = self.command_line.clone();
@@ -211,6 +217,7 @@ impl Cluster {
             }
         }
         cmd.args(&extra)
+            .args(more)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod campaign;
 pub mod client;
 pub mod cluster;
+pub mod election_safety;
 pub mod etcd;
 pub mod generator;
 pub mod nemesis;

@@ -8,7 +8,9 @@ use crate::proxy::{LinkMode, Network};
 use crate::recorder::Recorder;
 use crate::schedule::{Cut, FaultOp, NemesisKind, PartitionShape, Schedule, Target};
 use raft_proto::kvpb::kv_client::KvClient;
-use raft_proto::kvpb::{Code, MemberRequest, StatusRequest, TransferLeaderRequest};
+use raft_proto::kvpb::{
+    Code, FailpointRequest, MemberRequest, StatusRequest, TransferLeaderRequest,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -506,6 +508,347 @@ impl Nemesis for MembershipNemesis {
     }
 }
 
+/// The failpoint the vote-crash nemesis arms (raft-node's name).
+pub const CRASH_AFTER_VOTE: &str = "crash-after-vote";
+
+/// How often the vote-crash watcher looks for a crashed node.
+const CRASH_POLL: Duration = Duration::from_millis(10);
+
+/// How long the vote-crash nemesis keeps its node down after the kill that
+/// starts the fault, at most, waiting for every other node to campaign.
+const VOTE_CRASH_GATE_LIMIT: Duration = Duration::from_secs(8);
+
+/// How long, after a crashed node restarts, the link from the leader it
+/// voted for to it stays held, so that a candidate still asking in the
+/// same term reaches it first (a network delay on one link).
+const VOTE_CRASH_LEADER_HOLD: Duration = Duration::from_millis(500);
+
+/// The nodes among `others` that answer Status as leader.
+async fn leaders_among(others: &BTreeMap<u64, Channel>) -> Vec<u64> {
+    let mut out = Vec::new();
+    for (id, ch) in others {
+        let mut c = KvClient::new(ch.clone());
+        let r = tokio::time::timeout(Duration::from_millis(300), c.status(StatusRequest {})).await;
+        if matches!(&r, Ok(Ok(s)) if s.get_ref().role == "leader") {
+            out.push(*id);
+        }
+    }
+    out
+}
+
+/// Whether every node behind `others` answers Status as a (pre-)candidate:
+/// each side has lost its leader and asks for votes.
+async fn all_campaigning(others: &BTreeMap<u64, Channel>) -> bool {
+    for ch in others.values() {
+        let mut c = KvClient::new(ch.clone());
+        let r = tokio::time::timeout(Duration::from_millis(300), c.status(StatusRequest {})).await;
+        match r {
+            Ok(Ok(s)) if s.get_ref().role.ends_with("candidate") => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Arms or disarms `name` on the node behind `channel`, retrying while the
+/// node starts, for up to `budget`; returns a short outcome for the history.
+pub async fn set_failpoint(channel: &Channel, name: &str, armed: bool, budget: Duration) -> String {
+    let deadline = Instant::now() + budget;
+    let mut last = String::from("no answer");
+    while Instant::now() < deadline {
+        let mut c = KvClient::new(channel.clone());
+        let req = FailpointRequest {
+            name: name.into(),
+            armed,
+        };
+        match tokio::time::timeout(Duration::from_millis(500), c.failpoint(req)).await {
+            Ok(Ok(r)) => {
+                return match r.into_inner().error {
+                    Some(e) if e.code != Code::Ok as i32 => format!("refused: {}", e.message),
+                    _ => "ok".into(),
+                }
+            }
+            Ok(Err(s)) if s.code() == tonic::Code::Unimplemented => {
+                return format!("unsupported: {}", s.message())
+            }
+            Ok(Err(s)) => last = format!("{:?}: {}", s.code(), s.message()),
+            Err(_) => last = "timeout".into(),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    format!("failed: {last}")
+}
+
+/// One vote-crash fault in effect: the watcher task and what it saw.
+struct VoteCrashRun {
+    node: u64,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    events: Arc<Mutex<Vec<Value>>>,
+}
+
+/// Crashes one voter right after each vote it grants while two sides that
+/// share it cannot hear each other: a candidate of each side may ask it in
+/// the same term, and a voter that forgot its vote across the crash grants
+/// both. The node is SIGKILLed when the fault starts (so that it drops any
+/// leader it follows and the sides campaign), then restarted after each
+/// death on its data dir with the failpoint armed from boot. The fault is
+/// aimed at the leader by default: its followers then hold the same log.
+#[derive(Default)]
+pub struct VoteCrashNemesis {
+    run: Option<VoteCrashRun>,
+}
+
+impl VoteCrashNemesis {
+    async fn start(
+        &mut self,
+        ctx: &NemesisCtx,
+        node: Option<u64>,
+        restart_after_ms: &[u64],
+    ) -> Value {
+        let ids = ctx.ids();
+        // No leader right now: the lowest id stands in, so the fault still
+        // happens (and the history says which node it hit).
+        let node = match node {
+            Some(n) => n,
+            None => match ctx.leader().await {
+                Some(l) => l,
+                None => ids.first().copied().unwrap_or(1),
+            },
+        };
+        let Some(channel) = ctx.channels.get(&node).cloned() else {
+            return json!({"node": node, "error": "no such node"});
+        };
+        let cut = (ids.len() >= 3).then(|| Cut::bridge_around(node, &ids));
+        if let Some(cut) = &cut {
+            ctx.net
+                .partition(&cut.blocked_set(), ctx.sever_on_partition);
+        }
+        let killed = {
+            let mut c = ctx.cluster();
+            c.state(node) != Some(NodeState::Down) && c.kill(node).is_ok()
+        };
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let (stop, stop_rx) = watch::channel(false);
+        let delays: Vec<u64> = if restart_after_ms.is_empty() {
+            vec![0]
+        } else {
+            restart_after_ms.to_vec()
+        };
+        let others: BTreeMap<u64, Channel> = ctx
+            .channels
+            .iter()
+            .filter(|(id, _)| **id != node)
+            .map(|(id, ch)| (*id, ch.clone()))
+            .collect();
+        let task = tokio::spawn(watch_vote_crash(
+            ctx.cluster.clone(),
+            ctx.net.clone(),
+            channel,
+            others,
+            node,
+            delays,
+            events.clone(),
+            stop_rx,
+        ));
+        self.run = Some(VoteCrashRun {
+            node,
+            stop,
+            task,
+            events,
+        });
+        let mut v = cut
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .unwrap_or_else(|| json!({}));
+        v["node"] = json!(node);
+        v["killed"] = json!(killed);
+        v["restart_after_ms"] = json!(restart_after_ms);
+        v
+    }
+
+    async fn stop(&mut self, ctx: &NemesisCtx) -> Value {
+        ctx.net.heal();
+        let Some(run) = self.run.take() else {
+            return json!({"node": null});
+        };
+        let _ = run.stop.send(true);
+        let _ = run.task.await;
+        let restarted = {
+            let mut c = ctx.cluster();
+            let down =
+                c.check_exited(run.node).is_some() || c.state(run.node) == Some(NodeState::Down);
+            down.then(|| c.start(run.node).map_err(|e| format!("{e:#}")))
+        };
+        let disarmed = match ctx.channels.get(&run.node) {
+            Some(ch) => set_failpoint(ch, CRASH_AFTER_VOTE, false, Duration::from_secs(3)).await,
+            None => "no such node".into(),
+        };
+        let events = std::mem::take(&mut *run.events.lock().unwrap_or_else(|e| e.into_inner()));
+        let crashes = events.iter().filter(|e| e["exit"].is_string()).count();
+        json!({
+            "node": run.node,
+            "crashes": crashes,
+            "events": events,
+            "restarted": match restarted {
+                None => json!(false),
+                Some(Ok(())) => json!(true),
+                Some(Err(e)) => json!(e),
+            },
+            "disarmed": disarmed,
+        })
+    }
+}
+
+/// Restarts `node` after each death, the i-th time after `delays[i % len]`,
+/// with its crash-after-vote failpoint armed (`--failpoint`), and waits
+/// until it answers the Failpoint RPC; logs each step
+/// in `events`. After the kill that starts the fault it first waits (up to
+/// [`VOTE_CRASH_GATE_LIMIT`]) until every other node campaigns, so that
+/// candidates of both sides are asking when it comes back. After a crash
+/// that left one leader, the link from that leader to the node is held
+/// until [`VOTE_CRASH_LEADER_HOLD`] after the restart.
+#[allow(clippy::too_many_arguments)]
+async fn watch_vote_crash(
+    cluster: Arc<Mutex<Cluster>>,
+    net: Arc<Network>,
+    channel: Channel,
+    others: BTreeMap<u64, Channel>,
+    node: u64,
+    delays: Vec<u64>,
+    events: Arc<Mutex<Vec<Value>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let began = Instant::now();
+    let log = |v: Value| {
+        tracing::info!("vote-crash n{node}: {v}");
+        events.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+    };
+    let lock = || cluster.lock().unwrap_or_else(|e| e.into_inner());
+    let mut restarts = 0usize;
+    let mut down = lock().state(node) == Some(NodeState::Down);
+    // The held link (leader, previous mode) and when to let it go.
+    let mut held: Option<(u64, LinkMode)> = None;
+    let mut release_at: Option<Instant> = None;
+    let release = |held: &mut Option<(u64, LinkMode)>| {
+        if let Some((leader, mode)) = held.take() {
+            if let Some(link) = net.link(leader, node) {
+                link.set_mode(mode);
+            }
+        }
+    };
+    loop {
+        if down {
+            let delay = delays[restarts % delays.len()];
+            if restarts == 0 {
+                let gate = async {
+                    let deadline = Instant::now() + VOTE_CRASH_GATE_LIMIT;
+                    while Instant::now() < deadline && !all_campaigning(&others).await {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = gate => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                let campaigning = began.elapsed().as_millis() as u64;
+                log(json!({"at_ms": campaigning, "others_campaigning": true}));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                // The stop operation restarts a node that is still down.
+                _ = stop.wait_for(|s| *s) => {
+                    release(&mut held);
+                    return;
+                }
+            }
+            restarts += 1;
+            let at = began.elapsed().as_millis() as u64;
+            // Armed from the first instant: a vote granted before an RPC
+            // could arm it would slip through.
+            let armed_at_boot = ["--failpoint".to_string(), CRASH_AFTER_VOTE.to_string()];
+            if let Err(e) = lock().start_with_args(node, &armed_at_boot) {
+                log(json!({"at_ms": at, "restart_error": format!("{e:#}")}));
+                return;
+            }
+            down = false;
+            if held.is_some() {
+                release_at = Some(Instant::now() + VOTE_CRASH_LEADER_HOLD);
+            }
+            // Confirms the node is up and armed (it was started armed).
+            let armed = tokio::select! {
+                a = set_failpoint(&channel, CRASH_AFTER_VOTE, true, Duration::from_secs(5)) => a,
+                _ = stop.wait_for(|s| *s) => {
+                    release(&mut held);
+                    return;
+                }
+            };
+            log(json!({"at_ms": at, "restarted_after_ms": delay, "armed": armed}));
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(CRASH_POLL) => {}
+            _ = stop.wait_for(|s| *s) => {
+                release(&mut held);
+                return;
+            }
+        }
+        if release_at.is_some_and(|t| Instant::now() >= t) {
+            release_at = None;
+            release(&mut held);
+        }
+        let exited = lock().check_exited(node);
+        if let Some(status) = exited {
+            let at = began.elapsed().as_millis() as u64;
+            release(&mut held);
+            // The leader it voted for is the one that must not reach it
+            // first when it comes back. Once two nodes lead (it voted
+            // twice), nothing is held: both should reach it and commit.
+            let leaders = leaders_among(&others).await;
+            let leader = match leaders[..] {
+                [l] => Some(l),
+                _ => None,
+            };
+            if let Some(link) = leader.and_then(|l| net.link(l, node)) {
+                held = leader.map(|l| (l, link.mode()));
+                link.set_mode(LinkMode::Hold);
+            }
+            log(json!({"at_ms": at, "exit": status, "leaders": leaders, "held_from": leader}));
+            down = true;
+        }
+    }
+}
+
+impl Nemesis for VoteCrashNemesis {
+    fn kind(&self) -> NemesisKind {
+        NemesisKind::VoteCrash
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match op {
+                FaultOp::StartVoteCrash {
+                    node,
+                    restart_after_ms,
+                } => {
+                    if self.run.is_some() {
+                        self.stop(ctx).await;
+                    }
+                    self.start(ctx, *node, restart_after_ms).await
+                }
+                _ => self.stop(ctx).await,
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if self.run.is_some() {
+                let v = self.stop(ctx).await;
+                tracing::info!("vote-crash teardown: {v}");
+            }
+        })
+    }
+}
+
 /// Builds the nemesis of one kind.
 pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
     match kind {
@@ -515,6 +858,7 @@ pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
         NemesisKind::Slow => Box::<SlowNemesis>::default(),
         NemesisKind::LeaderTransfer => Box::<TransferNemesis>::default(),
         NemesisKind::Membership => Box::<MembershipNemesis>::default(),
+        NemesisKind::VoteCrash => Box::<VoteCrashNemesis>::default(),
     }
 }
 

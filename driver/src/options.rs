@@ -28,7 +28,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub rate: Option<f64>,
     /// Faults: all, none, or a comma list of pause, kill, partition, slow,
-    /// leader-transfer, membership.
+    /// leader-transfer, membership, vote-crash.
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Partition shapes: all, or a comma list of one, leader, halves,

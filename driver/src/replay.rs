@@ -207,6 +207,13 @@ fn resolve(op: &FaultOp, value: &Value) -> FaultOp {
         FaultOp::StartMembership { node } => FaultOp::StartMembership {
             node: value["node"].as_u64().unwrap_or(*node),
         },
+        FaultOp::StartVoteCrash {
+            node,
+            restart_after_ms,
+        } => FaultOp::StartVoteCrash {
+            node: value["node"].as_u64().or(*node),
+            restart_after_ms: restart_after_ms.clone(),
+        },
         other => other.clone(),
     }
 }
@@ -476,6 +483,22 @@ mod tests {
         assert_eq!(cfg.node_args, vec!["--read-mode=lease"]);
         assert!(cfg.sever_on_partition);
         assert_eq!(cfg.check_time_limit, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_vote_crash_at_the_leader_replays_at_the_node_it_hit() {
+        let planned = FaultOp::StartVoteCrash {
+            node: None,
+            restart_after_ms: vec![100, 400],
+        };
+        let applied = json!({"node": 2, "groups": [[1, 2], [2, 3]], "killed": true});
+        assert_eq!(
+            resolve(&planned, &applied),
+            FaultOp::StartVoteCrash {
+                node: Some(2),
+                restart_after_ms: vec![100, 400],
+            }
+        );
     }
 
     #[test]

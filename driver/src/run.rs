@@ -500,13 +500,16 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
     progress_note(&events);
     eprintln!("raft-driver: checking {} events", events.len());
     let events = Arc::new(events);
-    let verdict = {
+    let mut verdict = {
         let (events, dir, limit) = (events.clone(), dir.clone(), cfg.check_time_limit);
         // The search is CPU-bound and spawns its own threads.
         tokio::task::spawn_blocking(move || verdict::judge(&events, &dir, limit))
             .await
             .context("checker task")?
     };
+    if cfg.target == TargetKind::Raft {
+        crate::election_safety::apply(&dir, &mut verdict);
+    }
     if let Err(e) = link_latest(&cfg.results, &dir) {
         tracing::warn!("results/latest not updated: {e:#}");
         eprintln!("raft-driver: results/latest not updated: {e:#}");

@@ -28,17 +28,22 @@ pub enum NemesisKind {
     LeaderTransfer,
     /// Remove a node through the admin API, add it back later.
     Membership,
+    /// Split the nodes into two sides that share one voter, and crash that
+    /// voter right after each vote it grants (raft-node's crash-after-vote
+    /// failpoint), restarting it after a delay.
+    VoteCrash,
 }
 
 impl NemesisKind {
     /// Every kind, in the order `all` uses.
-    pub const ALL: [NemesisKind; 6] = [
+    pub const ALL: [NemesisKind; 7] = [
         NemesisKind::Partition,
         NemesisKind::Kill,
         NemesisKind::Pause,
         NemesisKind::Slow,
         NemesisKind::LeaderTransfer,
         NemesisKind::Membership,
+        NemesisKind::VoteCrash,
     ];
 
     /// The command-line name.
@@ -50,6 +55,7 @@ impl NemesisKind {
             NemesisKind::Slow => "slow",
             NemesisKind::LeaderTransfer => "leader-transfer",
             NemesisKind::Membership => "membership",
+            NemesisKind::VoteCrash => "vote-crash",
         }
     }
 
@@ -144,6 +150,19 @@ impl Cut {
             groups: Some(groups),
             blocked,
         }
+    }
+
+    /// Two sides that share only `middle`, which hears everyone; the other
+    /// nodes, ascending, fill the sides (the first one gets the odd node).
+    pub fn bridge_around(middle: u64, nodes: &[u64]) -> Self {
+        let rest: Vec<u64> = sorted(nodes).into_iter().filter(|&n| n != middle).collect();
+        let (a, b) = rest.split_at(rest.len().div_ceil(2));
+        let side = |s: &[u64]| {
+            let mut v = s.to_vec();
+            v.push(middle);
+            sorted(&v)
+        };
+        Cut::from_groups(vec![side(a), side(b)])
     }
 
     /// Isolates `node` from all `others`.
@@ -268,6 +287,21 @@ pub enum FaultOp {
     },
     /// Add the removed node back as a voter.
     StopMembership,
+    /// Cut the nodes into two sides that share `node` (with 3 nodes or
+    /// more; [`Cut::bridge_around`]), SIGKILL it, and restart it each time
+    /// it dies, the i-th time after `restart_after_ms[i % len]`, with its
+    /// crash-after-vote failpoint armed.
+    StartVoteCrash {
+        /// The voter both sides share; None: the leader when applied (its
+        /// followers then hold the same log, so both sides' leaders can
+        /// commit once it votes twice).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<u64>,
+        /// Delays before each restart, in turn.
+        restart_after_ms: Vec<u64>,
+    },
+    /// Disarm the failpoint, heal, and restart the node if it is down.
+    StopVoteCrash,
 }
 
 impl FaultOp {
@@ -286,6 +320,8 @@ impl FaultOp {
             FaultOp::StopTransfer => "stop-transfer",
             FaultOp::StartMembership { .. } => "start-membership",
             FaultOp::StopMembership => "stop-membership",
+            FaultOp::StartVoteCrash { .. } => "start-vote-crash",
+            FaultOp::StopVoteCrash => "stop-vote-crash",
         }
     }
 
@@ -298,6 +334,7 @@ impl FaultOp {
             FaultOp::StartSlow { .. } | FaultOp::StopSlow => NemesisKind::Slow,
             FaultOp::StartTransfer { .. } | FaultOp::StopTransfer => NemesisKind::LeaderTransfer,
             FaultOp::StartMembership { .. } | FaultOp::StopMembership => NemesisKind::Membership,
+            FaultOp::StartVoteCrash { .. } | FaultOp::StopVoteCrash => NemesisKind::VoteCrash,
         }
     }
 
@@ -310,6 +347,7 @@ impl FaultOp {
             FaultOp::StartSlow { .. } => FaultOp::StopSlow,
             FaultOp::StartTransfer { .. } => FaultOp::StopTransfer,
             FaultOp::StartMembership { .. } => FaultOp::StopMembership,
+            FaultOp::StartVoteCrash { .. } => FaultOp::StopVoteCrash,
             _ => return None,
         })
     }
@@ -392,6 +430,9 @@ impl Schedule {
     }
 }
 
+/// Restart delays the vote-crash nemesis draws from.
+const VOTE_CRASH_RESTART_MS: [u64; 4] = [100, 200, 400, 800];
+
 fn pick_nodes(target: Target, nodes: &[u64], rng: &mut SmallRng) -> Option<Vec<u64>> {
     let mut shuffled = nodes.to_vec();
     shuffled.shuffle(rng);
@@ -453,6 +494,18 @@ fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> Fault
         NemesisKind::Membership => FaultOp::StartMembership {
             node: *nodes.choose(rng).expect("non-empty"),
         },
+        NemesisKind::VoteCrash => {
+            // Short: a candidate of the same term must still be asking when
+            // the node comes back (the first restart also waits until every
+            // other node campaigns).
+            let restart_after_ms = (0..4)
+                .map(|_| *VOTE_CRASH_RESTART_MS.choose(rng).expect("non-empty"))
+                .collect();
+            FaultOp::StartVoteCrash {
+                node: None,
+                restart_after_ms,
+            }
+        }
     }
 }
 
@@ -569,6 +622,45 @@ mod tests {
                 heard_sets.insert(heard);
             }
             assert_eq!(heard_sets.len(), nodes.len(), "majorities must differ");
+        }
+    }
+
+    #[test]
+    fn vote_crash_aims_at_the_leader_with_seeded_restart_delays() {
+        let kinds = [NemesisKind::VoteCrash];
+        let s = Schedule::generate(&spec(&kinds, &[1, 2, 3], 30));
+        assert!(!s.events.is_empty());
+        for e in &s.events {
+            match &e.op {
+                FaultOp::StartVoteCrash {
+                    node,
+                    restart_after_ms,
+                } => {
+                    assert_eq!(*node, None);
+                    assert!(!restart_after_ms.is_empty());
+                }
+                other => assert_eq!(*other, FaultOp::StopVoteCrash),
+            }
+        }
+    }
+
+    #[test]
+    fn a_bridge_around_a_node_gives_each_side_a_majority_through_it() {
+        for (nodes, middle) in [(vec![1, 2, 3], 2), (vec![1, 2, 3, 4, 5], 4)] {
+            let cut = Cut::bridge_around(middle, &nodes);
+            let groups = cut.groups.clone().unwrap();
+            assert_eq!(groups.len(), 2);
+            let shared: Vec<u64> = groups[0]
+                .iter()
+                .copied()
+                .filter(|n| groups[1].contains(n))
+                .collect();
+            assert_eq!(shared, vec![middle]);
+            assert!(groups.iter().all(|g| g.len() > nodes.len() / 2));
+            // The middle hears everyone; the sides do not hear each other.
+            let set = cut.blocked_set();
+            assert!(set.iter().all(|(a, b)| *a != middle && *b != middle));
+            assert_eq!(set.len(), 2 * (nodes.len() / 2).pow(2));
         }
     }
 

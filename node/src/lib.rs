@@ -9,8 +9,11 @@
 //!   outgoing), the set of outgoing links, and conversion between core
 //!   messages and the wire.
 //! - [`write_path_trace`]: opt-in timestamps of a write's steps.
+//! - [`bugs`], [`failpoint`]: deliberate defects and run-time crash points
+//!   that prove the harness catches what it claims to.
 
 pub mod bugs;
+pub mod failpoint;
 pub mod kv;
 pub mod node_loop;
 pub mod peer_link;

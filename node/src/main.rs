@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use raft_node::bugs::{Bug, Bugs};
+use raft_node::failpoint::{self, Failpoint};
 use raft_node::kv::KvStore;
 use raft_node::node_loop::{LoopConfig, NodeLoop};
 use raft_node::peer_stream;
@@ -75,6 +76,10 @@ struct Args {
     /// Switch on a deliberate defect (stale-read, forget-vote, early-ack, no-fsync).
     #[arg(long = "bug")]
     bugs: Vec<Bug>,
+    /// Arm a crash point from the start (crash-after-vote); tests can also
+    /// arm one at run time with the Failpoint RPC.
+    #[arg(long = "failpoint")]
+    failpoints: Vec<Failpoint>,
 }
 
 fn parse_peer(s: &str) -> Result<(NodeId, String), String> {
@@ -146,6 +151,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
+    for p in &args.failpoints {
+        failpoint::set(*p, true);
+    }
     let bugs = Bugs::new(args.bugs.clone());
     if args.trace_write_path {
         raft_node::write_path_trace::enable();

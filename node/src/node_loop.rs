@@ -440,12 +440,14 @@ impl NodeLoop {
         if let Some(conf) = &rd.conf {
             tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership changed");
         }
+        let granted_vote = crate::failpoint::grants_vote(&rest);
         for m in rest {
             if matches!(m.kind, MessageKind::AppendEntriesResponse { .. }) {
                 trace::mark("loop-sent-ack");
             }
             self.transport.send(m);
         }
+        crate::failpoint::after_round(granted_vote);
         for e in &rd.committed_entries {
             self.apply(e)?;
         }

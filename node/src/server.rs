@@ -306,4 +306,21 @@ impl Kv for KvService {
     ) -> Result<Response<kvpb::AdminResponse>, Status> {
         self.admin(AdminOp::Remove(req.into_inner().node_id)).await
     }
+
+    async fn failpoint(
+        &self,
+        req: Req<kvpb::FailpointRequest>,
+    ) -> Result<Response<kvpb::AdminResponse>, Status> {
+        let r = req.into_inner();
+        // Handled here, not by the loop: arming must work while the loop is
+        // busy, and the loop only reads the flag.
+        let error = match r.name.parse::<crate::failpoint::Failpoint>() {
+            Ok(p) => {
+                crate::failpoint::set(p, r.armed);
+                ok()
+            }
+            Err(e) => error(kvpb::Code::BadRequest, e, None),
+        };
+        Ok(Response::new(kvpb::AdminResponse { error }))
+    }
 }

@@ -102,7 +102,12 @@ fn nonleader_start_election_after_the_election_timeout() {
         }
         let term = r.status().term;
         for _ in 0..20 {
+            // Drop the retried requests of an earlier candidacy (§5.1).
+            read_messages(&mut r);
             r.tick();
+            if r.status().term > term {
+                break;
+            }
         }
         let st = r.status();
         assert_eq!((st.role, st.term, st.vote), (Role::Candidate, term + 1, 1));

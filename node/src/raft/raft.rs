@@ -63,6 +63,9 @@ pub struct Raft {
     transfer_elapsed: u64,
     /// Ticks since this node became leader (the lease clock).
     leader_ticks: u64,
+    /// Whether the current candidacy was started by a leadership transfer
+    /// (its vote requests, retries included, may cut a lease short).
+    campaign_transfer: bool,
     /// Ticks since this core was built, up to an election timeout.
     ticks_since_start: u64,
     read_only: ReadOnly,
@@ -131,6 +134,7 @@ impl Raft {
             lead_transferee: 0,
             transfer_elapsed: 0,
             leader_ticks: 0,
+            campaign_transfer: false,
             ticks_since_start: 0,
             read_only: ReadOnly::default(),
             reads_before_commit: Vec::new(),
@@ -520,6 +524,7 @@ impl Raft {
         self.role = Role::PreCandidate;
         self.leader = 0;
         self.votes.clear();
+        self.heartbeat_elapsed = 0;
     }
 
     fn become_candidate(&mut self) {
@@ -569,6 +574,17 @@ impl Raft {
         if self.promotable() && self.election_elapsed >= self.randomized_election_timeout {
             self.election_elapsed = 0;
             self.campaign(self.cfg.pre_vote, false);
+            return;
+        }
+        if matches!(self.role, Role::Candidate | Role::PreCandidate) {
+            self.heartbeat_elapsed += 1;
+            if self.heartbeat_elapsed >= self.cfg.heartbeat_tick {
+                self.heartbeat_elapsed = 0;
+                // Section 5.1: RPCs are retried when no response comes. A
+                // request lost on the way, or to a voter that was down,
+                // is asked again within the same candidacy.
+                self.request_votes(true);
+            }
         }
     }
 
@@ -619,13 +635,11 @@ impl Raft {
 
     /// Starts an election: a pre-vote round first if `pre`, a real one otherwise.
     fn campaign(&mut self, pre: bool, transfer: bool) {
-        let term = if pre {
+        if pre {
             self.become_pre_candidate();
-            self.term + 1
         } else {
             self.become_candidate();
-            self.term
-        };
+        }
         self.votes.insert(self.id, true);
         match self.poll() {
             VoteResult::Won => {
@@ -639,14 +653,24 @@ impl Raft {
             VoteResult::Lost if !conf::is_voter(&self.conf, self.id) => return,
             _ => {}
         }
+        self.campaign_transfer = transfer;
+        self.request_votes(false);
+    }
+
+    /// Asks every other voter for its (pre-)vote in the current candidacy;
+    /// with `only_unanswered`, only those whose answer has not come.
+    fn request_votes(&mut self, only_unanswered: bool) {
+        let pre = self.role == Role::PreCandidate;
+        let term = if pre { self.term + 1 } else { self.term };
         let kind = MessageKind::RequestVote {
             pre_vote: pre,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
-            leader_transfer: transfer,
+            leader_transfer: self.campaign_transfer,
         };
         for id in conf::members(&self.conf) {
-            if id != self.id && conf::is_voter(&self.conf, id) {
+            let answered = only_unanswered && self.votes.contains_key(&id);
+            if id != self.id && conf::is_voter(&self.conf, id) && !answered {
                 self.send(id, term, kind.clone());
             }
         }

@@ -700,6 +700,10 @@ impl VoteCrashNemesis {
     }
 }
 
+/// What a restart's "armed" says when the node crashed (by its failpoint,
+/// armed from boot) before it answered the confirming RPC.
+pub const EXITED_BEFORE_CONFIRMING: &str = "exited before confirming";
+
 /// Restarts `node` after each death, the i-th time after `delays[i % len]`,
 /// with its crash-after-vote failpoint armed (`--failpoint`), and waits
 /// until it answers the Failpoint RPC; logs each step
@@ -727,6 +731,8 @@ async fn watch_vote_crash(
     let lock = || cluster.lock().unwrap_or_else(|e| e.into_inner());
     let mut restarts = 0usize;
     let mut down = lock().state(node) == Some(NodeState::Down);
+    // An exit noticed while confirming a restart, not yet handled.
+    let mut exit_seen: Option<String> = None;
     // The held link (leader, previous mode) and when to let it go.
     let mut held: Option<(u64, LinkMode)> = None;
     let mut release_at: Option<Instant> = None;
@@ -775,12 +781,24 @@ async fn watch_vote_crash(
             if held.is_some() {
                 release_at = Some(Instant::now() + VOTE_CRASH_LEADER_HOLD);
             }
-            // Confirms the node is up and armed (it was started armed).
-            let armed = tokio::select! {
-                a = set_failpoint(&channel, CRASH_AFTER_VOTE, true, Duration::from_secs(5)) => a,
-                _ = stop.wait_for(|s| *s) => {
-                    release(&mut held);
-                    return;
+            // Confirms the node is up and armed (it was started armed). A
+            // candidate may ask it for a vote at once, so it can crash
+            // before it answers: watch for that meanwhile.
+            let confirm = set_failpoint(&channel, CRASH_AFTER_VOTE, true, Duration::from_secs(5));
+            tokio::pin!(confirm);
+            let armed = loop {
+                tokio::select! {
+                    a = &mut confirm => break a,
+                    _ = tokio::time::sleep(CRASH_POLL) => {
+                        if let Some(status) = lock().check_exited(node) {
+                            exit_seen = Some(status);
+                            break EXITED_BEFORE_CONFIRMING.to_string();
+                        }
+                    }
+                    _ = stop.wait_for(|s| *s) => {
+                        release(&mut held);
+                        return;
+                    }
                 }
             };
             log(json!({"at_ms": at, "restarted_after_ms": delay, "armed": armed}));
@@ -797,7 +815,7 @@ async fn watch_vote_crash(
             release_at = None;
             release(&mut held);
         }
-        let exited = lock().check_exited(node);
+        let exited = exit_seen.take().or_else(|| lock().check_exited(node));
         if let Some(status) = exited {
             let at = began.elapsed().as_millis() as u64;
             release(&mut held);

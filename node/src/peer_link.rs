@@ -202,29 +202,9 @@ async fn write_all(s: &TcpStream, mut buf: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft_proto::raftpb::{raft_message::Msg, Header, TimeoutNowRequest};
+    use crate::peer_stream::test_frames::{msg, term};
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
-
-    fn msg(term: u64) -> RaftMessage {
-        RaftMessage {
-            msg: Some(Msg::TimeoutNow(TimeoutNowRequest {
-                header: Some(Header {
-                    cluster_id: 7,
-                    from: 1,
-                    to: 2,
-                    term,
-                }),
-            })),
-        }
-    }
-
-    fn term(m: RaftMessage) -> u64 {
-        match m.msg {
-            Some(Msg::TimeoutNow(t)) => t.header.unwrap().term,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
 
     async fn accept_stream(l: &TcpListener) -> TcpStream {
         let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), l.accept())

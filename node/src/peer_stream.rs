@@ -156,12 +156,13 @@ async fn serve(stream: TcpStream, handle: LoopHandle) {
     }
 }
 
+/// Small frames for the tests of this module and of `peer_link`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use raft_proto::raftpb::{raft_message::Msg, Header, TimeoutNowRequest};
+pub(crate) mod test_frames {
+    use raft_proto::raftpb::{raft_message::Msg, Header, RaftMessage, TimeoutNowRequest};
 
-    fn msg(term: u64) -> RaftMessage {
+    /// A TimeoutNow from 1 to 2 in cluster 7 at `term`.
+    pub fn msg(term: u64) -> RaftMessage {
         RaftMessage {
             msg: Some(Msg::TimeoutNow(TimeoutNowRequest {
                 header: Some(Header {
@@ -174,12 +175,19 @@ mod tests {
         }
     }
 
-    fn term(m: RaftMessage) -> u64 {
+    /// The term of a message made by [`msg`].
+    pub fn term(m: RaftMessage) -> u64 {
         match m.msg {
             Some(Msg::TimeoutNow(t)) => t.header.unwrap().term,
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_frames::{msg, term};
+    use super::*;
 
     #[tokio::test]
     async fn frames_read_back_in_order_and_the_stream_ends_cleanly() {

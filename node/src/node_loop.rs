@@ -171,7 +171,7 @@ impl NodeLoop {
     /// a node that cannot persist must stop rather than answer.
     ///
     /// The loop is a task on the node's tokio runtime, not a thread of its
-    /// own: a request or peer message that a gRPC handler hands over wakes
+    /// own: a request from a gRPC handler or a message from a peer stream wakes
     /// it on the same worker thread (tokio's LIFO slot), where a separate
     /// thread cost a cross-thread wake-up per hop (about 40-50 us each on
     /// a 2-core VM, four of them on a write's critical path). Its fsync

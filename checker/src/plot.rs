@@ -106,7 +106,8 @@ fn fault_color(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
-fn series_color(i: usize) -> RGBColor {
+/// The colour of the `i`-th line series (also the bench plot's palette).
+pub fn series_color(i: usize) -> RGBColor {
     const C: [RGBColor; 8] = [
         RGBColor(0x1f, 0x77, 0xb4),
         RGBColor(0xff, 0x7f, 0x0e),
@@ -121,6 +122,25 @@ fn series_color(i: usize) -> RGBColor {
 }
 
 type DrawResult = Result<(), String>;
+
+/// Draws a chart's legend at `position` in the one style of every plot
+/// here and of raft-driver's bench plot.
+pub fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
 
 fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
@@ -240,13 +260,7 @@ fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) 
             };
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     area.present().map_err(err)
 }
 
@@ -319,13 +333,7 @@ fn latency_quantiles<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     area.present().map_err(err)
 }
 
@@ -386,13 +394,7 @@ fn rate<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> Draw
                 PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     area.present().map_err(err)
 }
 

@@ -3,6 +3,7 @@
 //! as PNG and SVG, with the checker's embedded font.
 
 use plotters::prelude::*;
+use raft_checker::plot::{draw_legend, series_color};
 use std::path::{Path, PathBuf};
 
 /// One curve: its label and its sorted latencies in microseconds.
@@ -19,20 +20,6 @@ const MAX_NINES: f64 = 4.0;
 
 fn nines(q: f64) -> f64 {
     -(1.0 - q).max(1e-9).log10()
-}
-
-fn color(i: usize) -> RGBColor {
-    const P: [RGBColor; 8] = [
-        RGBColor(31, 119, 180),
-        RGBColor(214, 39, 40),
-        RGBColor(44, 160, 44),
-        RGBColor(255, 127, 14),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(23, 190, 207),
-    ];
-    P[i % P.len()]
 }
 
 /// Points of one curve: (nines, latency ms), at most ~400 per curve.
@@ -109,20 +96,14 @@ where
         .draw()
         .map_err(|e| err(&e))?;
     for (i, c) in curves.iter().enumerate() {
-        let col = color(i);
+        let col = series_color(i);
         chart
             .draw_series(LineSeries::new(points(&c.sorted_us), col.stroke_width(2)))
             .map_err(|e| err(&e))?
             .label(c.label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(&e))?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     area.present().map_err(|e| err(&e))?;
     Ok(())
 }

@@ -71,12 +71,15 @@ impl PeerLink {
     /// else to the task's buffer (dropped when that is full).
     pub fn send(&self, m: &RaftMessage) {
         let mut st = self.shared.lock();
-        if let (Some(stream), false, true) = (st.stream.clone(), st.writing, st.pending.is_empty())
-        {
+        if st.stream.is_some() && !st.writing && st.pending.is_empty() {
             let mut frame = std::mem::take(&mut st.frame);
             frame.clear();
             peer_stream::encode_frame(&mut frame, m);
-            match stream.try_write(&frame) {
+            let written = match &st.stream {
+                Some(stream) => stream.try_write(&frame),
+                None => unreachable!("checked above"),
+            };
+            match written {
                 Ok(n) if n == frame.len() => {
                     crate::write_path_trace::mark("net-wrote");
                     st.frame = frame;

@@ -223,22 +223,25 @@ impl Wal {
         Ok(())
     }
 
-    /// Appends framed records to the open segment (one write call, after
-    /// writing zeros ahead when the allocated space runs out).
+    /// Appends framed records to the open segment (one write call, then one
+    /// of zeros ahead when the allocated space ran out).
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let end = self.active_len + bytes.len() as u64;
         let allocated = self.allocation_for(self.allocated, end);
         let (Some(f), Some(seg)) = (self.active.as_mut(), self.segments.last()) else {
             return Err(StorageError::Invalid("write with no open segment".into()));
         };
+        f.write_all_at(bytes, self.active_len)
+            .map_err(|e| StorageError::io("write", &seg.path, e))?;
         if allocated > self.allocated {
-            let zeros = vec![0u8; (allocated - self.allocated) as usize];
-            f.write_all_at(&zeros, self.allocated)
+            // Zeros only past the records just written: the part of the
+            // new space they fill needs no zeros first.
+            let from = end.max(self.allocated);
+            let zeros = vec![0u8; (allocated - from) as usize];
+            f.write_all_at(&zeros, from)
                 .map_err(|e| StorageError::io("write", &seg.path, e))?;
             self.allocated = allocated;
         }
-        f.write_all_at(bytes, self.active_len)
-            .map_err(|e| StorageError::io("write", &seg.path, e))?;
         self.active_len += bytes.len() as u64;
         self.stats.writes += 1;
         self.stats.bytes += bytes.len() as u64;

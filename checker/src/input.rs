@@ -49,3 +49,47 @@ pub fn read_history(path: &Path, format: Option<Format>) -> Result<History, Hist
         Format::Edn => read_edn_file(&file),
     }
 }
+
+/// Reads a history like [`read_history`], except that a JSON-lines file
+/// whose last line is torn (no newline after it, and not a whole event: the
+/// writer was cut off mid-line by a crash or a full disk) is read without
+/// that line, and the reason is returned beside it. Any other bad line is
+/// still an error naming its line.
+pub fn read_history_tolerant(
+    path: &Path,
+    format: Option<Format>,
+) -> Result<(History, Option<String>), HistoryError> {
+    let file = history_path(path);
+    if format.unwrap_or_else(|| Format::guess(&file)) == Format::Edn {
+        return read_history(path, format).map(|h| (h, None));
+    }
+    let bytes = std::fs::read(&file)
+        .map_err(|e| HistoryError::general(format!("cannot open {}: {e}", file.display())))?;
+    let (whole, tail) = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(i) => (&bytes[..=i], &bytes[i + 1..]),
+        None => (&bytes[..0], &bytes[..]),
+    };
+    let mut history = crate::history::read_jsonl(whole)?;
+    let tail_text = String::from_utf8_lossy(tail);
+    if tail_text.trim().is_empty() {
+        return Ok((history, None));
+    }
+    let line = whole.iter().filter(|&&b| b == b'\n').count() + 1;
+    match serde_json::from_str::<crate::history::Event>(tail_text.trim()) {
+        // A last line without its newline that is whole is kept.
+        Ok(e) => {
+            history.events.push(e);
+            history
+                .positions
+                .push(crate::history::SourcePos::Line(line));
+            Ok((history, None))
+        }
+        Err(e) => Ok((
+            history,
+            Some(format!(
+                "line {line} is cut off after {} bytes: {e}",
+                tail.len()
+            )),
+        )),
+    }
+}

@@ -24,6 +24,7 @@ pub mod register;
 pub mod report;
 pub mod search;
 pub mod stats;
+pub mod verdict;
 
 pub use check::{
     check_history, check_with_model, CheckOptions, CheckResult, Explanation, KeyResult, OpRef,

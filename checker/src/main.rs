@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use raft_checker::input::{history_path, read_history, Format};
-use raft_checker::{check_history, CheckOptions, RegisterKind, EXIT_BAD_INPUT};
+use raft_checker::{CheckOptions, RegisterKind, EXIT_BAD_INPUT};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -229,27 +229,32 @@ fn run(cli: Cli) -> Result<i32, String> {
                 progress: true,
                 null_read_is_unknown: null_reads == NullReads::Unknown,
             };
-            let h = read_history(&history, Some(format))
+            let loaded = raft_checker::verdict::run::load(&history, Some(format))
                 .map_err(|e| format!("{}: {e}", file.display()))?;
-            let result = check_history(&h.events, &opts)
-                .map_err(|e| format!("{}: {}", file.display(), e.locate(&h)))?;
+            let result = raft_checker::verdict::run::judge(&loaded, &opts)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
             if json {
                 say!(
                     "{}",
                     serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
                 );
             } else {
-                say_raw(&raft_checker::report::text_report(&result));
+                say_raw(&result.text());
+                say!(
+                    "verdict: {} (exit {})",
+                    result.valid.as_str(),
+                    result.exit_code()
+                );
             }
             let out = out.or_else(|| history.is_dir().then(|| history.clone()));
             if let Some(dir) = out {
-                raft_checker::report::write_run_outputs(&dir, &h.events, &result)
+                raft_checker::report::write_run_outputs(&dir, &loaded.history.events, &result)
                     .map_err(|e| format!("cannot write the report into {}: {e}", dir.display()))?;
                 if !json {
                     say!("report: {}", dir.join("index.html").display());
                 }
             }
-            Ok(result.valid.exit_code())
+            Ok(result.exit_code())
         }
         Cmd::Bench {
             scenario,

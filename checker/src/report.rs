@@ -5,6 +5,7 @@ use crate::faults::fault_intervals;
 use crate::history::Event;
 use crate::operation::{pair_lenient, Operation, Outcome};
 use crate::plot::{write_plots, PLOTS};
+use crate::verdict::RunResult;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -54,22 +55,45 @@ pub fn text_report(r: &CheckResult) -> String {
     s
 }
 
-/// Writes results.json, the plots (PNG and SVG) and index.html into `dir`.
-pub fn write_run_outputs(
-    dir: &Path,
-    events: &[Event],
-    result: &CheckResult,
-) -> std::io::Result<()> {
+/// Writes results.json, the plots (PNG and SVG) and index.html into `dir`:
+/// the verdict written once. results.json and the page are replaced
+/// atomically (a temporary file, then a rename), so a reader never sees
+/// half of one; any failure is returned.
+pub fn write_run_outputs(dir: &Path, events: &[Event], result: &RunResult) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     write_results_json(dir, result)?;
     write_plots(dir, events)?;
-    std::fs::write(dir.join("index.html"), index_html(events, result))
+    write_atomic(
+        &dir.join("index.html"),
+        index_html(events, result).as_bytes(),
+    )
 }
 
-/// Writes results.json alone.
-pub fn write_results_json(dir: &Path, result: &CheckResult) -> std::io::Result<()> {
+/// Writes results.json alone (atomically).
+pub fn write_results_json(dir: &Path, result: &RunResult) -> std::io::Result<()> {
     let json = serde_json::to_string_pretty(result).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join("results.json"), json + "\n")
+    write_atomic(&dir.join("results.json"), (json + "\n").as_bytes())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it
+/// over `path`: readers see the old file or the new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Escapes text for HTML.
@@ -106,22 +130,54 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f2f2f2}td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto}";
 
-/// The report page: verdict, counts, latency, plots, explanations with a
-/// timeline each. Its size is bounded whatever the history's length.
-pub fn index_html(events: &[Event], r: &CheckResult) -> String {
+/// The report page: the composed verdict and each checker's, counts,
+/// latency, plots, explanations with a timeline each. Its size is bounded
+/// whatever the history's length.
+pub fn index_html(events: &[Event], run: &RunResult) -> String {
     let mut h = String::new();
-    let class = r.valid.as_str();
+    let class = run.valid.as_str();
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>raft-checker: {class}</title><style>{STYLE}</style></head><body>\n"
     );
-    let _ = writeln!(h, "<h1>Linearizability check</h1>");
+    let _ = writeln!(h, "<h1>Check</h1>");
     let _ = writeln!(
         h,
         "<div class=\"verdict {class}\">{}</div>\n<p>{}</p>",
         escape(&class.to_uppercase()),
-        escape(&r.summary)
+        escape(&clip(&run.summary, 600))
     );
+    checkers_table(&mut h, run);
+    if let Some(r) = &run.linearizability {
+        linearizability_sections(&mut h, events, r);
+    }
+    plots_and_faults(&mut h, events);
+    if let Some(r) = &run.linearizability {
+        keys_table(&mut h, r);
+    }
+    let _ = writeln!(
+        h,
+        "<p><a href=\"results.json\">results.json</a></p></body></html>"
+    );
+    h
+}
+
+fn checkers_table(h: &mut String, run: &RunResult) {
+    let _ = writeln!(h, "<h2>Checkers</h2><table><tr><th class=\"l\">checker</th><th class=\"l\">verdict</th><th class=\"l\">summary</th></tr>");
+    for c in &run.checkers {
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"l\">{}</td><td class=\"l {}\">{}</td><td class=\"l\">{}</td></tr>",
+            escape(&c.name),
+            c.valid.as_str(),
+            c.valid.as_str(),
+            escape(&clip(&c.summary, 400))
+        );
+    }
+    let _ = writeln!(h, "</table>");
+}
+
+fn linearizability_sections(h: &mut String, events: &[Event], r: &CheckResult) {
     let _ = writeln!(
         h,
         "<p>{} events, {} operations, {} keys ({} invalid, {} unknown), model <code>{}</code>, checked in {:.0} ms.</p>",
@@ -189,7 +245,9 @@ pub fn index_html(events: &[Event], r: &CheckResult) -> String {
             );
         }
     }
+}
 
+fn plots_and_faults(h: &mut String, events: &[Event]) {
     // Plots.
     let _ = writeln!(h, "<h2>Plots</h2>");
     for p in PLOTS {
@@ -216,7 +274,9 @@ pub fn index_html(events: &[Event], r: &CheckResult) -> String {
             let _ = writeln!(h, "<p>… and {} more.</p>", faults.len() - KEYS_SHOWN);
         }
     }
+}
 
+fn keys_table(h: &mut String, r: &CheckResult) {
     // Keys.
     let _ = writeln!(h, "<h2>Keys</h2><table><tr><th class=\"l\">key</th><th class=\"l\">verdict</th><th>operations</th><th>states</th><th>ms</th><th class=\"l\">note</th></tr>");
     for k in r.keys.iter().take(KEYS_SHOWN) {
@@ -240,11 +300,6 @@ pub fn index_html(events: &[Event], r: &CheckResult) -> String {
             r.keys.len() - KEYS_SHOWN
         );
     }
-    let _ = writeln!(
-        h,
-        "<p><a href=\"results.json\">results.json</a></p></body></html>"
-    );
-    h
 }
 
 /// An inline SVG timeline of the operations on the violation's key around

@@ -53,7 +53,8 @@ fn page_size_is_bounded_for_long_histories_with_many_violations() {
     assert_eq!(r.valid, Validity::Invalid);
     assert!(r.invalid_keys.len() > 50, "{}", r.invalid_keys.len());
     let dir = tempfile::tempdir().expect("tempdir");
-    write_run_outputs(dir.path(), &events, &r).expect("write outputs");
+    let run = raft_checker::verdict::compose(Some(r), Vec::new());
+    write_run_outputs(dir.path(), &events, &run).expect("write outputs");
     let size = |f: &str| {
         std::fs::metadata(dir.path().join(f))
             .map(|m| m.len())

@@ -3,13 +3,14 @@
 //! run's crash, hang or leak cannot spoil the next), summarised in
 //! summary.md / summary.json / junit.xml under `results/campaign-<time>/`.
 
-use crate::options::{parse_nemesis, RunArgs};
-use crate::results_index;
+use crate::report::index as results_index;
+use crate::report::summary::{Counts, RunRecord, Summary};
+use crate::run::options::{parse_nemesis, RunArgs};
 use crate::run::utc_stamp;
-use crate::summary::{Counts, RunRecord, RunVerdict, Summary};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use raft_checker::Validity;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -132,7 +133,7 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 pub fn parse_nemesis_sets(s: &str) -> Result<Vec<String>, String> {
     let s = s.trim();
     if s == "default" || s.is_empty() {
-        let mut sets: Vec<String> = crate::schedule::NemesisKind::ALL
+        let mut sets: Vec<String> = crate::nemesis::schedule::NemesisKind::ALL
             .iter()
             .map(|k| k.name().to_string())
             .collect();
@@ -160,10 +161,10 @@ pub fn parse_sizes(s: &str) -> Result<Vec<usize>, String> {
         let n: usize = p
             .parse()
             .map_err(|_| format!("--nodes takes a comma list of cluster sizes, got {s:?}"))?;
-        if n == 0 || n > crate::options::MAX_NODES {
+        if n == 0 || n > crate::run::options::MAX_NODES {
             return Err(format!(
                 "--nodes: cluster sizes must be between 1 and {}, got {n}",
-                crate::options::MAX_NODES
+                crate::run::options::MAX_NODES
             ));
         }
         if !out.contains(&n) {
@@ -433,20 +434,20 @@ fn run_one(
         nodes: p.nodes,
         seed: p.seed,
         bug: plan.bug.clone(),
-        verdict: RunVerdict::Unknown,
+        verdict: Validity::Unknown,
         reason: None,
         ops: None,
         p99_ms: None,
         elapsed_s,
         dir: run_dir
             .as_ref()
-            .map(|d| crate::summary::relative_to(d, campaign_dir)),
+            .map(|d| crate::report::summary::relative_to(d, campaign_dir)),
     };
     let have_results = run_dir
         .as_ref()
-        .map(|d| crate::summary::apply_results(&mut rec, d))
+        .map(|d| crate::report::summary::apply_results(&mut rec, d))
         .unwrap_or(false);
-    let log_rel = crate::summary::relative_to(&log_path, campaign_dir);
+    let log_rel = crate::report::summary::relative_to(&log_path, campaign_dir);
     let code = match end {
         ChildEnd::Exited(code) => code,
         _ => None,
@@ -476,7 +477,7 @@ fn run_one(
     };
     if let Some(reason) = reason {
         // An environment problem is inconclusive, never a violation.
-        rec.verdict = RunVerdict::Unknown;
+        rec.verdict = Validity::Unknown;
         rec.reason = Some(reason);
     }
     Ok((rec, code))
@@ -508,19 +509,20 @@ pub struct CampaignOutcome {
 /// after each, results/index.html at the end.
 pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
     let exe = std::env::current_exe().context("locating raft-driver")?;
-    crate::run::find_node_bin(
+    crate::target::raft::find_node_bin(
         plan.common_args
             .iter()
             .position(|a| a == "--node-bin")
             .map(|i| Path::new(&plan.common_args[i + 1])),
-    )?;
+    )
+    .map_err(crate::run::UsageError)?;
     install_stop_handlers();
     let dir = create_campaign_dir(&plan)?;
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    crate::summary::write_atomic(
+    crate::report::summary::write_atomic(
         &dir.join("campaign.json"),
         &serde_json::to_vec_pretty(&serde_json::json!({
             "plan": plan,
@@ -583,7 +585,7 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
             p.nemesis,
             p.nodes,
             p.seed,
-            rec.verdict.word(),
+            rec.verdict.table_word(),
             rec.elapsed_s,
             rec.dir
                 .as_ref()
@@ -591,8 +593,8 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
                 .unwrap_or_default(),
             rec.reason
                 .as_deref()
-                .filter(|_| rec.verdict == RunVerdict::Unknown)
-                .map(|r| format!("\n    unknown: {}", crate::summary::one_line(r)))
+                .filter(|_| rec.verdict == Validity::Unknown)
+                .map(|r| format!("\n    unknown: {}", crate::report::summary::one_line(r)))
                 .unwrap_or_default()
         );
         // Cron and CI logs get a line per run even without a terminal.
@@ -602,7 +604,7 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
             bar.println(line);
         }
         bar.inc(1);
-        let invalid = rec.verdict == RunVerdict::Invalid;
+        let invalid = rec.verdict == Validity::Invalid;
         records.push(rec);
         Summary::new(
             name.clone(),
@@ -652,17 +654,17 @@ pub fn print_report(o: &CampaignOutcome) {
             .map(|d| o.dir.join(d).display().to_string())
             .unwrap_or_else(|| "?".into());
         match r.verdict {
-            RunVerdict::Invalid => {
+            Validity::Invalid => {
                 println!("INVALID {}: {dir}", r.name());
                 println!("  reproduce: raft-driver replay {dir}");
                 println!("  re-check:  raft-checker check {dir}");
             }
-            RunVerdict::Unknown => println!(
+            Validity::Unknown => println!(
                 "unknown {}: {}",
                 r.name(),
-                crate::summary::one_line(r.reason.as_deref().unwrap_or(""))
+                crate::report::summary::one_line(r.reason.as_deref().unwrap_or(""))
             ),
-            RunVerdict::Valid => {}
+            Validity::Valid => {}
         }
     }
     println!("summary: {}", o.dir.join("summary.md").display());
@@ -723,7 +725,7 @@ mod tests {
         assert_eq!(p.matrix_size, 8 * 2);
         let sets: std::collections::BTreeSet<&str> =
             p.runs.iter().map(|r| r.nemesis.as_str()).collect();
-        for k in crate::schedule::NemesisKind::ALL {
+        for k in crate::nemesis::schedule::NemesisKind::ALL {
             assert!(sets.contains(k.name()), "{sets:?}");
         }
         assert!(sets.contains("all"));

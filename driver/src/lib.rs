@@ -1,24 +1,17 @@
-//! raft-driver as a library: cluster control, proxies, nemeses, clients,
-//! generators and the `run` command, so that tests and later commands
-//! (campaign, replay, bench) reuse the same parts.
+//! raft-driver as a library, grouped by role as Jepsen is: the `workload`
+//! (operations, generator, clients, recorder), the `nemesis` (faults and
+//! their schedule), the `net` (link proxies), the `target` (the system
+//! under test behind one protocol: raft-node or etcd), the `report`
+//! (verdict, summaries, index), and the commands (`run`, `campaign`,
+//! `replay`, `bench`).
 
 pub mod bench;
 pub mod campaign;
-pub mod client;
-pub mod cluster;
-pub mod election_safety;
-pub mod etcd;
-pub mod generator;
 pub mod nemesis;
-pub mod op;
-pub mod options;
+pub mod net;
 pub mod progress;
-pub mod proxy;
-pub mod recorder;
 pub mod replay;
-pub mod results_index;
+pub mod report;
 pub mod run;
-pub mod schedule;
-pub mod summary;
 pub mod target;
-pub mod verdict;
+pub mod workload;

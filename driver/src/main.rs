@@ -2,7 +2,8 @@
 //! faults, records what clients saw, and gives a linearizability verdict.
 
 use clap::{Parser, Subcommand};
-use raft_driver::{cluster, options, run};
+use raft_driver::run::{self, options};
+use raft_driver::target::cluster;
 use std::process::ExitCode;
 
 /// Jepsen-style tests of raft-node on localhost.
@@ -50,10 +51,10 @@ struct IndexArgs {
     results: std::path::PathBuf,
 }
 
-/// Exit code when the run gave no verdict (DESIGN.md: 3 unknown).
-const EXIT_UNKNOWN: u8 = 3;
+/// Exit code when the run gave no verdict (3 unknown).
+const EXIT_UNKNOWN: u8 = raft_checker::EXIT_UNKNOWN as u8;
 /// Exit code for bad usage or input.
-const EXIT_USAGE: u8 = 2;
+const EXIT_USAGE: u8 = raft_checker::EXIT_BAD_INPUT as u8;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -74,7 +75,7 @@ fn main() -> ExitCode {
         Cmd::Campaign(args) => campaign_command(args),
         Cmd::Replay(args) => raft_driver::replay::replay_command(args),
         Cmd::Summarize(args) => summarize_command(args),
-        Cmd::Index(args) => match raft_driver::results_index::write(&args.results) {
+        Cmd::Index(args) => match raft_driver::report::index::write(&args.results) {
             Ok(p) => {
                 println!("{}", p.display());
                 ExitCode::SUCCESS
@@ -91,50 +92,8 @@ fn main() -> ExitCode {
 }
 
 fn run_with_signals(cfg: options::RunConfig) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("raft-driver: cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_UNKNOWN);
-        }
-    };
-    let result = rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let run = tokio::spawn(run::run(cfg));
-        tokio::select! {
-            r = run => match r {
-                Ok(r) => r.map(Some),
-                // A panic in the run: the hook already killed the nodes.
-                Err(e) => Err(anyhow::anyhow!("the run task failed: {e}")),
-            },
-            _ = term.recv() => Ok(None),
-            _ = int.recv() => Ok(None),
-        }
-    });
-    // Kill the nodes before the runtime winds down its tasks, and do not
-    // wait long for tasks stuck in blocking code (e.g. a long check).
-    cluster::kill_all_registered();
-    rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    match result {
-        Ok(Some(outcome)) => ExitCode::from(outcome.validity.exit_code()),
-        Ok(None) => {
-            eprintln!("raft-driver: interrupted; every node was killed; no verdict");
-            ExitCode::from(EXIT_UNKNOWN)
-        }
-        Err(e) => {
-            if let Some(u) = e.downcast_ref::<run::UsageError>() {
-                eprintln!("raft-driver: {u}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-            eprintln!("raft-driver: no verdict: {e:#}");
-            ExitCode::from(EXIT_UNKNOWN)
-        }
-    }
+    let (code, _) = run::run_blocking(cfg, run::RunPlan::default());
+    ExitCode::from(code)
 }
 
 fn campaign_command(args: raft_driver::campaign::CampaignArgs) -> ExitCode {
@@ -176,7 +135,7 @@ fn summarize_command(args: SummarizeArgs) -> ExitCode {
             ))
         }
     });
-    match raft_driver::summary::summarize(&args.dirs, &out) {
+    match raft_driver::report::summary::summarize(&args.dirs, &out) {
         Ok(s) => {
             let c = s.counts;
             println!(

@@ -2,7 +2,7 @@
 //! current fault. Drawn on stderr when it is a terminal; also written to
 //! driver.log every few seconds so a log shows the run's course.
 
-use crate::recorder::Counts;
+use crate::workload::recorder::Counts;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

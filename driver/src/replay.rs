@@ -8,12 +8,12 @@
 //! planned one with every recorded resolution substituted, so the replay
 //! aims at the same concrete nodes whoever leads this time.
 
-use crate::options::RunArgs;
+use crate::nemesis::schedule::{Cut, FaultOp, Schedule, ScheduledFault};
+use crate::run::options::RunArgs;
 use crate::run::{self, RunOutcome, RunPlan};
-use crate::schedule::{Cut, FaultOp, Schedule, ScheduledFault};
-use crate::verdict::Validity;
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser};
+use raft_checker::Validity;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -232,7 +232,7 @@ fn read_history(path: &Path) -> Result<Vec<Value>> {
 /// verdict.
 pub struct Prepared {
     /// The new run's configuration.
-    pub cfg: crate::options::RunConfig,
+    pub cfg: crate::run::options::RunConfig,
     /// The recorded schedule.
     pub plan: RunPlan,
     /// The original's results.json `valid` (true, false, "unknown"), if any.
@@ -335,7 +335,7 @@ pub fn print_side_by_side(original: &Path, p: &Prepared, new: &RunOutcome) {
     row(
         "verdict",
         word(&p.original_valid).into(),
-        new.validity.word().into(),
+        new.validity.as_str().to_uppercase(),
     );
     let ops = |o: Option<u64>| o.map(|o| o.to_string()).unwrap_or_else(|| "-".into());
     row("ops", ops(p.original_ops), ops(new_ops));
@@ -370,7 +370,7 @@ pub fn replay_command(args: ReplayArgs) -> ExitCode {
         Ok(p) => p,
         Err(msg) => {
             eprintln!("raft-driver: {msg}");
-            return ExitCode::from(2);
+            return ExitCode::from(raft_checker::EXIT_BAD_INPUT as u8);
         }
     };
     eprintln!(
@@ -384,57 +384,17 @@ pub fn replay_command(args: ReplayArgs) -> ExitCode {
             .map(|s| s.events.len())
             .unwrap_or(0)
     );
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("raft-driver: cannot start the runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
-    let (cfg, plan) = (prepared.cfg.clone(), prepared.plan.clone());
-    let result = rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let task = tokio::spawn(run::run_with(cfg, plan));
-        tokio::select! {
-            r = task => match r {
-                Ok(r) => r.map(Some),
-                Err(e) => Err(anyhow!("the replay task failed: {e}")),
-            },
-            _ = term.recv() => Ok(None),
-            _ = int.recv() => Ok(None),
-        }
-    });
-    crate::cluster::kill_all_registered();
-    rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    match result {
-        Ok(Some(outcome)) => {
-            print_side_by_side(&args.dir, &prepared, &outcome);
-            ExitCode::from(outcome.validity.exit_code())
-        }
-        Ok(None) => {
-            eprintln!("raft-driver: interrupted; every node was killed; no verdict");
-            ExitCode::from(3)
-        }
-        Err(e) => {
-            if let Some(u) = e.downcast_ref::<run::UsageError>() {
-                eprintln!("raft-driver: {u}");
-                return ExitCode::from(2);
-            }
-            eprintln!("raft-driver: no verdict: {e:#}");
-            ExitCode::from(3)
-        }
+    let (code, outcome) = run::run_blocking(prepared.cfg.clone(), prepared.plan.clone());
+    if let Some(outcome) = &outcome {
+        print_side_by_side(&args.dir, &prepared, outcome);
     }
+    ExitCode::from(code)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::{PartitionShape, Target};
+    use crate::nemesis::schedule::{PartitionShape, Target};
     use serde_json::json;
 
     fn test_json(schedule: &Schedule) -> Value {

@@ -113,10 +113,9 @@ fn vote_crash_crashes_the_voter_after_its_vote_restarts_it_and_a_correct_cluster
             .contains("failpoint crash-after-vote fired")
     });
     assert!(fired, "no node log says the failpoint fired");
-    let results_json: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let results_json = results_json(&dir);
     assert_eq!(results_json["valid"], true);
-    assert_eq!(results_json["election_safety"]["valid"], true);
+    assert_eq!(results_json["checkers"]["election-safety"]["valid"], true);
 }
 
 #[test]
@@ -136,14 +135,32 @@ fn forget_vote_bug_is_found_invalid_under_vote_crash() {
     );
     assert!(stdout.contains("verdict: INVALID"), "{stdout}");
     let dir = run_dir(results.path());
-    let r: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let r = results_json(&dir);
     assert_eq!(r["valid"], false);
-    // The double vote shows as two leaders in one term in the node logs
+    // The double vote shows as two leaders in one term in the nodes' reports
     // (a client-visible violation follows only in some runs).
-    let splits = r["election_safety"]["split_terms"].as_array().unwrap();
+    let splits = r["checkers"]["election-safety"]["split_terms"]
+        .as_array()
+        .unwrap();
     assert!(!splits.is_empty(), "{r}");
     assert!(splits
         .iter()
         .all(|s| s["leaders"].as_array().unwrap().len() >= 2));
+
+    // The offline re-check of the folder gives the run's own verdict, and
+    // rewrites results.json with the same checkers.
+    let recheck = std::process::Command::new(checker_bin())
+        .arg("check")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&recheck.stdout);
+    assert_eq!(recheck.status.code(), Some(1), "re-check:\n{text}");
+    let again = results_json(&dir);
+    assert_eq!(again["valid"], false, "{again}");
+    assert_eq!(
+        again["checkers"]["election-safety"],
+        r["checkers"]["election-safety"]
+    );
+    assert_eq!(again["valid"], r["valid"]);
 }

@@ -3,8 +3,8 @@
 //! issued after the kill; then restart the killed node and wait until the
 //! cluster is whole again.
 
-use crate::op::{KeyKind, Op, F};
 use crate::target::Deployment;
+use crate::workload::op::{KeyKind, Op, F};
 use anyhow::{bail, Result};
 use raft_checker::history::EventType;
 use serde::Serialize;
@@ -47,7 +47,7 @@ pub async fn wait_leader(dep: &Deployment, limit: Duration) -> Result<u64> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    bail!("{} elected no leader within {limit:?}", dep.kind.name())
+    bail!("{} elected no leader within {limit:?}", dep.target)
 }
 
 /// Waits until every node answers Status and one claims leadership.
@@ -60,10 +60,7 @@ async fn wait_whole(dep: &Deployment, limit: Duration) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!(
-        "{} did not recover all nodes within {limit:?}",
-        dep.kind.name()
-    )
+    bail!("{} did not recover all nodes within {limit:?}", dep.target)
 }
 
 /// Kills the leader once under load and measures the failover; `client_base`
@@ -155,7 +152,7 @@ pub async fn measure_once(dep: &Deployment, client_base: u64) -> Result<Sample> 
     let Some(first) = first else {
         bail!(
             "{}: no write was acknowledged within {LIMIT:?} of killing leader {leader}",
-            dep.kind.name()
+            dep.target
         );
     };
     wait_whole(dep, LIMIT).await?;

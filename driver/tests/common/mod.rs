@@ -33,6 +33,22 @@ pub fn node_bin() -> PathBuf {
     p
 }
 
+/// raft-checker next to raft-driver (built by the same workspace build).
+pub fn checker_bin() -> PathBuf {
+    let p = driver_bin().parent().unwrap().join("raft-checker");
+    assert!(
+        p.is_file(),
+        "{} is missing: build the workspace's binaries first",
+        p.display()
+    );
+    p
+}
+
+/// results.json of a run folder.
+pub fn results_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
+}
+
 /// A driver command writing into `results`.
 pub fn driver(results: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(driver_bin());

@@ -7,7 +7,7 @@
 //! (1, 2, 3, ... for registers, "1,", "2,", ... for appends), so a read
 //! names the write it saw.
 
-use crate::op::{KeyKind, Op, F};
+use crate::workload::op::{KeyKind, Op, F};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;

@@ -8,7 +8,7 @@
 //! they hold raft-node's. Requests without the header (version probes) go
 //! straight to the member.
 
-use crate::proxy::Network;
+use crate::net::proxy::Network;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,9 +1,9 @@
 //! The `run` command's options: parsed by clap, validated into a
 //! [`RunConfig`] that is written verbatim to test.json.
 
-use crate::generator::GeneratorConfig;
-use crate::schedule::{NemesisKind, PartitionShape};
-use crate::target::{ReadConsistency, TargetKind};
+use crate::nemesis::schedule::{NemesisKind, PartitionShape};
+use crate::target::{ReadConsistency, TargetKind, TargetOptions};
+use crate::workload::generator::GeneratorConfig;
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -235,16 +235,6 @@ impl RunArgs {
                 self.read_fraction
             ));
         }
-        if let Some(b) = &self.bug {
-            if b.is_empty() || b.starts_with('-') {
-                return Err(format!("--bug needs a defect name, got {b:?}"));
-            }
-        }
-        if let Some(bin) = &self.node_bin {
-            if !bin.is_file() {
-                return Err(format!("--node-bin {} is not a file", bin.display()));
-            }
-        }
         let nemesis = parse_nemesis(&self.nemesis)?;
         if nemesis.contains(&NemesisKind::Membership) && self.nodes < 3 {
             // Removing one of two voters leaves no majority to re-add it.
@@ -261,25 +251,18 @@ impl RunArgs {
             nemesis
         };
         let nemesis = target_nemeses(self.target, &self.nemesis, nemesis)?;
-        if self.target != TargetKind::Raft && self.bug.is_some() {
-            return Err("--bug switches on defects of raft-node; it needs --target raft".into());
-        }
-        if self.target == TargetKind::Raft && self.read_consistency != ReadConsistency::Linearizable
-        {
-            return Err("--read-consistency serializable needs --target etcd (raft-node's reads are linearizable)".into());
-        }
         let seed = self.seed.unwrap_or_else(|| {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
             (t.as_nanos() as u64) ^ (std::process::id() as u64) << 32
         });
-        Ok(RunConfig {
+        let cfg = RunConfig {
             nodes: self.nodes,
             time_limit: positive_secs("time-limit", self.time_limit)?,
             concurrency: self.concurrency,
             rate: self.rate,
-            nemesis_label: target_label(self.target)
+            nemesis_label: self.target.target().label()
                 + &if nemesis.is_empty() {
                     String::from("none")
                 } else if self.nemesis.trim() == "all" {
@@ -313,15 +296,9 @@ impl RunArgs {
             check_time_limit: positive_secs("check-time-limit", self.check_time_limit)?,
             target: self.target,
             read_consistency: self.read_consistency,
-        })
-    }
-}
-
-/// The run folder's name prefix for a target (none for raft-node).
-fn target_label(target: TargetKind) -> String {
-    match target {
-        TargetKind::Raft => String::new(),
-        other => format!("{}-", other.name()),
+        };
+        self.target.target().validate(&cfg.target_options())?;
+        Ok(cfg)
     }
 }
 
@@ -332,7 +309,7 @@ fn target_nemeses(
     text: &str,
     kinds: Vec<NemesisKind>,
 ) -> Result<Vec<NemesisKind>, String> {
-    let supported = target.nemeses();
+    let supported = target.target().nemeses();
     if text.trim() == "all" {
         return Ok(kinds
             .into_iter()
@@ -352,23 +329,17 @@ fn target_nemeses(
 }
 
 impl RunConfig {
-    /// The arguments every node gets besides id, listen, data dir and peers.
-    pub fn node_extra_args(&self) -> Vec<String> {
-        let mut a = Vec::new();
-        if let Some(ms) = self.election_timeout_ms {
-            a.extend(["--election-timeout-ms".to_string(), ms.to_string()]);
+    /// The options the target gives meaning to.
+    pub fn target_options(&self) -> TargetOptions {
+        TargetOptions {
+            bug: self.bug.clone(),
+            read_consistency: self.read_consistency,
+            node_args: self.node_args.clone(),
+            election_timeout_ms: self.election_timeout_ms,
+            heartbeat_ms: self.heartbeat_ms,
+            cluster_id: self.cluster_id,
+            node_bin: self.node_bin.clone(),
         }
-        if let Some(ms) = self.heartbeat_ms {
-            a.extend(["--heartbeat-ms".to_string(), ms.to_string()]);
-        }
-        if let Some(id) = self.cluster_id {
-            a.extend(["--cluster-id".to_string(), id.to_string()]);
-        }
-        if let Some(b) = &self.bug {
-            a.extend(["--bug".to_string(), b.clone()]);
-        }
-        a.extend(self.node_args.iter().cloned());
-        a
     }
 }
 
@@ -482,7 +453,7 @@ mod tests {
         .validate()
         .unwrap();
         assert_eq!(
-            c.node_extra_args(),
+            crate::target::raft::node_flags(&c.target_options()),
             vec![
                 "--election-timeout-ms",
                 "500",

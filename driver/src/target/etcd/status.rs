@@ -3,23 +3,10 @@
 
 use super::pb::maintenance_client::MaintenanceClient;
 use super::pb::StatusRequest;
-use crate::client::BoxFuture;
-use crate::nemesis::{NodeStatus, StatusProbe};
+use crate::target::NodeStatus;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::transport::Channel;
-
-/// Asks every member for its status over its client port.
-pub struct EtcdStatusProbe {
-    channels: BTreeMap<u64, Channel>,
-}
-
-impl EtcdStatusProbe {
-    /// A probe over one channel per member (keyed by node id).
-    pub fn new(channels: BTreeMap<u64, Channel>) -> Self {
-        EtcdStatusProbe { channels }
-    }
-}
 
 /// One member's raw answer: its own etcd id, the leader's etcd id, the term.
 struct Raw {
@@ -47,39 +34,36 @@ fn statuses(raw: Vec<Raw>) -> Vec<NodeStatus> {
         .collect()
 }
 
-impl StatusProbe for EtcdStatusProbe {
-    fn status_all(&self, timeout: Duration) -> BoxFuture<'_, Vec<NodeStatus>> {
-        Box::pin(async move {
-            let calls: Vec<_> = self
-                .channels
-                .iter()
-                .map(|(&id, ch)| {
-                    let mut c = MaintenanceClient::new(ch.clone());
-                    tokio::spawn(async move {
-                        match tokio::time::timeout(timeout, c.status(StatusRequest {})).await {
-                            Ok(Ok(r)) => {
-                                let r = r.into_inner();
-                                Some(Raw {
-                                    id,
-                                    member: r.header.map(|h| h.member_id).unwrap_or(0),
-                                    leader: r.leader,
-                                    term: r.raft_term,
-                                })
-                            }
-                            _ => None,
-                        }
-                    })
-                })
-                .collect();
-            let mut raw = Vec::new();
-            for c in calls {
-                if let Ok(Some(r)) = c.await {
-                    raw.push(r);
+/// Asks every member (one channel each, keyed by node id) for its status
+/// over its client port; the members that answered within `timeout`.
+pub async fn status_all(channels: &BTreeMap<u64, Channel>, timeout: Duration) -> Vec<NodeStatus> {
+    let calls: Vec<_> = channels
+        .iter()
+        .map(|(&id, ch)| {
+            let mut c = MaintenanceClient::new(ch.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(timeout, c.status(StatusRequest {})).await {
+                    Ok(Ok(r)) => {
+                        let r = r.into_inner();
+                        Some(Raw {
+                            id,
+                            member: r.header.map(|h| h.member_id).unwrap_or(0),
+                            leader: r.leader,
+                            term: r.raft_term,
+                        })
+                    }
+                    _ => None,
                 }
-            }
-            statuses(raw)
+            })
         })
+        .collect();
+    let mut raw = Vec::new();
+    for c in calls {
+        if let Ok(Some(r)) = c.await {
+            raw.push(r);
+        }
     }
+    statuses(raw)
 }
 
 #[cfg(test)]

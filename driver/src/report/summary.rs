@@ -4,42 +4,12 @@
 //! merges the summaries of shard folders (or loose run folders).
 
 use anyhow::{bail, Context, Result};
+use raft_checker::verdict::RunResult;
+use raft_checker::Validity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
-
-/// The verdict of one run, as the summary reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RunVerdict {
-    /// Linearizable.
-    Valid,
-    /// A violation was found.
-    Invalid,
-    /// Inconclusive: no verdict, with a reason (never counted as a violation).
-    Unknown,
-}
-
-impl RunVerdict {
-    /// The word used in tables.
-    pub fn word(self) -> &'static str {
-        match self {
-            RunVerdict::Valid => "valid",
-            RunVerdict::Invalid => "INVALID",
-            RunVerdict::Unknown => "unknown",
-        }
-    }
-
-    /// Reads `results.json`'s `valid` field (true, false or "unknown").
-    pub fn from_results_valid(v: &Value) -> RunVerdict {
-        match v {
-            Value::Bool(true) => RunVerdict::Valid,
-            Value::Bool(false) => RunVerdict::Invalid,
-            _ => RunVerdict::Unknown,
-        }
-    }
-}
 
 /// What the summary knows about one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,8 +25,9 @@ pub struct RunRecord {
     /// Deliberate defect switched on, if any.
     #[serde(default)]
     pub bug: Option<String>,
-    /// Valid, invalid or unknown.
-    pub verdict: RunVerdict,
+    /// Valid, invalid or unknown (a word in summary.json).
+    #[serde(with = "raft_checker::verdict::validity_word")]
+    pub verdict: Validity,
     /// Why the run is unknown (or what went wrong), for people.
     #[serde(default)]
     pub reason: Option<String>,
@@ -99,32 +70,37 @@ impl Counts {
         let mut c = Counts::default();
         for r in runs {
             match r.verdict {
-                RunVerdict::Valid => c.valid += 1,
-                RunVerdict::Invalid => c.invalid += 1,
-                RunVerdict::Unknown => c.unknown += 1,
+                Validity::Valid => c.valid += 1,
+                Validity::Invalid => c.invalid += 1,
+                Validity::Unknown => c.unknown += 1,
             }
         }
         c
     }
 
-    /// The campaign's exit code: 1 if any run is invalid, 3 if none is but
-    /// some are unknown, 0 if all are valid.
-    pub fn exit_code(&self) -> u8 {
+    /// The campaign's verdict: invalid if any run is, else unknown if any
+    /// run is, else valid.
+    pub fn validity(&self) -> Validity {
         if self.invalid > 0 {
-            1
+            Validity::Invalid
         } else if self.unknown > 0 {
-            3
+            Validity::Unknown
         } else {
-            0
+            Validity::Valid
         }
+    }
+
+    /// The campaign's exit code (the checker's mapping: 0, 1 or 3).
+    pub fn exit_code(&self) -> u8 {
+        self.validity().exit_code() as u8
     }
 
     /// The overall word: INVALID, UNKNOWN or VALID.
     pub fn word(&self) -> &'static str {
-        match self.exit_code() {
-            1 => "INVALID",
-            3 => "UNKNOWN",
-            _ => "VALID",
+        match self.validity() {
+            Validity::Invalid => "INVALID",
+            Validity::Unknown => "UNKNOWN",
+            Validity::Valid => "VALID",
         }
     }
 }
@@ -221,7 +197,7 @@ impl Summary {
         let invalid: Vec<&RunRecord> = self
             .runs
             .iter()
-            .filter(|r| r.verdict == RunVerdict::Invalid)
+            .filter(|r| r.verdict == Validity::Invalid)
             .collect();
         if !invalid.is_empty() {
             let _ = writeln!(s, "## Violations\n");
@@ -238,7 +214,7 @@ impl Summary {
         let unknown: Vec<&RunRecord> = self
             .runs
             .iter()
-            .filter(|r| r.verdict == RunVerdict::Unknown)
+            .filter(|r| r.verdict == Validity::Unknown)
             .collect();
         if !unknown.is_empty() {
             let _ = writeln!(s, "## Inconclusive (not violations)\n");
@@ -287,10 +263,10 @@ impl Summary {
                 r.nodes,
                 r.seed,
                 r.ops.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
-                if r.verdict == RunVerdict::Valid {
-                    r.verdict.word().to_string()
+                if r.verdict == Validity::Valid {
+                    r.verdict.table_word().to_string()
                 } else {
-                    format!("**{}**", r.verdict.word())
+                    format!("**{}**", r.verdict.table_word())
                 },
                 r.p99_ms
                     .map(|p| format!("{p:.1} ms"))
@@ -315,9 +291,9 @@ impl Summary {
             };
             let c = &mut out[i].1;
             match r.verdict {
-                RunVerdict::Valid => c.valid += 1,
-                RunVerdict::Invalid => c.invalid += 1,
-                RunVerdict::Unknown => c.unknown += 1,
+                Validity::Valid => c.valid += 1,
+                Validity::Invalid => c.invalid += 1,
+                Validity::Unknown => c.unknown += 1,
             }
         }
         out
@@ -356,8 +332,8 @@ impl Summary {
             );
             let dir = self.run_path(r);
             match r.verdict {
-                RunVerdict::Valid => s.push_str("/>\n"),
-                RunVerdict::Invalid => {
+                Validity::Valid => s.push_str("/>\n"),
+                Validity::Invalid => {
                     let _ = write!(
                         s,
                         ">\n      <failure type=\"invalid\" message=\"{}\">{}</failure>\n    </testcase>\n",
@@ -368,7 +344,7 @@ impl Summary {
                         ))
                     );
                 }
-                RunVerdict::Unknown => {
+                Validity::Unknown => {
                     let reason = r.reason.as_deref().unwrap_or("no verdict");
                     let _ = write!(
                         s,
@@ -412,9 +388,9 @@ impl Summary {
                 Some(d) => format!(
                     "<a href=\"{}/index.html\">{}</a>",
                     html_escape(&d.display().to_string()),
-                    r.verdict.word()
+                    r.verdict.table_word()
                 ),
-                None => r.verdict.word().to_string(),
+                None => r.verdict.table_word().to_string(),
             };
             let _ = writeln!(
                 s,
@@ -533,7 +509,7 @@ pub fn record_from_run_dir(dir: &Path, index: usize) -> Result<RunRecord> {
         nodes: opts["nodes"].as_u64().unwrap_or(0) as usize,
         seed: test["seed"].as_u64().unwrap_or(0),
         bug: opts["bug"].as_str().map(str::to_string),
-        verdict: RunVerdict::Unknown,
+        verdict: Validity::Unknown,
         reason: Some("no results.json: the run did not finish".into()),
         ops: None,
         p99_ms: None,
@@ -544,29 +520,29 @@ pub fn record_from_run_dir(dir: &Path, index: usize) -> Result<RunRecord> {
     Ok(rec)
 }
 
-/// Fills verdict, reason, ops and p99 from `dir/results.json` if present.
+/// Fills verdict, reason, ops and p99 from `dir/results.json` if present
+/// (read into the checker's own types).
 pub fn apply_results(rec: &mut RunRecord, dir: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(dir.join("results.json")) else {
+    let path = dir.join("results.json");
+    if !path.exists() {
         return false;
+    }
+    let res = match RunResult::read(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            rec.verdict = Validity::Unknown;
+            rec.reason = Some(e);
+            return false;
+        }
     };
-    let Ok(res) = serde_json::from_slice::<Value>(&bytes) else {
-        rec.verdict = RunVerdict::Unknown;
-        rec.reason = Some(format!("{}/results.json is not JSON", dir.display()));
-        return false;
-    };
-    rec.verdict = RunVerdict::from_results_valid(&res["valid"]);
-    rec.ops = res["op_count"].as_u64();
-    rec.p99_ms = res["latency"]["all"]["p99_ms"].as_f64();
-    rec.reason = match rec.verdict {
-        RunVerdict::Valid => None,
-        RunVerdict::Invalid => res["summary"].as_str().map(str::to_string),
-        RunVerdict::Unknown => Some(
-            res["reason"]
-                .as_str()
-                .or(res["summary"].as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| "the checker could not decide".into()),
-        ),
+    rec.verdict = res.valid;
+    rec.ops = res.linearizability.as_ref().map(|l| l.op_count as u64);
+    rec.p99_ms = res.linearizability.as_ref().map(|l| l.latency.all.p99_ms);
+    rec.reason = match res.valid {
+        Validity::Valid => None,
+        // The whole reason: every checker that is not valid.
+        _ if !res.reasons.is_empty() => Some(res.reasons.join("; ")),
+        _ => Some(res.summary.clone()),
     };
     true
 }
@@ -633,7 +609,7 @@ pub fn summarize(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
 mod tests {
     use super::*;
 
-    fn rec(index: usize, verdict: RunVerdict) -> RunRecord {
+    fn rec(index: usize, verdict: Validity) -> RunRecord {
         RunRecord {
             index,
             nemesis: "partition".into(),
@@ -641,7 +617,7 @@ mod tests {
             seed: 40 + index as u64,
             bug: None,
             verdict,
-            reason: (verdict == RunVerdict::Unknown)
+            reason: (verdict == Validity::Unknown)
                 .then(|| "the cluster never became available: <no leader> & \"x\"".into()),
             ops: Some(100),
             p99_ms: Some(12.5),
@@ -652,11 +628,11 @@ mod tests {
 
     #[test]
     fn exit_code_is_1_for_any_invalid_then_3_for_unknown_then_0() {
-        let c = |v: &[RunVerdict]| {
+        let c = |v: &[Validity]| {
             let runs: Vec<_> = v.iter().enumerate().map(|(i, v)| rec(i, *v)).collect();
             Counts::of(&runs).exit_code()
         };
-        use RunVerdict::*;
+        use Validity::*;
         assert_eq!(c(&[Valid, Valid]), 0);
         assert_eq!(c(&[Valid, Unknown]), 3);
         assert_eq!(c(&[Unknown, Invalid, Valid]), 1);
@@ -670,9 +646,9 @@ mod tests {
             vec![],
             3,
             vec![
-                rec(0, RunVerdict::Valid),
-                rec(1, RunVerdict::Invalid),
-                rec(2, RunVerdict::Unknown),
+                rec(0, Validity::Valid),
+                rec(1, Validity::Invalid),
+                rec(2, Validity::Unknown),
             ],
         );
         let md = s.markdown();
@@ -693,7 +669,7 @@ mod tests {
             "c&d".into(),
             vec![],
             2,
-            vec![rec(0, RunVerdict::Invalid), rec(1, RunVerdict::Unknown)],
+            vec![rec(0, Validity::Invalid), rec(1, Validity::Unknown)],
         );
         let x = s.junit();
         assert!(x.contains("failures=\"1\" errors=\"1\""));
@@ -721,9 +697,9 @@ mod tests {
         for (dir, shard, idx) in [(&s1, "1/2", 0), (&s2, "2/2", 1)] {
             std::fs::create_dir_all(dir.join(format!("run-{idx}"))).unwrap();
             let v = if idx == 1 {
-                RunVerdict::Unknown
+                Validity::Unknown
             } else {
-                RunVerdict::Valid
+                Validity::Valid
             };
             Summary::new("x".into(), vec![shard.into()], 1, vec![rec(idx, v)])
                 .write_all(dir)

@@ -1,5 +1,9 @@
 //! History recording: one writer task appends every event to
-//! `history.jsonl` as it happens and keeps them for the checker.
+//! `history.jsonl` as it happens. Nothing is kept in memory (the checker
+//! reads the file back), so the driver's memory stays flat however long the
+//! run. A write that fails (a full disk) stops the writer at once: the file
+//! is cut back to its last whole line, and [`Recorder::failure`] tells the
+//! run, which ends within a second without a verdict it cannot trust.
 //!
 //! The time stamp is taken and the event queued under one lock, so file
 //! order, index order and time order agree: an invoke is queued before its
@@ -13,7 +17,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -51,11 +55,12 @@ struct Inner {
 pub struct Recorder {
     inner: Arc<Mutex<Inner>>,
     counts: Arc<Counts>,
+    failure: watch::Receiver<Option<String>>,
 }
 
-/// The writer task; `finish` returns every event written.
+/// The writer task; `finish` returns how many events it wrote.
 pub struct RecorderTask {
-    handle: JoinHandle<Result<Vec<Event>>>,
+    handle: JoinHandle<Result<u64>>,
 }
 
 impl Recorder {
@@ -64,7 +69,8 @@ impl Recorder {
         let file =
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = tokio::spawn(write_loop(std::io::BufWriter::new(file), rx));
+        let (fail_tx, failure) = watch::channel(None);
+        let handle = tokio::spawn(write_loop(file, rx, fail_tx));
         Ok((
             Recorder {
                 inner: Arc::new(Mutex::new(Inner {
@@ -72,6 +78,7 @@ impl Recorder {
                     tx: Some(tx),
                 })),
                 counts: Arc::new(Counts::default()),
+                failure,
             },
             RecorderTask { handle },
         ))
@@ -121,6 +128,25 @@ impl Recorder {
         self.record(Process::nemesis(), EventType::Info, f, None, value, None);
     }
 
+    /// Why the history could not be written, once it could not (the writer
+    /// has stopped; the run must end).
+    pub fn failure(&self) -> watch::Receiver<Option<String>> {
+        self.failure.clone()
+    }
+
+    /// Records a driver record (process "driver", type info): the run's
+    /// start and end, a node that exited on its own.
+    pub fn driver(&self, f: &str, value: Value) {
+        self.record(
+            Process::Named(raft_checker::verdict::completeness::DRIVER.to_string()),
+            EventType::Info,
+            f,
+            None,
+            value,
+            None,
+        );
+    }
+
     /// Stops accepting events; the writer drains what is queued and ends.
     pub fn close(&self) {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).tx = None;
@@ -129,32 +155,52 @@ impl Recorder {
 
 impl RecorderTask {
     /// Waits for the writer to drain (call `Recorder::close` first) and
-    /// returns every event in file order.
-    pub async fn finish(self) -> Result<Vec<Event>> {
+    /// returns how many events are in the file, or why writing failed.
+    pub async fn finish(self) -> Result<u64> {
         self.handle.await.context("history writer task")?
     }
 }
 
 async fn write_loop(
-    mut out: std::io::BufWriter<std::fs::File>,
+    mut file: std::fs::File,
     mut rx: mpsc::UnboundedReceiver<Event>,
-) -> Result<Vec<Event>> {
-    let mut events = Vec::new();
+    failure: watch::Sender<Option<String>>,
+) -> Result<u64> {
+    let mut written = 0u64;
+    // The file's length after the last whole batch: a failed write is cut
+    // back to it, so the file never ends in half an event.
+    let mut good_len = 0u64;
+    let mut buf = Vec::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
-        // Write everything queued, then flush once: each event is on disk
-        // before the writer sleeps, without a syscall per event under load.
+        buf.clear();
+        let mut batch = 0u64;
+        // Write everything queued, then once to the file: each event is on
+        // disk before the writer sleeps, without a syscall per event.
         while let Some(mut e) = next.take() {
-            e.index = events.len() as u64;
-            serde_json::to_writer(&mut out, &e).context("writing history")?;
-            out.write_all(b"\n")?;
-            events.push(e);
-            next = rx.try_recv().ok();
+            e.index = written + batch;
+            serde_json::to_writer(&mut buf, &e).context("encoding a history event")?;
+            buf.push(b'\n');
+            batch += 1;
+            next = if buf.len() < (1 << 20) {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
-        out.flush().context("flushing history")?;
+        if let Err(e) = file.write_all(&buf) {
+            let _ = file.set_len(good_len);
+            let why = format!("writing the history: {e}");
+            let _ = failure.send(Some(why.clone()));
+            // Later events are dropped: the history ends at its last whole
+            // line and has no end-of-run record.
+            rx.close();
+            anyhow::bail!(why);
+        }
+        good_len += buf.len() as u64;
+        written += batch;
     }
-    out.flush()?;
-    Ok(events)
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -204,8 +250,7 @@ mod tests {
         assert!(parsed.windows(2).all(|w| w[0].time <= w[1].time));
         assert_eq!(parsed[2].process, Process::nemesis());
         rec.close();
-        let events = task.finish().await.unwrap();
-        assert_eq!(events, parsed);
+        assert_eq!(task.finish().await.unwrap(), 3);
         assert_eq!(rec.counts().snapshot(), (1, 0, 0));
     }
 }

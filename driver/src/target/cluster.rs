@@ -1,6 +1,7 @@
-//! Cluster control: spawns `raft-node` processes, each in its own process
-//! group with its own data dir and log file, and pauses, kills, restarts and
-//! reaps them.
+//! Process control, for any target: spawns node processes, each in its own
+//! process group with its own data dir and log file, and pauses, kills,
+//! restarts and reaps them. What a process is started with comes from the
+//! target (a [`CommandLine`]).
 //!
 //! Every spawned process group is also entered in a process-wide registry so
 //! that a panic hook or a signal handler can resume and kill every node even
@@ -97,23 +98,40 @@ struct NodeProc {
     spec: NodeSpec,
     child: Option<Child>,
     state: NodeState,
+    /// An exit seen by [`Cluster::reap_exited`] and not yet taken by
+    /// [`Cluster::check_exited`].
+    pending_exit: Option<String>,
 }
 
-/// A set of node processes started from one binary with shared extra args.
+/// A node process that exited on its own (the driver did not kill it).
+#[derive(Debug, Clone)]
+pub struct ExitRecord {
+    /// The node.
+    pub id: u64,
+    /// How it ended, in words ("exit status: 1", "signal: 6 (SIGABRT)").
+    pub status: String,
+    /// Its exit code, if it exited (not killed by a signal).
+    pub code: Option<i32>,
+    /// When the driver noticed.
+    pub at: Instant,
+}
+
+/// A set of node processes started from one binary.
 pub struct Cluster {
     bin: PathBuf,
-    extra_args: Vec<String>,
     nodes: BTreeMap<u64, NodeProc>,
-    command_line: Option<CommandLine>,
+    command_line: CommandLine,
+    /// Every exit the driver did not cause, in the order noticed.
+    exits: Vec<ExitRecord>,
 }
 
-/// Builds the whole argument list of one process from its spec, for
-/// binaries other than raft-node (e.g. etcd).
+/// Builds the whole argument list of one process from its spec; each
+/// target has its own.
 pub type CommandLine = std::sync::Arc<dyn Fn(&NodeSpec) -> Vec<String> + Send + Sync>;
 
 impl Cluster {
     /// Creates a cluster description; no process is started yet.
-    pub fn new(bin: PathBuf, extra_args: Vec<String>, specs: Vec<NodeSpec>) -> Self {
+    pub fn new(bin: PathBuf, specs: Vec<NodeSpec>, command_line: CommandLine) -> Self {
         let nodes = specs
             .into_iter()
             .map(|spec| {
@@ -123,28 +141,17 @@ impl Cluster {
                         spec,
                         child: None,
                         state: NodeState::Down,
+                        pending_exit: None,
                     },
                 )
             })
             .collect();
         Cluster {
             bin,
-            extra_args,
             nodes,
-            command_line: None,
+            command_line,
+            exits: Vec::new(),
         }
-    }
-
-    /// Creates a cluster of processes of `bin` whose arguments come from
-    /// `command_line` instead of raft-node's flags.
-    pub fn with_command_line(
-        bin: PathBuf,
-        specs: Vec<NodeSpec>,
-        command_line: CommandLine,
-    ) -> Self {
-        let mut c = Cluster::new(bin, Vec::new(), specs);
-        c.command_line = Some(command_line);
-        c
     }
 
     /// The ids of all nodes, ascending.
@@ -189,12 +196,12 @@ impl Cluster {
     /// this start only (e.g. a failpoint armed from the first instant).
     pub fn start_with_args(&mut self, id: u64, more: &[String]) -> Result<()> {
         let bin = self.bin.clone();
-        let extra = self.extra_args.clone();
         let command_line = self.command_line.clone();
         let node = self.node_mut(id)?;
         if node.state != NodeState::Down {
             bail!("node {id} is already running");
         }
+        node.pending_exit = None;
         std::fs::create_dir_all(&node.spec.data_dir)
             .with_context(|| format!("creating {}", node.spec.data_dir.display()))?;
         let log = OpenOptions::new()
@@ -203,20 +210,7 @@ impl Cluster {
             .open(&node.spec.log_path)
             .with_context(|| format!("opening {}", node.spec.log_path.display()))?;
         let mut cmd = Command::new(&bin);
-        if let Some(command_line) = &command_line {
-            cmd.args(command_line(&node.spec));
-        } else {
-            cmd.arg("--id")
-                .arg(id.to_string())
-                .arg("--listen")
-                .arg(node.spec.listen.to_string())
-                .arg("--data-dir")
-                .arg(&node.spec.data_dir);
-            for (peer, addr) in &node.spec.peers {
-                cmd.arg("--peer").arg(format!("{peer}={addr}"));
-            }
-        }
-        cmd.args(&extra)
+        cmd.args(command_line(&node.spec))
             .args(more)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -278,20 +272,40 @@ impl Cluster {
         self.start(id)
     }
 
-    /// Returns the exit description of node `id` if its process has exited
-    /// on its own (the driver did not kill it), and marks it down.
-    pub fn check_exited(&mut self, id: u64) -> Option<String> {
-        let node = self.nodes.get_mut(&id)?;
-        let child = node.child.as_mut()?;
-        match child.try_wait() {
-            Ok(Some(status)) => {
+    /// Reaps every node process that has exited on its own (the driver did
+    /// not kill it): marks it down, logs it (see [`Cluster::exits`]) and
+    /// keeps it for [`Cluster::check_exited`].
+    pub fn reap_exited(&mut self) {
+        for (&id, node) in self.nodes.iter_mut() {
+            let Some(child) = node.child.as_mut() else {
+                continue;
+            };
+            if let Ok(Some(status)) = child.try_wait() {
                 unregister(child.id() as i32);
                 node.child = None;
                 node.state = NodeState::Down;
-                Some(status.to_string())
+                node.pending_exit = Some(status.to_string());
+                self.exits.push(ExitRecord {
+                    id,
+                    status: status.to_string(),
+                    code: status.code(),
+                    at: Instant::now(),
+                });
             }
-            _ => None,
         }
+    }
+
+    /// Returns the exit description of node `id` if its process has exited
+    /// on its own since the last call (the driver did not kill it), and
+    /// marks it down.
+    pub fn check_exited(&mut self, id: u64) -> Option<String> {
+        self.reap_exited();
+        self.nodes.get_mut(&id)?.pending_exit.take()
+    }
+
+    /// Every exit the driver did not cause so far, oldest first.
+    pub fn exits(&self) -> &[ExitRecord] {
+        &self.exits
     }
 
     /// Resumes and kills every node and reaps them all.
@@ -315,6 +329,7 @@ impl NodeProc {
     }
 
     fn kill_and_reap(&mut self) {
+        self.pending_exit = None;
         if let Some(mut child) = self.child.take() {
             let pid = child.id() as i32;
             let _ = signal::killpg(Pid::from_raw(pid), Signal::SIGCONT);
@@ -408,7 +423,7 @@ pub(crate) mod tests {
                 }
             })
             .collect();
-        Cluster::new(script, vec![], specs)
+        Cluster::new(script, specs, crate::target::raft::command_line(Vec::new()))
     }
 
     #[test]
@@ -501,7 +516,11 @@ pub(crate) mod tests {
             data_dir: data_dir.clone(),
             log_path: log_path.clone(),
         };
-        let mut c = Cluster::new(script, vec!["--bug".into(), "x".into()], vec![spec]);
+        let mut c = Cluster::new(
+            script,
+            vec![spec],
+            crate::target::raft::command_line(vec!["--bug".into(), "x".into()]),
+        );
         c.start(1).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while c.check_exited(1).is_none() && Instant::now() < deadline {

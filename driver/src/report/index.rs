@@ -4,10 +4,10 @@
 //! campaign's summary.json, and writes one static page, so it stays fast
 //! with thousands of runs.
 
-use crate::summary::{html_escape, one_line, write_atomic, Summary, TABLE_CSS};
+use crate::report::summary::{html_escape, one_line, write_atomic, Summary, TABLE_CSS};
 use anyhow::{Context, Result};
+use raft_checker::Validity;
 use serde::Deserialize;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -49,12 +49,15 @@ struct OptionsHead {
     bug: Option<String>,
 }
 
+/// The head of a results.json (the checker's layout; see
+/// `raft_checker::verdict::RunResult`), read without the per-key lists.
 #[derive(Deserialize)]
 struct ResultsHead {
-    #[serde(default)]
-    valid: Value,
+    valid: Validity,
     #[serde(default)]
     op_count: Option<u64>,
+    #[serde(default)]
+    reasons: Vec<String>,
     #[serde(default)]
     reason: Option<String>,
     #[serde(default)]
@@ -78,27 +81,18 @@ pub fn stamp_in(name: &str) -> String {
     String::new()
 }
 
-fn verdict_word(v: &Value) -> &'static str {
-    match v {
-        Value::Bool(true) => "valid",
-        Value::Bool(false) => "invalid",
-        _ => "unknown",
-    }
-}
-
 fn run_entry(dir: &Path, name: &str) -> Option<Entry> {
     let test: TestHead =
         serde_json::from_slice(&std::fs::read(dir.join("test.json")).ok()?).ok()?;
     let (verdict, ops, note) = match std::fs::read(dir.join("results.json")) {
         Ok(bytes) => match serde_json::from_slice::<ResultsHead>(&bytes) {
             Ok(r) => {
-                let word = verdict_word(&r.valid);
-                let note = if word == "valid" {
-                    None
-                } else {
-                    r.reason.or(r.summary)
+                let note = match r.valid {
+                    Validity::Valid => None,
+                    _ if !r.reasons.is_empty() => Some(r.reasons.join("; ")),
+                    _ => r.reason.or(r.summary),
                 };
-                (word, r.op_count, note)
+                (r.valid.as_str(), r.op_count, note)
             }
             Err(_) => ("unknown", None, Some("results.json is unreadable".into())),
         },
@@ -246,8 +240,10 @@ pub fn write(results: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::{RunRecord, RunVerdict};
+    use crate::report::summary::RunRecord;
+    use raft_checker::Validity;
     use serde_json::json;
+    use serde_json::Value;
 
     fn fake_run(results: &Path, name: &str, valid: Option<Value>) {
         let d = results.join(name);
@@ -298,7 +294,7 @@ mod tests {
                 nodes: 5,
                 seed: 1,
                 bug: Some("early-ack".into()),
-                verdict: RunVerdict::Unknown,
+                verdict: Validity::Unknown,
                 reason: Some("no leader".into()),
                 ops: None,
                 p99_ms: None,

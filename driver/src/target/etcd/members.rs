@@ -1,7 +1,7 @@
 //! The command line of each etcd member: names, loopback URLs, the initial
 //! cluster, and the same election timeout and heartbeat as raft-node gets.
 
-use crate::cluster::{CommandLine, NodeSpec};
+use crate::target::cluster::{CommandLine, NodeSpec};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;

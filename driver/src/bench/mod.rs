@@ -10,10 +10,10 @@ pub mod floor;
 pub mod plot;
 pub mod stats;
 
-use crate::cluster;
-use crate::op::{KeyKind, Op, F};
 use crate::run::{utc_stamp, UsageError};
-use crate::target::{Deployment, ReadConsistency, TargetKind, TargetSpec};
+use crate::target::cluster;
+use crate::target::{Deployment, ReadConsistency, TargetKind, TargetOptions, TargetSpec};
+use crate::workload::op::{KeyKind, Op, F};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use raft_checker::history::EventType;
@@ -124,10 +124,9 @@ pub struct BenchConfig {
     pub op_timeout_ms: u64,
     /// raft-node binary.
     pub node_bin: Option<PathBuf>,
-    /// Extra raft-node arguments.
-    pub node_args: Vec<String>,
-    /// Extra etcd arguments.
-    pub etcd_args: Vec<String>,
+    /// Extra arguments by target name (`raft`: `--node-arg`, `etcd`:
+    /// `--etcd-arg`).
+    pub extra_args: std::collections::BTreeMap<String, Vec<String>>,
     /// Results folder.
     pub results: PathBuf,
     /// Seed.
@@ -137,10 +136,10 @@ pub struct BenchConfig {
 impl BenchArgs {
     /// Checks every option; the error is a message for the user (exit 2).
     pub fn validate(&self) -> Result<BenchConfig, String> {
-        if self.nodes == 0 || self.nodes > crate::options::MAX_NODES {
+        if self.nodes == 0 || self.nodes > crate::run::options::MAX_NODES {
             return Err(format!(
                 "--nodes must be between 1 and {}, got {}",
-                crate::options::MAX_NODES,
+                crate::run::options::MAX_NODES,
                 self.nodes
             ));
         }
@@ -222,8 +221,12 @@ impl BenchArgs {
             floor_only: self.floor,
             op_timeout_ms: self.op_timeout_ms,
             node_bin: self.node_bin.clone(),
-            node_args: self.node_args.clone(),
-            etcd_args: self.etcd_args.clone(),
+            extra_args: [
+                ("raft".to_string(), self.node_args.clone()),
+                ("etcd".to_string(), self.etcd_args.clone()),
+            ]
+            .into_iter()
+            .collect(),
             results: self.results.clone(),
             seed,
         })
@@ -338,6 +341,24 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
+/// What one target of the bench is started with: its own extra arguments,
+/// the shared timeouts, and the read mode if the target accepts it (else
+/// its default).
+fn target_options(cfg: &BenchConfig, kind: TargetKind) -> TargetOptions {
+    let mut o = TargetOptions {
+        node_args: cfg.extra_args.get(kind.name()).cloned().unwrap_or_default(),
+        election_timeout_ms: Some(cfg.election_timeout_ms),
+        heartbeat_ms: Some(cfg.heartbeat_ms),
+        read_consistency: cfg.read_consistency,
+        node_bin: cfg.node_bin.clone(),
+        ..TargetOptions::default()
+    };
+    if kind.target().validate(&o).is_err() {
+        o.read_consistency = ReadConsistency::default();
+    }
+    o
+}
+
 /// Runs the whole bench and returns the run folder.
 pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
     let label = if cfg.floor_only {
@@ -371,36 +392,29 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
             let sub = dir.join(kind.name());
             std::fs::create_dir_all(sub.join("nodes"))?;
             let spec = TargetSpec {
-                kind,
                 nodes: cfg.nodes,
-                node_bin: cfg.node_bin.clone(),
-                extra_args: match kind {
-                    TargetKind::Raft => cfg.node_args.clone(),
-                    TargetKind::Etcd => cfg.etcd_args.clone(),
-                },
-                election_timeout_ms: Some(cfg.election_timeout_ms),
-                heartbeat_ms: Some(cfg.heartbeat_ms),
-                read_consistency: cfg.read_consistency,
+                options: target_options(&cfg, kind),
                 proxied: false,
                 sever_on_partition: false,
                 seed: cfg.seed ^ i as u64,
             };
-            let dep = Deployment::start(&spec, &sub).await?;
+            let dep = kind.target().setup(&spec, &sub).await?;
             versions.insert(kind.name().into(), json!(dep.version));
-            deps.push(dep);
+            deps.push((kind, dep));
         }
         let mut next_client =
             (cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 << 63) >> 1 | 1 << 62;
-        for dep in &deps {
+        for (_, dep) in &deps {
             failover::wait_leader(dep, Duration::from_secs(30)).await?;
             prefill(dep, &cfg, &mut next_client).await?;
         }
         for &rr in &cfg.read_ratio {
             for &c in &cfg.concurrency {
-                for dep in &deps {
+                for (kind, dep) in &deps {
+                    let target = *kind;
                     eprintln!(
                         "raft-driver: {} concurrency {c} read-ratio {rr}: {:.0} s",
-                        dep.kind.name(),
+                        target.name(),
                         cfg.warmup_s + cfg.duration_s
                     );
                     let (r, w) = phase(dep, &cfg, c, rr, &mut next_client).await;
@@ -412,15 +426,12 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
                         let summary =
                             stats::summarize(&mut samples, Duration::from_secs_f64(cfg.duration_s));
                         let row = Row {
-                            target: dep.kind,
+                            target,
                             concurrency: c,
                             read_ratio: rr,
                             kind,
                             consistency: if kind == "read" {
-                                match dep.kind {
-                                    TargetKind::Raft => ReadConsistency::Linearizable,
-                                    TargetKind::Etcd => cfg.read_consistency,
-                                }
+                                target_options(&cfg, target).read_consistency
                             } else {
                                 ReadConsistency::Linearizable
                             },
@@ -428,7 +439,7 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
                         };
                         print_row(&row);
                         curves.push(plot::Curve {
-                            label: format!("{} {kind} c={c} r={rr}", dep.kind.name()),
+                            label: format!("{} {kind} c={c} r={rr}", target.name()),
                             sorted_us: samples.latencies_us,
                         });
                         rows.push(row);
@@ -436,18 +447,18 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
                 }
             }
         }
-        for dep in &deps {
+        for (kind, dep) in &deps {
             if cfg.failover == 0 {
                 break;
             }
             let mut res = FailoverResult {
-                target: dep.kind,
+                target: *kind,
                 samples: Vec::new(),
                 median_ms: None,
                 errors: Vec::new(),
             };
             for _ in 0..cfg.failover {
-                eprintln!("raft-driver: {} failover", dep.kind.name());
+                eprintln!("raft-driver: {} failover", kind.name());
                 match failover::measure_once(dep, next_client).await {
                     Ok(s) => {
                         eprintln!(
@@ -467,7 +478,7 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
             res.median_ms = stats::median(&res.samples.iter().map(|s| s.ms).collect::<Vec<_>>());
             println!(
                 "{:<5} failover: median {} ms over {} kills ({} failed)",
-                dep.kind.name(),
+                kind.name(),
                 res.median_ms
                     .map(|m| format!("{m:.0}"))
                     .unwrap_or("-".into()),
@@ -476,7 +487,7 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
             );
             failovers.push(res);
         }
-        for dep in &deps {
+        for (_, dep) in &deps {
             dep.shutdown();
         }
     }
@@ -574,7 +585,7 @@ async fn prefill(dep: &Deployment, cfg: &BenchConfig, next_client: &mut u64) -> 
     if failed > 0 {
         bail!(
             "{}: {failed} of {} prefill writes failed",
-            dep.kind.name(),
+            dep.target,
             cfg.keys
         );
     }
@@ -664,51 +675,71 @@ fn print_row(r: &Row) {
     );
 }
 
-/// raft-node against etcd for every phase both ran, against the issue's
-/// targets, plus raft-node's single-client write against the floor.
+/// The first target against each other one for every phase both ran, plus
+/// the first target's single-client write against the floor, and failover.
 pub fn compare(rows: &[Row], failovers: &[FailoverResult], floor: &floor::Floor) -> Vec<Value> {
     let mut out = Vec::new();
+    let Some(subject) = rows
+        .first()
+        .map(|r| r.target)
+        .or(failovers.first().map(|f| f.target))
+    else {
+        return out;
+    };
     let find = |t: TargetKind, c: usize, rr: f64, kind: &str| {
         rows.iter()
             .find(|r| r.target == t && r.concurrency == c && r.read_ratio == rr && r.kind == kind)
     };
-    for r in rows.iter().filter(|r| r.target == TargetKind::Raft) {
-        let Some(e) = find(TargetKind::Etcd, r.concurrency, r.read_ratio, r.kind) else {
-            continue;
-        };
-        let tput = r.summary.ops_per_sec / e.summary.ops_per_sec.max(1e-9);
-        let p99 = r.summary.p99_us as f64 / (e.summary.p99_us as f64).max(1.0);
-        let p50 = r.summary.p50_us as f64 / (e.summary.p50_us as f64).max(1.0);
-        out.push(json!({
-            "what": "raft/etcd",
-            "kind": r.kind,
-            "concurrency": r.concurrency,
-            "read_ratio": r.read_ratio,
-            "throughput_ratio": tput,
-            "p50_ratio": p50,
-            "p99_ratio": p99,
-            "text": format!(
-                "raft/etcd {} c={} r={}: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}",
-                r.kind, r.concurrency, r.read_ratio, tput, p50, p99
-            ),
-        }));
+    let others: Vec<TargetKind> = {
+        let mut v: Vec<TargetKind> = rows
+            .iter()
+            .map(|r| r.target)
+            .filter(|t| *t != subject)
+            .collect();
+        v.dedup();
+        v
+    };
+    for r in rows.iter().filter(|r| r.target == subject) {
+        for &other in &others {
+            let Some(e) = find(other, r.concurrency, r.read_ratio, r.kind) else {
+                continue;
+            };
+            let what = format!("{}/{}", subject.name(), other.name());
+            let tput = r.summary.ops_per_sec / e.summary.ops_per_sec.max(1e-9);
+            let p99 = r.summary.p99_us as f64 / (e.summary.p99_us as f64).max(1.0);
+            let p50 = r.summary.p50_us as f64 / (e.summary.p50_us as f64).max(1.0);
+            out.push(json!({
+                "what": what,
+                "kind": r.kind,
+                "concurrency": r.concurrency,
+                "read_ratio": r.read_ratio,
+                "throughput_ratio": tput,
+                "p50_ratio": p50,
+                "p99_ratio": p99,
+                "text": format!(
+                    "{what} {} c={} r={}: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}",
+                    r.kind, r.concurrency, r.read_ratio, tput, p50, p99
+                ),
+            }));
+        }
     }
     if let Some(r) = rows
         .iter()
-        .filter(|r| r.target == TargetKind::Raft && r.kind == "write" && r.concurrency == 1)
+        .filter(|r| r.target == subject && r.kind == "write" && r.concurrency == 1)
         .min_by(|a, b| a.read_ratio.total_cmp(&b.read_ratio))
     {
         let ratio = r.summary.p50_us as f64 / (floor.write_floor_us as f64).max(1.0);
         let shared = r.summary.p50_us as f64 / (floor.shared_disk_write_floor_us as f64).max(1.0);
         out.push(json!({
-            "what": "raft single-client write p50 / floor",
+            "what": format!("{} single-client write p50 / floor", subject.name()),
             "p50_us": r.summary.p50_us,
             "floor_us": floor.write_floor_us,
             "ratio": ratio,
             "shared_disk_floor_us": floor.shared_disk_write_floor_us,
             "shared_disk_ratio": shared,
             "text": format!(
-                "raft single-client write p50 {} us = x{:.2} the floor ({} us), x{:.2} the shared-disk floor ({} us)",
+                "{} single-client write p50 {} us = x{:.2} the floor ({} us), x{:.2} the shared-disk floor ({} us)",
+                subject.name(),
                 r.summary.p50_us, ratio, floor.write_floor_us, shared, floor.shared_disk_write_floor_us
             ),
         }));
@@ -719,13 +750,17 @@ pub fn compare(rows: &[Row], failovers: &[FailoverResult], floor: &floor::Floor)
             .find(|f| f.target == t)
             .and_then(|f| f.median_ms)
     };
-    if let (Some(r), Some(e)) = (med(TargetKind::Raft), med(TargetKind::Etcd)) {
+    for f in failovers.iter().filter(|f| f.target != subject) {
+        let (Some(r), Some(e)) = (med(subject), f.median_ms) else {
+            continue;
+        };
+        let (a, b) = (subject.name(), f.target.name());
         out.push(json!({
-            "what": "failover raft/etcd",
-            "raft_median_ms": r,
-            "etcd_median_ms": e,
+            "what": format!("failover {a}/{b}"),
+            format!("{a}_median_ms"): r,
+            format!("{b}_median_ms"): e,
             "ratio": r / e.max(1e-9),
-            "text": format!("failover median: raft {r:.0} ms, etcd {e:.0} ms (x{:.2})", r / e.max(1e-9)),
+            "text": format!("failover median: {a} {r:.0} ms, {b} {e:.0} ms (x{:.2})", r / e.max(1e-9)),
         }));
     }
     out

@@ -1,0 +1,122 @@
+//! Judging a run: load what it left (the history, test.json's list of
+//! checkers, the node events), run the composed checkers, and write the
+//! verdict once. `raft-driver run` ends with this on its own folder and
+//! `raft-checker check RUN_DIR` repeats it, so the two agree.
+
+use super::completeness::{is_driver_history, Completeness};
+use super::election_safety::ElectionSafety;
+use super::latency::Latency;
+use super::node_events;
+use super::node_invariants::NodeInvariants;
+use super::recovery::Recovery;
+use super::{compose, Checker, CheckerResult, RunInput, RunResult};
+use crate::check::{check_history, CheckOptions, Validity};
+use crate::history::History;
+use crate::input::{read_history_tolerant, Format};
+use crate::HistoryError;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A history ready to judge, and where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The history (a torn last line left out).
+    pub history: History,
+    /// Why the history file ended early, if it did.
+    pub truncated: Option<String>,
+    /// The run folder, when the history came from one.
+    pub dir: Option<PathBuf>,
+    /// The checkers the run asked for beyond the standard ones (test.json
+    /// `checkers`, or inferred from what an older folder holds).
+    pub extra_checkers: Vec<String>,
+}
+
+/// Reads a run folder (history.jsonl, test.json, node events) or a bare
+/// history file.
+pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, HistoryError> {
+    let (history, truncated) = read_history_tolerant(path, format)?;
+    let dir = path.is_dir().then(|| path.to_path_buf());
+    let extra_checkers = match &dir {
+        Some(d) => run_checkers(d),
+        None => Vec::new(),
+    };
+    Ok(Loaded {
+        history,
+        truncated,
+        dir,
+        extra_checkers,
+    })
+}
+
+/// The extra checkers of the run in `dir`: test.json's `checkers`, or for a
+/// folder older than that field, what its node reports allow.
+pub fn run_checkers(dir: &Path) -> Vec<String> {
+    let test: Option<Value> = std::fs::read(dir.join("test.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(list) = test
+        .as_ref()
+        .and_then(|t| t.get("checkers"))
+        .and_then(Value::as_array)
+    {
+        return list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+    }
+    if node_events::read(dir).is_some() {
+        vec!["election-safety".into(), "node-invariants".into()]
+    } else if node_events::leader_terms_from_logs(dir)
+        .is_some_and(|t| t.values().any(|v| !v.is_empty()))
+    {
+        vec!["election-safety".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The checker named `name`, or None for a name this build does not know.
+pub fn checker_named(name: &str) -> Option<Box<dyn Checker>> {
+    match name {
+        "election-safety" => Some(Box::new(ElectionSafety)),
+        "node-invariants" => Some(Box::new(NodeInvariants)),
+        "completeness" => Some(Box::new(Completeness)),
+        "recovery" => Some(Box::new(Recovery)),
+        "latency" => Some(Box::new(Latency)),
+        _ => None,
+    }
+}
+
+/// Runs every checker on `loaded` and composes the verdict. Errors only for
+/// a malformed history (which names the line).
+pub fn judge(loaded: &Loaded, opts: &CheckOptions) -> Result<RunResult, HistoryError> {
+    let events = &loaded.history.events;
+    let lin = check_history(events, opts).map_err(|e| e.locate(&loaded.history))?;
+    let input = RunInput {
+        events,
+        truncated: loaded.truncated.as_deref(),
+        dir: loaded.dir.as_deref(),
+    };
+    let mut names: Vec<String> = vec!["completeness".into()];
+    if is_driver_history(events) {
+        names.push("recovery".into());
+    }
+    for n in &loaded.extra_checkers {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names.push("latency".into());
+    let others = names
+        .iter()
+        .map(|n| match checker_named(n) {
+            Some(c) => c.check(&input),
+            None => CheckerResult::new(
+                n,
+                Validity::Unknown,
+                format!("this raft-checker does not know the checker {n:?} the run asked for"),
+            ),
+        })
+        .collect();
+    Ok(compose(Some(lin), others))
+}

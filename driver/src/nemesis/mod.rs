@@ -1,0 +1,407 @@
+//! Nemeses: the fault injectors, each a small setup / invoke / teardown
+//! object over plain-data operations (`schedule`), grouped by fault family
+//! (`process`: pause and kill; `network`: partition and slow links;
+//! `admin`: leader transfer and membership; `vote_crash`), composed into
+//! one, and the task that plays a schedule through them into the history.
+
+pub mod admin;
+pub mod network;
+pub mod process;
+pub mod schedule;
+pub mod vote_crash;
+
+use crate::net::proxy::Network;
+use crate::target::cluster::Cluster;
+use crate::target::{AdminReply, AdminReq, NodeApi, NodeStatus};
+use crate::workload::client::BoxFuture;
+use crate::workload::recorder::Recorder;
+use schedule::{FaultOp, NemesisKind, Schedule, Target};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// What nemeses act on: the processes, the links, and the target's API.
+pub struct NemesisCtx {
+    /// The node processes.
+    pub cluster: Arc<Mutex<Cluster>>,
+    /// The link proxies.
+    pub net: Arc<Network>,
+    /// The target's API (status, admin calls, failpoints).
+    pub api: Arc<dyn NodeApi>,
+    /// The node ids, ascending.
+    pub ids: Vec<u64>,
+    /// Whether starting a partition also closes the connections it cuts.
+    pub sever_on_partition: bool,
+}
+
+impl NemesisCtx {
+    /// The process table (a poisoned lock is still usable: it only guards
+    /// bookkeeping).
+    pub fn cluster(&self) -> std::sync::MutexGuard<'_, Cluster> {
+        self.cluster.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The node ids.
+    pub fn ids(&self) -> Vec<u64> {
+        self.ids.clone()
+    }
+
+    /// Asks every node for its status (each within `timeout`).
+    pub async fn status_all(&self, timeout: Duration) -> Vec<NodeStatus> {
+        self.api.status_all(timeout).await
+    }
+
+    /// The node that claims leadership in the highest term, if any.
+    pub async fn leader(&self) -> Option<u64> {
+        self.status_all(Duration::from_millis(500))
+            .await
+            .into_iter()
+            .filter(|s| s.role == "leader")
+            .max_by_key(|s| s.term)
+            .map(|s| s.id)
+    }
+
+    /// Sends an admin request to the leader, following leadership, for up
+    /// to `budget`; returns a short outcome for the history.
+    pub async fn admin(&self, req: AdminReq, budget: Duration) -> String {
+        let deadline = Instant::now() + budget;
+        let mut last = String::from("no leader found");
+        while Instant::now() < deadline {
+            let Some(leader) = self.leader().await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            match self.api.admin(leader, &req).await {
+                AdminReply::Ok => return "ok".into(),
+                AdminReply::Unsupported(m) => return format!("unsupported: {m}"),
+                AdminReply::Unknown(m) => return format!("unknown: {m}"),
+                AdminReply::Retry(m) => last = m,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        format!("failed: {last}")
+    }
+
+    /// Arms or disarms failpoint `name` on `node` (see [`set_failpoint`]).
+    pub async fn set_failpoint(
+        &self,
+        node: u64,
+        name: &str,
+        armed: bool,
+        budget: Duration,
+    ) -> String {
+        set_failpoint(&*self.api, node, name, armed, budget).await
+    }
+}
+
+/// Arms or disarms failpoint `name` on `node`, retrying while the node
+/// starts, for up to `budget`; returns a short outcome for the history.
+pub async fn set_failpoint(
+    api: &dyn NodeApi,
+    node: u64,
+    name: &str,
+    armed: bool,
+    budget: Duration,
+) -> String {
+    let deadline = Instant::now() + budget;
+    let mut last = String::from("no answer");
+    while Instant::now() < deadline {
+        match api.set_failpoint(node, name, armed).await {
+            Ok(()) => return "ok".into(),
+            Err(e) if e.starts_with("unsupported") || e.starts_with("refused") => return e,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    format!("failed: {last}")
+}
+
+/// A fault injector: set up once, invoked with its operations, torn down at
+/// the end (where it must undo whatever it still has in effect).
+pub trait Nemesis: Send {
+    /// The kind of fault this nemesis injects.
+    fn kind(&self) -> NemesisKind;
+    /// Prepares before the first operation.
+    fn setup<'a>(&'a mut self, _ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+    /// Applies `op` and returns the history value describing what was done.
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value>;
+    /// Undoes anything still in effect.
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()>;
+}
+
+/// Resolves a target to node ids (the leader is looked up now).
+pub async fn resolve(ctx: &NemesisCtx, target: Target, nodes: &Option<Vec<u64>>) -> Vec<u64> {
+    if let Some(n) = nodes {
+        return n.clone();
+    }
+    match target {
+        Target::Leader => match ctx.leader().await {
+            Some(l) => vec![l],
+            None => vec![],
+        },
+        Target::All => ctx.ids(),
+        // Not generated without nodes; fall back to the first node.
+        _ => ctx.ids().into_iter().take(1).collect(),
+    }
+}
+
+/// Builds the nemesis of one kind.
+pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
+    match kind {
+        NemesisKind::Pause => Box::<process::PauseNemesis>::default(),
+        NemesisKind::Kill => Box::<process::KillNemesis>::default(),
+        NemesisKind::Partition => Box::<network::PartitionNemesis>::default(),
+        NemesisKind::Slow => Box::<network::SlowNemesis>::default(),
+        NemesisKind::LeaderTransfer => Box::<admin::TransferNemesis>::default(),
+        NemesisKind::Membership => Box::<admin::MembershipNemesis>::default(),
+        NemesisKind::VoteCrash => Box::<vote_crash::VoteCrashNemesis>::default(),
+    }
+}
+
+/// Several nemeses as one: each operation goes to the nemesis of its kind.
+pub struct Composite {
+    parts: Vec<Box<dyn Nemesis>>,
+}
+
+impl Composite {
+    /// One nemesis per kind.
+    pub fn new(kinds: &[NemesisKind]) -> Self {
+        Composite {
+            parts: kinds.iter().map(|&k| nemesis_for(k)).collect(),
+        }
+    }
+}
+
+impl Nemesis for Composite {
+    fn kind(&self) -> NemesisKind {
+        // A composite has no single kind; the first part stands for it.
+        self.parts
+            .first()
+            .map(|p| p.kind())
+            .unwrap_or(NemesisKind::Partition)
+    }
+    fn setup<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            for p in &mut self.parts {
+                p.setup(ctx).await;
+            }
+        })
+    }
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match self.parts.iter_mut().find(|p| p.kind() == op.kind()) {
+                Some(p) => p.invoke(ctx, op).await,
+                None => json!({"error": format!("no {} nemesis", op.kind().name())}),
+            }
+        })
+    }
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            for p in &mut self.parts {
+                p.teardown(ctx).await;
+            }
+        })
+    }
+}
+
+/// Plays `schedule` (offsets from `start`) through `nemesis`, recording each
+/// applied operation, until the schedule ends or `stop` turns true; then
+/// applies the stop of any fault still active, and tears everything down.
+pub async fn run_schedule(
+    schedule: Schedule,
+    mut nemesis: Box<dyn Nemesis>,
+    ctx: Arc<NemesisCtx>,
+    recorder: Recorder,
+    start: Instant,
+    mut stop: watch::Receiver<bool>,
+    current: Arc<Mutex<String>>,
+) {
+    nemesis.setup(&ctx).await;
+    let mut active: Option<FaultOp> = None;
+    for ev in schedule.events {
+        let due = start + Duration::from_millis(ev.at_ms);
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        apply(
+            &mut *nemesis,
+            &ctx,
+            &recorder,
+            &ev.op,
+            Some(ev.at_ms),
+            &current,
+        )
+        .await;
+        active = ev.op.stop().map(|_| ev.op.clone());
+    }
+    if let Some(stop_op) = active.and_then(|op| op.stop()) {
+        apply(&mut *nemesis, &ctx, &recorder, &stop_op, None, &current).await;
+    }
+    nemesis.teardown(&ctx).await;
+    *current.lock().unwrap_or_else(|e| e.into_inner()) = "none".into();
+}
+
+async fn apply(
+    nemesis: &mut dyn Nemesis,
+    ctx: &NemesisCtx,
+    recorder: &Recorder,
+    op: &FaultOp,
+    at_ms: Option<u64>,
+    current: &Mutex<String>,
+) {
+    let mut value = nemesis.invoke(ctx, op).await;
+    if let (Some(at), Value::Object(m)) = (at_ms, &mut value) {
+        m.insert("scheduled_at_ms".into(), json!(at));
+    }
+    tracing::info!("nemesis {} {}", op.f(), value);
+    *current.lock().unwrap_or_else(|e| e.into_inner()) = if op.stop().is_some() {
+        format!("{} {}", op.kind().name(), brief(&value))
+    } else {
+        "none".into()
+    };
+    recorder.nemesis(op.f(), value);
+}
+
+fn brief(v: &Value) -> String {
+    for key in ["nodes", "groups", "node", "to"] {
+        if let Some(x) = v.get(key) {
+            return x.to_string();
+        }
+    }
+    if let Some(b) = v.get("blocked") {
+        return format!("{} links", b.as_array().map(|a| a.len()).unwrap_or(0));
+    }
+    if let Some(d) = v.get("delay_ms") {
+        return format!("{d}ms");
+    }
+    String::new()
+}
+
+#[cfg(test)]
+// The serialising lock is held across awaits on purpose: it orders whole
+// tests on different threads, and each test runs on its own runtime.
+#[allow(clippy::await_holding_lock)]
+mod tests {
+    use super::*;
+    use crate::nemesis::process::KillNemesis;
+    use crate::nemesis::schedule::{Cut, PartitionShape};
+    use crate::net::proxy::LinkMode;
+    use crate::target::cluster::tests::{serial, sleep_cluster};
+    use crate::target::cluster::{proc_state, NodeState};
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+
+    fn wait_state(pid: i32, want: Option<char>) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if proc_state(pid) == want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    async fn ctx(dir: &std::path::Path) -> NemesisCtx {
+        let mut listen: BTreeMap<u64, SocketAddr> = BTreeMap::new();
+        for id in 1..=3 {
+            listen.insert(id, crate::target::cluster::free_local_addr().unwrap());
+        }
+        let mut cluster = sleep_cluster(dir, 3);
+        cluster.start_all().unwrap();
+        NemesisCtx {
+            cluster: Arc::new(Mutex::new(cluster)),
+            net: Arc::new(Network::start(&listen, 1).await.unwrap()),
+            api: Arc::new(crate::target::raft::RaftApi::new(
+                crate::workload::client::open_channels(&listen).unwrap(),
+            )),
+            ids: vec![1, 2, 3],
+            sever_on_partition: false,
+        }
+    }
+
+    fn pid(ctx: &NemesisCtx, id: u64) -> i32 {
+        let c = ctx.cluster();
+        let ids = c.ids();
+        c.pids()[ids.iter().position(|&i| i == id).unwrap()]
+    }
+
+    #[tokio::test]
+    async fn composite_routes_faults_and_teardown_undoes_them() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(dir.path()).await;
+        let mut n = Composite::new(&[NemesisKind::Pause, NemesisKind::Partition]);
+        n.setup(&ctx).await;
+
+        let p2 = pid(&ctx, 2);
+        let v = n
+            .invoke(
+                &ctx,
+                &FaultOp::StartPause {
+                    target: Target::One,
+                    nodes: Some(vec![2]),
+                },
+            )
+            .await;
+        assert_eq!(v["nodes"], json!([2]));
+        assert!(wait_state(p2, Some('T')), "node 2 was not stopped");
+
+        let cut = Cut::isolate(1, &[1, 2, 3]);
+        let v = n
+            .invoke(
+                &ctx,
+                &FaultOp::StartPartition {
+                    shape: PartitionShape::One,
+                    cut: Some(cut.clone()),
+                },
+            )
+            .await;
+        assert_eq!(v["shape"], json!("one"));
+        for (from, to) in [(1, 2), (2, 1), (1, 3), (3, 1)] {
+            assert_eq!(ctx.net.link(from, to).unwrap().mode(), LinkMode::Hold);
+        }
+        assert_eq!(ctx.net.link(2, 3).unwrap().mode(), LinkMode::Pass);
+
+        // A kind the composite does not hold is refused in the value.
+        let v = n.invoke(&ctx, &FaultOp::StopKill).await;
+        assert!(v["error"].as_str().unwrap().contains("no kill nemesis"));
+
+        n.teardown(&ctx).await;
+        assert!(wait_state(p2, Some('S')) || proc_state(p2) == Some('R'));
+        assert_ne!(proc_state(p2), Some('T'), "teardown left node 2 stopped");
+        assert_eq!(ctx.net.link(1, 2).unwrap().mode(), LinkMode::Pass);
+        ctx.cluster().shutdown();
+    }
+
+    #[tokio::test]
+    async fn kill_then_stop_kill_restarts_the_same_nodes() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(dir.path()).await;
+        let mut n = KillNemesis::default();
+        let before = pid(&ctx, 3);
+        let v = n
+            .invoke(
+                &ctx,
+                &FaultOp::StartKill {
+                    target: Target::One,
+                    nodes: Some(vec![3]),
+                },
+            )
+            .await;
+        assert_eq!(v["nodes"], json!([3]));
+        assert_eq!(proc_state(before), None, "killed node must be reaped");
+        assert_eq!(ctx.cluster().state(3), Some(NodeState::Down));
+        let v = n.invoke(&ctx, &FaultOp::StopKill).await;
+        assert_eq!(v["nodes"], json!([3]));
+        assert_eq!(ctx.cluster().state(3), Some(NodeState::Running));
+        assert_ne!(pid(&ctx, 3), before);
+        ctx.cluster().shutdown();
+    }
+}

@@ -1,0 +1,381 @@
+//! The system under test, behind one protocol (Jepsen's DB protocol): a
+//! [`Target`] validates the options it gives meaning to, sets up a cluster
+//! of processes on loopback (with or without the driver's link proxies
+//! between them) and hands back a [`Deployment`]; the deployment's
+//! [`NodeApi`] gives workload clients, node status and the optional
+//! capabilities (admin calls, failpoints), and gathers what the nodes told
+//! about themselves for the checkers. raft-node (`raft/`) and etcd
+//! (`etcd/`) are the two implementations; nothing outside this folder asks
+//! which one it has.
+
+pub mod cluster;
+pub mod etcd;
+pub mod raft;
+
+use crate::nemesis::schedule::NemesisKind;
+use crate::nemesis::NemesisCtx;
+use crate::net::proxy::Network;
+use crate::workload::client::{BoxFuture, Client};
+use anyhow::Result;
+use clap::ValueEnum;
+use cluster::{Cluster, NodeSpec};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Which system the driver tests, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// raft-node, this project's Raft KV store.
+    #[default]
+    Raft,
+    /// etcd from PATH (3.4 or later), through its gRPC KV API.
+    Etcd,
+}
+
+impl TargetKind {
+    /// The implementation of this target.
+    pub fn target(self) -> &'static dyn Target {
+        match self {
+            TargetKind::Raft => &raft::RaftTarget,
+            TargetKind::Etcd => &etcd::EtcdTarget,
+        }
+    }
+
+    /// The name used on the command line, in test.json and bench.json.
+    pub fn name(self) -> &'static str {
+        self.target().name()
+    }
+}
+
+/// How reads are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadConsistency {
+    /// Through the leader's quorum (etcd's default Range, raft-node's reads).
+    #[default]
+    Linearizable,
+    /// From any member's local state (etcd `serializable: true`); may be stale.
+    Serializable,
+}
+
+/// The options a target may give meaning to, checked by
+/// [`Target::validate`] before anything starts.
+#[derive(Debug, Clone, Default)]
+pub struct TargetOptions {
+    /// A known defect to switch on in every node.
+    pub bug: Option<String>,
+    /// How the workload's reads are served.
+    pub read_consistency: ReadConsistency,
+    /// Extra arguments for every node process.
+    pub node_args: Vec<String>,
+    /// Election timeout in ms (the target's default when absent).
+    pub election_timeout_ms: Option<u64>,
+    /// Heartbeat interval in ms (the target's default when absent).
+    pub heartbeat_ms: Option<u64>,
+    /// Cluster id (targets without one ignore it).
+    pub cluster_id: Option<u64>,
+    /// The node binary (the target's own default when absent).
+    pub node_bin: Option<PathBuf>,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// The options, already validated by the target.
+    pub options: TargetOptions,
+    /// Put the driver's link proxies between the nodes (needed for
+    /// partitions; `bench` leaves them out so that every target talks
+    /// directly).
+    pub proxied: bool,
+    /// Whether starting a partition also closes the connections it cuts.
+    pub sever_on_partition: bool,
+    /// Seed of the link proxies.
+    pub seed: u64,
+}
+
+/// Jepsen's DB protocol: what the harness needs to know about a system
+/// before it runs, and how to set up a cluster of it.
+pub trait Target: Send + Sync {
+    /// The name on the command line (`--target`).
+    fn name(&self) -> &'static str;
+
+    /// The fault kinds this target supports; `--nemesis all` means these.
+    fn nemeses(&self) -> &'static [NemesisKind];
+
+    /// The checkers its runs bring beyond linearizability, completeness and
+    /// recovery (names of `raft_checker::verdict` checkers, e.g.
+    /// `election-safety`), recorded in test.json so that a re-check of the
+    /// run folder runs the same ones.
+    fn checkers(&self) -> &'static [&'static str];
+
+    /// Checks the options this target gives meaning to (a `--bug` only
+    /// raft-node has, a read mode only etcd has...); the message is for the
+    /// user (exit code 2).
+    fn validate(&self, opts: &TargetOptions) -> Result<(), String>;
+
+    /// The binary that will run, or why there is none (exit code 2).
+    fn binary(&self, opts: &TargetOptions) -> Result<PathBuf, String>;
+
+    /// A prefix for run folder names ("" for the default target).
+    fn label(&self) -> String {
+        format!("{}-", self.name())
+    }
+
+    /// Starts the target's processes under `dir` (data in `dir/data/nN`,
+    /// logs in `dir/nodes/nN.log`); does not wait for a leader.
+    fn setup<'a>(
+        &'a self,
+        spec: &'a TargetSpec,
+        dir: &'a Path,
+    ) -> BoxFuture<'a, Result<Deployment>>;
+}
+
+/// One node's answer to a status probe.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    /// Node id.
+    pub id: u64,
+    /// "leader", "follower", "candidate", "pre-candidate", ...
+    pub role: String,
+    /// Current term.
+    pub term: u64,
+    /// Leader the node knows of (0 if none).
+    pub leader_id: u64,
+}
+
+/// An administrative request a target may support.
+#[derive(Debug, Clone)]
+pub enum AdminReq {
+    /// Hand leadership to this node.
+    Transfer(u64),
+    /// Remove this node from the configuration.
+    Remove(u64),
+    /// Add this node (at this peer address) as a learner.
+    AddLearner(u64, String),
+    /// Add (or promote) this node (at this peer address) as a voter.
+    AddVoter(u64, String),
+}
+
+/// How one admin call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminReply {
+    /// Done.
+    Ok,
+    /// The target cannot do this at all (do not retry).
+    Unsupported(String),
+    /// It may or may not have happened.
+    Unknown(String),
+    /// Not done now (not the leader, busy, no answer): may be retried.
+    Retry(String),
+}
+
+/// What the harness asks of a running cluster through the target's own API.
+pub trait NodeApi: Send + Sync {
+    /// A workload client whose first node is `home`; `client_id` names its
+    /// write session where the target has sessions (nonzero, unique).
+    fn client(&self, home: u64, client_id: u64, op_timeout: Duration) -> Box<dyn Client>;
+
+    /// A client for `bench`: like [`NodeApi::client`], but it may stay with
+    /// the node that served it last, as a production client would.
+    fn bench_client(&self, home: u64, client_id: u64, op_timeout: Duration) -> Box<dyn Client> {
+        self.client(home, client_id, op_timeout)
+    }
+
+    /// Every node's status that answered within `timeout`.
+    fn status_all(&self, timeout: Duration) -> BoxFuture<'_, Vec<NodeStatus>>;
+
+    /// Sends an admin request to `node` (the caller finds the leader).
+    fn admin<'a>(&'a self, node: u64, req: &'a AdminReq) -> BoxFuture<'a, AdminReply> {
+        let _ = (node, req);
+        Box::pin(async { AdminReply::Unsupported("this target has no admin calls".into()) })
+    }
+
+    /// Arms or disarms failpoint `name` on `node` at run time: Ok, or the
+    /// reason (prefixed `unsupported:` when the target has none).
+    fn set_failpoint<'a>(
+        &'a self,
+        node: u64,
+        name: &'a str,
+        armed: bool,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (node, name, armed);
+        Box::pin(async { Err("unsupported: this target has no failpoints".into()) })
+    }
+
+    /// The extra arguments that start a node with failpoint `name` armed
+    /// from its first instant (None: the target cannot).
+    fn failpoint_boot_args(&self, name: &str) -> Option<Vec<String>> {
+        let _ = name;
+        None
+    }
+
+    /// Whether a node process that exited with `code` did so on purpose of
+    /// the harness (a failpoint's crash), not by a fault of its own.
+    fn is_intended_exit(&self, code: Option<i32>) -> bool {
+        let _ = code;
+        false
+    }
+
+    /// Gathers what the nodes told about themselves into the run folder as
+    /// `nodes/nN.events.jsonl` (role changes, broken invariants), after the
+    /// processes stopped. raft-node writes these files itself; other
+    /// targets translate their logs here.
+    fn collect_events(&self, dir: &Path, ids: &[u64]) -> Result<()> {
+        let _ = (dir, ids);
+        Ok(())
+    }
+}
+
+/// A started cluster of a target.
+pub struct Deployment {
+    /// The target's name.
+    pub target: &'static str,
+    /// Node ids, ascending.
+    pub ids: Vec<u64>,
+    /// The processes.
+    pub cluster: Arc<Mutex<Cluster>>,
+    /// The link proxies (empty when not proxied).
+    pub net: Arc<Network>,
+    /// The target's API.
+    pub api: Arc<dyn NodeApi>,
+    /// What nemeses act on.
+    pub ctx: Arc<NemesisCtx>,
+    /// The binary that runs.
+    pub bin: PathBuf,
+    /// Its `--version` line.
+    pub version: String,
+    /// How each node was started (for test.json).
+    pub nodes: Value,
+    /// Held for the deployment's life (e.g. etcd's peer routers).
+    pub _guards: Vec<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Deployment {
+    /// A workload client whose first node is `home`.
+    pub fn client(&self, home: u64, client_id: u64, op_timeout: Duration) -> Box<dyn Client> {
+        self.api.client(home, client_id, op_timeout)
+    }
+
+    /// A client for `bench` (see [`NodeApi::bench_client`]).
+    pub fn bench_client(&self, home: u64, client_id: u64, op_timeout: Duration) -> Box<dyn Client> {
+        self.api.bench_client(home, client_id, op_timeout)
+    }
+
+    /// Kills every process and reaps them.
+    pub fn shutdown(&self) {
+        self.cluster
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shutdown();
+    }
+}
+
+/// One free loopback address per node.
+pub fn free_addrs(ids: &[u64]) -> Result<BTreeMap<u64, SocketAddr>> {
+    ids.iter()
+        .map(|&id| Ok((id, cluster::free_local_addr()?)))
+        .collect()
+}
+
+/// test.json's description of how each node was started.
+pub fn nodes_json(specs: &[NodeSpec]) -> Value {
+    Value::Array(
+        specs
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id,
+                    "listen": s.listen.to_string(),
+                    "peers": s.peers.iter().map(|(p, a)| (p.to_string(), a.to_string())).collect::<BTreeMap<_, _>>(),
+                    "data_dir": s.data_dir,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Starts the proxies while every node's port is held by a listener, so
+/// that a proxy's port-0 bind cannot take a node's port (which made a node
+/// exit with "Address already in use" in about one run in fifteen).
+pub async fn start_network_keeping_ports(
+    listen: &BTreeMap<u64, SocketAddr>,
+    seed: u64,
+) -> Result<Network> {
+    // A port that cannot be re-bound now is simply not held; the node will
+    // report it if it is really taken.
+    let held: Vec<std::net::TcpListener> = listen
+        .values()
+        .filter_map(|a| std::net::TcpListener::bind(a).ok())
+        .collect();
+    let net = Network::start(listen, seed).await;
+    drop(held);
+    net
+}
+
+/// Runs `bin --version` (at most 10 s) and returns its first line, or why
+/// it could not (a message for the user).
+pub fn binary_version(bin: &Path) -> Result<String, String> {
+    let mut child = std::process::Command::new(bin)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) => {}
+            Err(e) => return Err(format!("waiting for {}: {e}", bin.display())),
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{} --version did not finish", bin.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("reading {} --version: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} --version failed ({}): {}",
+            bin.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string())
+}
+
+/// The NemesisCtx of a deployment.
+pub fn nemesis_ctx(
+    cluster: &Arc<Mutex<Cluster>>,
+    net: &Arc<Network>,
+    api: &Arc<dyn NodeApi>,
+    ids: &[u64],
+    sever_on_partition: bool,
+) -> Arc<NemesisCtx> {
+    Arc::new(NemesisCtx {
+        cluster: cluster.clone(),
+        net: net.clone(),
+        api: api.clone(),
+        ids: ids.to_vec(),
+        sever_on_partition,
+    })
+}

@@ -1,0 +1,345 @@
+//! raft-node as a target: the binary beside raft-driver, started with its
+//! own flags; its KV API for clients, status, admin calls and failpoints;
+//! the events file each node writes for the checkers.
+
+pub mod client;
+
+use super::cluster::{self, Cluster, CommandLine, NodeSpec};
+use super::{
+    binary_version, free_addrs, nemesis_ctx, nodes_json, start_network_keeping_ports, AdminReply,
+    AdminReq, Deployment, NodeApi, NodeStatus, ReadConsistency, Target, TargetOptions, TargetSpec,
+};
+use crate::nemesis::schedule::NemesisKind;
+use crate::net::proxy::Network;
+use crate::workload::client::{open_channels, BoxFuture, Client};
+use anyhow::Result;
+use client::RaftKvClient;
+use raft_proto::kvpb::kv_client::KvClient;
+use raft_proto::kvpb::{
+    Code, FailpointRequest, MemberRequest, StatusRequest, TransferLeaderRequest,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+/// raft-node.
+pub struct RaftTarget;
+
+/// The exit code of a raft-node that a failpoint crashed.
+pub const FAILPOINT_EXIT_CODE: i32 = 86;
+
+/// The events file raft-node writes for node `id` (`--events-file`), relative
+/// to the run folder.
+pub fn events_file(dir: &Path, id: u64) -> PathBuf {
+    dir.join("nodes").join(format!("n{id}.events.jsonl"))
+}
+
+/// raft-node's argument list for a spec, followed by `extra`.
+pub fn command_line(extra: Vec<String>) -> CommandLine {
+    Arc::new(move |spec: &NodeSpec| {
+        let mut a = vec![
+            "--id".to_string(),
+            spec.id.to_string(),
+            "--listen".to_string(),
+            spec.listen.to_string(),
+            "--data-dir".to_string(),
+            spec.data_dir.display().to_string(),
+        ];
+        for (peer, addr) in &spec.peers {
+            a.push("--peer".into());
+            a.push(format!("{peer}={addr}"));
+        }
+        a.extend(extra.iter().cloned());
+        a
+    })
+}
+
+/// The flags every node gets besides id, listen, data dir and peers.
+pub fn node_flags(opts: &TargetOptions) -> Vec<String> {
+    let mut a = Vec::new();
+    if let Some(ms) = opts.election_timeout_ms {
+        a.extend(["--election-timeout-ms".to_string(), ms.to_string()]);
+    }
+    if let Some(ms) = opts.heartbeat_ms {
+        a.extend(["--heartbeat-ms".to_string(), ms.to_string()]);
+    }
+    if let Some(id) = opts.cluster_id {
+        a.extend(["--cluster-id".to_string(), id.to_string()]);
+    }
+    if let Some(b) = &opts.bug {
+        a.extend(["--bug".to_string(), b.clone()]);
+    }
+    a.extend(opts.node_args.iter().cloned());
+    a
+}
+
+impl Target for RaftTarget {
+    fn name(&self) -> &'static str {
+        "raft"
+    }
+
+    fn nemeses(&self) -> &'static [NemesisKind] {
+        &NemesisKind::ALL
+    }
+
+    fn checkers(&self) -> &'static [&'static str] {
+        &["election-safety"]
+    }
+
+    fn label(&self) -> String {
+        String::new()
+    }
+
+    fn validate(&self, opts: &TargetOptions) -> Result<(), String> {
+        if opts.read_consistency != ReadConsistency::Linearizable {
+            return Err("--read-consistency serializable needs --target etcd (raft-node's reads are linearizable)".into());
+        }
+        if let Some(b) = &opts.bug {
+            if b.is_empty() || b.starts_with('-') {
+                return Err(format!("--bug needs a defect name, got {b:?}"));
+            }
+        }
+        if let Some(bin) = &opts.node_bin {
+            if !bin.is_file() {
+                return Err(format!("--node-bin {} is not a file", bin.display()));
+            }
+        }
+        Ok(())
+    }
+
+    fn binary(&self, opts: &TargetOptions) -> Result<PathBuf, String> {
+        find_node_bin(opts.node_bin.as_deref())
+    }
+
+    fn setup<'a>(
+        &'a self,
+        spec: &'a TargetSpec,
+        dir: &'a Path,
+    ) -> BoxFuture<'a, Result<Deployment>> {
+        Box::pin(setup(spec, dir))
+    }
+}
+
+/// Locates raft-node: `explicit`, else next to this executable.
+pub fn find_node_bin(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("locating raft-driver: {e}"))?;
+    let beside = exe
+        .parent()
+        .map(|d| d.join("raft-node"))
+        .ok_or_else(|| "raft-driver has no parent folder".to_string())?;
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    Err(format!(
+        "raft-node not found at {} (build it with `cargo build --release --workspace`, or pass --node-bin PATH)",
+        beside.display()
+    ))
+}
+
+async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
+    let bin = find_node_bin(spec.options.node_bin.as_deref()).map_err(crate::run::UsageError)?;
+    let version = binary_version(&bin).map_err(crate::run::UsageError)?;
+    let ids: Vec<u64> = (1..=spec.nodes as u64).collect();
+    let listen = free_addrs(&ids)?;
+    let net = Arc::new(if spec.proxied {
+        start_network_keeping_ports(&listen, spec.seed).await?
+    } else {
+        Network::start(&BTreeMap::new(), spec.seed).await?
+    });
+    let specs: Vec<NodeSpec> = ids
+        .iter()
+        .map(|&id| {
+            let (data_dir, log_path) = cluster::node_paths(dir, id);
+            let peers = ids
+                .iter()
+                .filter(|&&p| p != id)
+                .map(|&p| (p, net.addr(id, p).unwrap_or(listen[&p])))
+                .collect();
+            NodeSpec {
+                id,
+                listen: listen[&id],
+                peers,
+                data_dir,
+                log_path,
+            }
+        })
+        .collect();
+    let nodes = nodes_json(&specs);
+    let flags = node_flags(&spec.options);
+    let mut c = Cluster::new(bin.clone(), specs, command_line(flags));
+    c.start_all()?;
+    let cluster = Arc::new(Mutex::new(c));
+    let channels = open_channels(&listen)?;
+    let api: Arc<dyn NodeApi> = Arc::new(RaftApi { channels });
+    let ctx = nemesis_ctx(&cluster, &net, &api, &ids, spec.sever_on_partition);
+    Ok(Deployment {
+        target: "raft",
+        ids,
+        cluster,
+        net,
+        api,
+        ctx,
+        bin,
+        version,
+        nodes,
+        _guards: Vec::new(),
+    })
+}
+
+/// raft-node's KV API, one lazily connected channel per node.
+pub struct RaftApi {
+    channels: BTreeMap<u64, Channel>,
+}
+
+impl RaftApi {
+    /// The API over these channels (keyed by node id).
+    pub fn new(channels: BTreeMap<u64, Channel>) -> Self {
+        RaftApi { channels }
+    }
+
+    fn stub(&self, node: u64) -> Option<KvClient<Channel>> {
+        self.channels.get(&node).map(|c| KvClient::new(c.clone()))
+    }
+}
+
+/// A reply's error as an admin outcome.
+fn admin_reply(e: Option<raft_proto::kvpb::Error>) -> AdminReply {
+    let Some(e) = e else {
+        return AdminReply::Ok;
+    };
+    match Code::try_from(e.code) {
+        Ok(Code::Ok) => AdminReply::Ok,
+        Ok(Code::BadRequest) => AdminReply::Unsupported(e.message),
+        Ok(Code::OutcomeUnknown) => AdminReply::Unknown(e.message),
+        _ => AdminReply::Retry(format!("{}: {}", e.code, e.message)),
+    }
+}
+
+impl NodeApi for RaftApi {
+    fn client(&self, home: u64, client_id: u64, op_timeout: Duration) -> Box<dyn Client> {
+        Box::new(RaftKvClient::open(
+            &self.channels,
+            home,
+            client_id,
+            op_timeout,
+        ))
+    }
+
+    fn bench_client(&self, home: u64, client_id: u64, op_timeout: Duration) -> Box<dyn Client> {
+        Box::new(RaftKvClient::open(&self.channels, home, client_id, op_timeout).sticky())
+    }
+
+    fn status_all(&self, timeout: Duration) -> BoxFuture<'_, Vec<NodeStatus>> {
+        Box::pin(async move {
+            let calls: Vec<_> = self
+                .channels
+                .iter()
+                .map(|(&id, ch)| {
+                    let mut c = KvClient::new(ch.clone());
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(timeout, c.status(StatusRequest {})).await {
+                            Ok(Ok(s)) => {
+                                let s = s.into_inner();
+                                Some(NodeStatus {
+                                    id,
+                                    role: s.role,
+                                    term: s.term,
+                                    leader_id: s.leader_id,
+                                })
+                            }
+                            _ => None,
+                        }
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for h in calls {
+                if let Ok(Some(s)) = h.await {
+                    out.push(s);
+                }
+            }
+            out
+        })
+    }
+
+    fn admin<'a>(&'a self, node: u64, req: &'a AdminReq) -> BoxFuture<'a, AdminReply> {
+        Box::pin(async move {
+            let Some(mut c) = self.stub(node) else {
+                return AdminReply::Unsupported(format!("no node {node}"));
+            };
+            let member = |id: u64, addr: &str| MemberRequest {
+                node_id: id,
+                addr: addr.to_string(),
+            };
+            let call = async {
+                match req {
+                    AdminReq::Transfer(to) => c
+                        .transfer_leader(TransferLeaderRequest { target_id: *to })
+                        .await
+                        .map(|r| r.into_inner().error),
+                    AdminReq::Remove(id) => c
+                        .remove_node(member(*id, ""))
+                        .await
+                        .map(|r| r.into_inner().error),
+                    AdminReq::AddLearner(id, addr) => c
+                        .add_learner(member(*id, addr))
+                        .await
+                        .map(|r| r.into_inner().error),
+                    AdminReq::AddVoter(id, addr) => c
+                        .add_voter(member(*id, addr))
+                        .await
+                        .map(|r| r.into_inner().error),
+                }
+            };
+            match tokio::time::timeout(Duration::from_secs(2), call).await {
+                Err(_) => AdminReply::Retry(format!("timeout at node {node}")),
+                Ok(Err(s)) if s.code() == tonic::Code::Unimplemented => {
+                    AdminReply::Unsupported(s.message().to_string())
+                }
+                Ok(Err(s)) => AdminReply::Retry(format!("{:?}: {}", s.code(), s.message())),
+                Ok(Ok(e)) => admin_reply(e),
+            }
+        })
+    }
+
+    fn set_failpoint<'a>(
+        &'a self,
+        node: u64,
+        name: &'a str,
+        armed: bool,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let Some(mut c) = self.stub(node) else {
+                return Err(format!("unsupported: no node {node}"));
+            };
+            let req = FailpointRequest {
+                name: name.into(),
+                armed,
+            };
+            match tokio::time::timeout(Duration::from_millis(500), c.failpoint(req)).await {
+                Ok(Ok(r)) => match r.into_inner().error {
+                    Some(e) if e.code != Code::Ok as i32 => Err(format!("refused: {}", e.message)),
+                    _ => Ok(()),
+                },
+                Ok(Err(s)) if s.code() == tonic::Code::Unimplemented => {
+                    Err(format!("unsupported: {}", s.message()))
+                }
+                Ok(Err(s)) => Err(format!("{:?}: {}", s.code(), s.message())),
+                Err(_) => Err("timeout".into()),
+            }
+        })
+    }
+
+    fn is_intended_exit(&self, code: Option<i32>) -> bool {
+        code == Some(FAILPOINT_EXIT_CODE)
+    }
+
+    fn failpoint_boot_args(&self, name: &str) -> Option<Vec<String>> {
+        Some(vec!["--failpoint".to_string(), name.to_string()])
+    }
+}

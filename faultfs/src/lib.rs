@@ -175,7 +175,8 @@ impl FaultFs {
         // Dropping the rest of the session closes the auto_unmount socket:
         // the helper sees the mount gone and exits.
         let guard = {
-            let BackgroundSession { guard, .. } = session;
+            let s = session;
+            let BackgroundSession { guard, .. } = s;
             guard
         };
         if let Some(pid) = self.helper {

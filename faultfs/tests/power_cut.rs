@@ -214,3 +214,26 @@ fn unsynced_bytes_count_writes_until_their_file_is_synced() {
     a.sync_data().unwrap();
     assert_eq!(m.fs.unsynced_bytes(), 300);
 }
+
+#[test]
+fn bytes_cut_off_by_an_unsynced_truncate_read_as_zeros_when_the_file_grows() {
+    need_fuse!();
+    let m = Mount::new();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(m.m("g"))
+        .unwrap();
+    f.write_all_at(&[9u8; 10_000], 0).unwrap();
+    f.sync_data().unwrap();
+    f.set_len(100).unwrap();
+    f.write_all_at(b"end", 8_000).unwrap();
+    let seen = fs::read(m.m("g")).unwrap();
+    assert_eq!(seen.len(), 8_003);
+    assert!(seen[..100].iter().all(|b| *b == 9));
+    assert!(seen[100..8_000].iter().all(|b| *b == 0), "old bytes showed through");
+    f.sync_data().unwrap();
+    assert_eq!(fs::read(m.b("g")).unwrap(), seen);
+}

@@ -129,15 +129,22 @@ mod tests {
     fn lose_all_keeps_nothing() {
         let s = Survivors::draw(CutMode::LoseAll, "a", &writes(5));
         let r = s.account("a".into(), &writes(5));
-        assert_eq!((r.changes_kept, r.torn, r.bytes_kept, r.bytes_lost), (0, false, 0, 50));
+        assert_eq!(
+            (r.changes_kept, r.torn, r.bytes_kept, r.bytes_lost),
+            (0, false, 0, 50)
+        );
     }
 
     #[test]
     fn torn_seq_is_a_function_of_seed_and_path_and_varies_with_them() {
         let log = writes(50);
         let a = Survivors::draw(CutMode::TornSeq { seed: 7 }, "wal/1", &log);
-        assert_eq!(a, Survivors::draw(CutMode::TornSeq { seed: 7 }, "wal/1", &log));
-        let differs = (0..20u64).any(|s| Survivors::draw(CutMode::TornSeq { seed: s }, "wal/1", &log) != a);
+        assert_eq!(
+            a,
+            Survivors::draw(CutMode::TornSeq { seed: 7 }, "wal/1", &log)
+        );
+        let differs =
+            (0..20u64).any(|s| Survivors::draw(CutMode::TornSeq { seed: s }, "wal/1", &log) != a);
         assert!(differs, "20 seeds all drew the same prefix");
     }
 
@@ -150,7 +157,7 @@ mod tests {
             assert!(r.changes_kept <= log.len());
             assert_eq!(r.bytes_kept + r.bytes_lost, 300);
             if let Some(p) = s.partial {
-                assert!(p >= 1 && p < 10);
+                assert!((1..10).contains(&p));
             }
         }
     }

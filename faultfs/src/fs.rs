@@ -37,6 +37,17 @@ struct DirEntry {
     kind: FileType,
 }
 
+/// The changes one setattr asks for (None: leave as is).
+#[derive(Debug)]
+struct AttrChange {
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    size: Option<u64>,
+    atime: Option<TimeOrNow>,
+    mtime: Option<TimeOrNow>,
+}
+
 /// State shared by the FUSE threads and the owner of the mount.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -167,18 +178,17 @@ impl Shared {
         }
     }
 
-    fn setattr_inner(
-        &self,
-        ino: INodeNo,
-        mode: Option<u32>,
-        uid: Option<u32>,
-        gid: Option<u32>,
-        size: Option<u64>,
-        atime: Option<TimeOrNow>,
-        mtime: Option<TimeOrNow>,
-    ) -> io::Result<FileAttr> {
+    fn setattr_inner(&self, ino: INodeNo, c: AttrChange) -> io::Result<FileAttr> {
         let inode = self.inode(ino)?;
         let path = sys::proc_path(inode.fd.as_fd());
+        let AttrChange {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+        } = c;
         if let Some(mode) = mode {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))?;
         }
@@ -213,14 +223,18 @@ impl Shared {
         let mode = mode & !umask & 0o7777;
         let base = libc::O_RDWR | libc::O_NOFOLLOW;
         // O_EXCL first, to know whether the file is new.
-        let (file, created) =
-            match sys::open_at(dir.fd.as_fd(), name, base | libc::O_CREAT | libc::O_EXCL, mode) {
-                Ok(f) => (f, true),
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) && flags & libc::O_EXCL == 0 => {
-                    (sys::open_at(dir.fd.as_fd(), name, base, 0)?, false)
-                }
-                Err(e) => return Err(e),
-            };
+        let (file, created) = match sys::open_at(
+            dir.fd.as_fd(),
+            name,
+            base | libc::O_CREAT | libc::O_EXCL,
+            mode,
+        ) {
+            Ok(f) => (f, true),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && flags & libc::O_EXCL == 0 => {
+                (sys::open_at(dir.fd.as_fd(), name, base, 0)?, false)
+            }
+            Err(e) => return Err(e),
+        };
         if created {
             self.give_to_caller(req, &dir, name)?;
         }
@@ -457,11 +471,7 @@ fn reply_empty(r: io::Result<()>, reply: ReplyEmpty) {
 }
 
 impl FaultFsOps {
-    fn dir_op(
-        &self,
-        parent: INodeNo,
-        f: impl FnOnce(&Inode) -> io::Result<()>,
-    ) -> io::Result<()> {
+    fn dir_op(&self, parent: INodeNo, f: impl FnOnce(&Inode) -> io::Result<()>) -> io::Result<()> {
         let dir = self.0.inode(parent)?;
         f(&dir)
     }
@@ -521,10 +531,17 @@ impl Filesystem for FaultFsOps {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self
-            .0
-            .setattr_inner(ino, mode, uid, gid, size, atime, mtime)
-        {
+        match self.0.setattr_inner(
+            ino,
+            AttrChange {
+                mode,
+                uid,
+                gid,
+                size,
+                atime,
+                mtime,
+            },
+        ) {
             Ok(attr) => reply.attr(&self.0.ttl, &attr),
             Err(e) => reply.error(Errno::from(e)),
         }
@@ -610,13 +627,7 @@ impl Filesystem for FaultFsOps {
     ) {
         let r = self.0.inode(parent).and_then(|from| {
             let to = self.0.inode(newparent)?;
-            sys::rename_at(
-                from.fd.as_fd(),
-                name,
-                to.fd.as_fd(),
-                newname,
-                flags.bits(),
-            )
+            sys::rename_at(from.fd.as_fd(), name, to.fd.as_fd(), newname, flags.bits())
         });
         reply_empty(r, reply);
     }
@@ -704,7 +715,8 @@ impl Filesystem for FaultFsOps {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        if let Some(Handle::File { inode, .. }) = lock(&self.0.handles).remove(&fh.0) {
+        let handle = lock(&self.0.handles).remove(&fh.0);
+        if let Some(Handle::File { inode, .. }) = handle {
             let mut d = inode.lock();
             d.open = d.open.saturating_sub(1);
         }
@@ -837,4 +849,3 @@ impl Filesystem for FaultFsOps {
         reply_empty(self.0.fallocate_inner(ino, offset, length, mode), reply);
     }
 }
-

@@ -12,7 +12,11 @@ pub fn find(mountpoint: &Path) -> Option<i32> {
     let me = std::process::id() as i32;
     let want = mountpoint.as_os_str().as_encoded_bytes();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {

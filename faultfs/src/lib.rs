@@ -155,7 +155,12 @@ impl FaultFs {
     }
 
     fn unmount_inner(&self) -> io::Result<()> {
-        let Some(session) = self.session.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let Some(session) = self
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
             return Ok(());
         };
         let synced = self.shared.sync_all();
@@ -196,5 +201,14 @@ impl FaultFs {
 impl Drop for FaultFs {
     fn drop(&mut self) {
         let _ = self.unmount_inner();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_mount_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<super::FaultFs>();
     }
 }

@@ -17,7 +17,11 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 
 #[derive(Debug, Parser)]
-#[command(name = "raft-faultfs", version, about = "FUSE layer that loses unsynced writes on a power cut")]
+#[command(
+    name = "raft-faultfs",
+    version,
+    about = "FUSE layer that loses unsynced writes on a power cut"
+)]
 struct Args {
     /// Directory holding what was synced (what survives a cut).
     backing: PathBuf,
@@ -45,7 +49,11 @@ fn watch_signals(tx: mpsc::Sender<Event>) {
     std::thread::spawn(move || {
         let mut sig = 0;
         unsafe { libc::sigwait(&set, &mut sig) };
-        let _ = tx.send(Event::Stop(if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" }));
+        let _ = tx.send(Event::Stop(if sig == libc::SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        }));
     });
 }
 
@@ -63,7 +71,9 @@ fn command(fs: &FaultFs, line: &str) -> bool {
         ["cut"] => say(cut(fs, CutMode::LoseAll)),
         ["cut", "torn", seed] => match seed.parse() {
             Ok(seed) => say(cut(fs, CutMode::TornSeq { seed })),
-            Err(_) => say(json!({ "error": format!("bad seed {seed:?}: want an unsigned integer") })),
+            Err(_) => {
+                say(json!({ "error": format!("bad seed {seed:?}: want an unsigned integer") }))
+            }
         },
         ["sync"] => say(match fs.sync_all() {
             Ok(()) => json!({ "synced": true }),

@@ -166,7 +166,10 @@ pub fn detach(path: &Path) -> io::Result<()> {
         return Err(err);
     }
     let bin = fusermount().unwrap_or_else(|| PathBuf::from("fusermount3"));
-    let out = Command::new(bin).args(["-u", "-z", "--"]).arg(path).output()?;
+    let out = Command::new(bin)
+        .args(["-u", "-z", "--"])
+        .arg(path)
+        .output()?;
     if out.status.success() {
         Ok(())
     } else {

@@ -142,7 +142,7 @@ impl Overlay {
         if len < self.size {
             let first_gone = len.div_ceil(PAGE);
             self.pages.split_off(&first_gone);
-            if len % PAGE != 0 {
+            if !len.is_multiple_of(PAGE) {
                 if let Some(page) = self.pages.get_mut(&(len / PAGE)) {
                     page[(len % PAGE) as usize..].fill(0);
                 }
@@ -159,17 +159,23 @@ impl Overlay {
         if !self.is_dirty() {
             return Ok(());
         }
-        if backing.metadata()?.len() > self.floor {
+        let mut len = backing.metadata()?.len();
+        if len > self.floor {
             backing.set_len(self.floor)?;
+            len = self.floor;
         }
         for (idx, page) in &self.pages {
             let start = idx * PAGE;
             if start < self.size {
-                let n = (self.size - start).min(PAGE) as usize;
-                backing.write_all_at(&page[..n], start)?;
+                let n = (self.size - start).min(PAGE);
+                backing.write_all_at(&page[..n as usize], start)?;
+                len = len.max(start + n);
             }
         }
-        backing.set_len(self.size)?;
+        // ftruncate even to the same size costs a timestamp update.
+        if len != self.size {
+            backing.set_len(self.size)?;
+        }
         *self = Overlay::new(self.size);
         Ok(())
     }

@@ -97,17 +97,27 @@ impl Side {
     fn apply(&mut self, op: &Op, sync_all: &dyn Fn()) -> Outcome {
         let r: std::io::Result<String> = (|| match op {
             Op::WriteAt(p, off, len, b) => {
-                let f = OpenOptions::new().write(true).create(true).truncate(false).open(self.p(*p))?;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(self.p(*p))?;
                 f.write_all_at(&vec![*b; *len], *off)?;
                 Ok(String::new())
             }
             Op::Append(p, len, b) => {
-                let mut f = OpenOptions::new().append(true).create(true).open(self.p(*p))?;
+                let mut f = OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(self.p(*p))?;
                 f.write_all(&vec![*b; *len])?;
                 Ok(String::new())
             }
             Op::Truncate(p, len) => {
-                OpenOptions::new().write(true).open(self.p(*p))?.set_len(*len)?;
+                OpenOptions::new()
+                    .write(true)
+                    .open(self.p(*p))?
+                    .set_len(*len)?;
                 Ok(String::new())
             }
             Op::Read(p, off, len) => {
@@ -117,7 +127,12 @@ impl Side {
             Op::Stat(p) => {
                 let m = fs::symlink_metadata(self.p(*p))?;
                 let size = if m.is_file() { m.len() } else { 0 };
-                Ok(format!("{:?} {} nlink {}", m.file_type(), size, if m.is_dir() { 0 } else { m.nlink() }))
+                Ok(format!(
+                    "{:?} {} nlink {}",
+                    m.file_type(),
+                    size,
+                    if m.is_dir() { 0 } else { m.nlink() }
+                ))
             }
             Op::Rename(a, b) => fs::rename(self.p(*a), self.p(*b)).map(|_| String::new()),
             Op::Unlink(p) => fs::remove_file(self.p(*p)).map(|_| String::new()),
@@ -148,7 +163,9 @@ impl Side {
                 Ok(String::new())
             }
             Op::WriteH(s, off, len, b) => {
-                let Some(f) = self.handles.get_mut(s) else { return Ok("no handle".into()) };
+                let Some(f) = self.handles.get_mut(s) else {
+                    return Ok("no handle".into());
+                };
                 if off % 2 == 0 {
                     // The descriptor's offset (with O_APPEND: the end).
                     f.write_all(&vec![*b; *len])?;
@@ -158,7 +175,9 @@ impl Side {
                 Ok(String::new())
             }
             Op::ReadH(s, off, len) => {
-                let Some(f) = self.handles.get_mut(s) else { return Ok("no handle".into()) };
+                let Some(f) = self.handles.get_mut(s) else {
+                    return Ok("no handle".into());
+                };
                 let data = if off % 2 == 0 {
                     let mut buf = vec![0u8; *len];
                     let n = f.read(&mut buf)?;
@@ -169,7 +188,12 @@ impl Side {
                 };
                 Ok(format!("{data:?}"))
             }
-            Op::Close(s) => Ok(if self.handles.remove(s).is_some() { "closed" } else { "no handle" }.into()),
+            Op::Close(s) => Ok(if self.handles.remove(s).is_some() {
+                "closed"
+            } else {
+                "no handle"
+            }
+            .into()),
             Op::SyncAll => {
                 sync_all();
                 Ok(String::new())

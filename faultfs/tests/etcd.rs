@@ -61,11 +61,27 @@ impl Etcd {
             .args(["--name", "n1", "--data-dir"])
             .arg(data_dir)
             .args(["--listen-client-urls", &c, "--advertise-client-urls", &c])
-            .args(["--listen-peer-urls", &p, "--initial-advertise-peer-urls", &p])
-            .args(["--initial-cluster", &format!("n1={p}"), "--initial-cluster-state", "new"])
+            .args([
+                "--listen-peer-urls",
+                &p,
+                "--initial-advertise-peer-urls",
+                &p,
+            ])
+            .args([
+                "--initial-cluster",
+                &format!("n1={p}"),
+                "--initial-cluster-state",
+                "new",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .unwrap(),
+            )
             .spawn()
             .unwrap();
         Etcd {
@@ -76,7 +92,11 @@ impl Etcd {
     }
 
     fn put(&self, key: &str, value: &str) -> bool {
-        let body = format!(r#"{{"key":"{}","value":"{}"}}"#, base64(key.as_bytes()), base64(value.as_bytes()));
+        let body = format!(
+            r#"{{"key":"{}","value":"{}"}}"#,
+            base64(key.as_bytes()),
+            base64(value.as_bytes())
+        );
         post(self.client, "/v3/kv/put", &body).is_some_and(|b| b.contains("\"revision\""))
     }
 
@@ -92,14 +112,20 @@ impl Etcd {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Some(st) = self.child.try_wait().unwrap() {
-                panic!("etcd exited ({st}); log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "etcd exited ({st}); log:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             if post(self.client, "/v3/kv/range", r#"{"key":"cHJvYmU="}"#).is_some() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("etcd not ready in 60 s; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "etcd not ready in 60 s; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 }
 
@@ -136,8 +162,14 @@ fn etcd_keeps_every_acknowledged_write_across_a_kill_and_a_power_cut() {
     let mut etcd = Etcd::start(&data, client, peer, &log);
     etcd.wait_ready();
     let value = |i: usize| format!("value-{i}-{}", "x".repeat(i % 300));
-    let acked: Vec<usize> = (0..150).filter(|i| etcd.put(&format!("k{i}"), &value(*i))).collect();
-    assert!(acked.len() > 100, "only {} writes acknowledged", acked.len());
+    let acked: Vec<usize> = (0..150)
+        .filter(|i| etcd.put(&format!("k{i}"), &value(*i)))
+        .collect();
+    assert!(
+        acked.len() > 100,
+        "only {} writes acknowledged",
+        acked.len()
+    );
     drop(etcd);
     let report = m.fs.power_cut(CutMode::LoseAll).unwrap();
 
@@ -148,7 +180,10 @@ fn etcd_keeps_every_acknowledged_write_across_a_kill_and_a_power_cut() {
         .copied()
         .filter(|i| etcd.get_b64(&format!("k{i}")) != Some(base64(value(*i).as_bytes())))
         .collect();
-    assert!(lost.is_empty(), "etcd lost acknowledged writes {lost:?}; cut: {report:?}");
+    assert!(
+        lost.is_empty(),
+        "etcd lost acknowledged writes {lost:?}; cut: {report:?}"
+    );
     eprintln!(
         "etcd: {} acknowledged writes all kept; the cut dropped {} unsynced bytes in {} files",
         acked.len(),

@@ -128,7 +128,8 @@ fn a_dead_mount_left_by_a_crash_is_cleared_by_the_next_mount() {
     let e = std::fs::metadata(&mnt).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN), "{e}");
 
-    let fs = FaultFs::mount(&backing, &mnt, MountOptions::default()).expect("mount over a dead one");
+    let fs =
+        FaultFs::mount(&backing, &mnt, MountOptions::default()).expect("mount over a dead one");
     std::fs::write(mnt.join("g"), b"works").unwrap();
     assert_eq!(std::fs::read(mnt.join("g")).unwrap(), b"works");
     fs.unmount().unwrap();
@@ -159,16 +160,28 @@ fn cli_answers_each_command_with_one_json_line() {
     assert_eq!(cut["files"][0]["path"], "a");
     std::fs::write(mnt.join("a"), b"678").unwrap();
     assert_eq!(cli.ask("cut torn 3")["mode"]["mode"], "torn-seq");
-    assert!(cli.ask("cut torn x")["error"].as_str().unwrap().contains("bad seed"));
-    assert!(cli.ask("frobnicate")["error"].as_str().unwrap().contains("unknown command"));
+    assert!(cli.ask("cut torn x")["error"]
+        .as_str()
+        .unwrap()
+        .contains("bad seed"));
+    assert!(cli.ask("frobnicate")["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown command"));
     std::fs::write(mnt.join("b"), b"synced by command").unwrap();
     assert_eq!(cli.ask("sync")["synced"], true);
-    assert_eq!(std::fs::read(backing.join("b")).unwrap(), b"synced by command");
+    assert_eq!(
+        std::fs::read(backing.join("b")).unwrap(),
+        b"synced by command"
+    );
     std::fs::write(mnt.join("c"), b"written back at exit").unwrap();
     assert_eq!(cli.ask("unmount")["unmounted"], true);
     assert!(cli.child.wait().unwrap().success());
     assert!(!is_mounted(&mnt));
-    assert_eq!(std::fs::read(backing.join("c")).unwrap(), b"written back at exit");
+    assert_eq!(
+        std::fs::read(backing.join("c")).unwrap(),
+        b"written back at exit"
+    );
 }
 
 #[test]

@@ -22,7 +22,11 @@ fn unsynced_writes_are_visible_before_a_cut_and_gone_after() {
     let m = Mount::new();
     fs::write(m.m("a"), b"not synced").unwrap();
     assert_eq!(fs::read(m.m("a")).unwrap(), b"not synced");
-    assert_eq!(fs::read(m.b("a")).unwrap(), b"", "reached the backing file unsynced");
+    assert_eq!(
+        fs::read(m.b("a")).unwrap(),
+        b"",
+        "reached the backing file unsynced"
+    );
     assert_eq!(m.fs.unsynced_bytes(), 10);
 
     let r = m.fs.power_cut(CutMode::LoseAll).unwrap();
@@ -61,7 +65,10 @@ fn fdatasync_of_one_file_does_not_sync_another() {
     a.sync_data().unwrap();
 
     let r = m.fs.power_cut(CutMode::LoseAll).unwrap();
-    assert_eq!(r.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(
+        r.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+        ["b"]
+    );
     assert_eq!(fs::read(m.m("a")).unwrap(), b"aaaa");
     assert_eq!(fs::read(m.m("b")).unwrap(), b"");
 }
@@ -145,7 +152,9 @@ fn a_renamed_unsynced_file_keeps_its_name_but_not_its_data() {
 fn torn_seq_keeps_a_prefix_of_each_files_writes_in_order() {
     need_fuse!();
     let m = Mount::new();
-    let records: Vec<Vec<u8>> = (0..40u8).map(|i| vec![b'a' + i % 26; 100 + i as usize]).collect();
+    let records: Vec<Vec<u8>> = (0..40u8)
+        .map(|i| vec![b'a' + i % 26; 100 + i as usize])
+        .collect();
     let all: Vec<u8> = records.concat();
     let (mut some_kept, mut some_lost) = (false, false);
     for seed in 0..8u64 {
@@ -162,14 +171,25 @@ fn torn_seq_keeps_a_prefix_of_each_files_writes_in_order() {
         drop(f);
         let r = m.fs.power_cut(CutMode::TornSeq { seed }).unwrap();
         let got = fs::read(m.m("wal")).unwrap();
-        assert_eq!(got, all[..got.len()], "seed {seed}: not a prefix of the writes");
+        assert_eq!(
+            got,
+            all[..got.len()],
+            "seed {seed}: not a prefix of the writes"
+        );
         assert_eq!(r.bytes_kept, got.len() as u64, "seed {seed}");
         assert_eq!(r.bytes_kept + r.bytes_lost, all.len() as u64, "seed {seed}");
-        assert_eq!(fs::read(m.b("wal")).unwrap(), got, "seed {seed}: kept bytes not in the backing file");
+        assert_eq!(
+            fs::read(m.b("wal")).unwrap(),
+            got,
+            "seed {seed}: kept bytes not in the backing file"
+        );
         some_kept |= !got.is_empty();
         some_lost |= got.len() < all.len();
     }
-    assert!(some_kept && some_lost, "8 seeds all kept everything or all kept nothing");
+    assert!(
+        some_kept && some_lost,
+        "8 seeds all kept everything or all kept nothing"
+    );
 }
 
 #[test]
@@ -199,7 +219,10 @@ fn a_clean_unmount_writes_everything_back() {
     let mp = mounted.mountpoint().to_path_buf();
     mounted.unmount().unwrap();
     assert!(!common::is_mounted(&mp));
-    assert_eq!(fs::read(dir.path().join("backing/d/f")).unwrap(), b"kept on unmount");
+    assert_eq!(
+        fs::read(dir.path().join("backing/d/f")).unwrap(),
+        b"kept on unmount"
+    );
 }
 
 #[test]
@@ -233,7 +256,10 @@ fn bytes_cut_off_by_an_unsynced_truncate_read_as_zeros_when_the_file_grows() {
     let seen = fs::read(m.m("g")).unwrap();
     assert_eq!(seen.len(), 8_003);
     assert!(seen[..100].iter().all(|b| *b == 9));
-    assert!(seen[100..8_000].iter().all(|b| *b == 0), "old bytes showed through");
+    assert!(
+        seen[100..8_000].iter().all(|b| *b == 0),
+        "old bytes showed through"
+    );
     f.sync_data().unwrap();
     assert_eq!(fs::read(m.b("g")).unwrap(), seen);
 }

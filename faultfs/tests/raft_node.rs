@@ -23,12 +23,27 @@ struct Node {
 impl Node {
     fn start(data_dir: &Path, addr: &str, bugs: &[&str], log: &Path) -> Node {
         let mut cmd = Command::new(sibling_bin("raft-node"));
-        cmd.args(["--id", "1", "--listen", addr, "--election-timeout-ms", "200", "--heartbeat-ms", "50"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap());
+        cmd.args([
+            "--id",
+            "1",
+            "--listen",
+            addr,
+            "--election-timeout-ms",
+            "200",
+            "--heartbeat-ms",
+            "50",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        );
         for b in bugs {
             cmd.args(["--bug", b]);
         }
@@ -52,7 +67,8 @@ impl Node {
     }
 
     fn put(&self, key: &str, value: &str) -> bool {
-        self.kv(&["put", key, value]).is_some_and(|o| o.starts_with("ok"))
+        self.kv(&["put", key, value])
+            .is_some_and(|o| o.starts_with("ok"))
     }
 
     fn get(&self, key: &str) -> Option<String> {
@@ -102,7 +118,14 @@ struct Outcome {
 /// Writes `n` keys of `value_len` bytes to a fresh node on the mount,
 /// SIGKILLs it, cuts the power if `cut`, restarts it and reads every
 /// acknowledged key back.
-fn kill_and_restart(m: &Mount, dir: &str, bugs: &[&str], n: usize, value_len: usize, cut: bool) -> Outcome {
+fn kill_and_restart(
+    m: &Mount,
+    dir: &str,
+    bugs: &[&str],
+    n: usize,
+    value_len: usize,
+    cut: bool,
+) -> Outcome {
     let data = m.m(dir);
     let log = m.dir.path().join(format!("{dir}.log"));
     let addr = format!("127.0.0.1:{}", free_port());
@@ -113,7 +136,11 @@ fn kill_and_restart(m: &Mount, dir: &str, bugs: &[&str], n: usize, value_len: us
         .map(|i| format!("k{i}"))
         .filter(|k| node.put(k, &value(k[1..].parse().unwrap())))
         .collect();
-    assert!(!acked.is_empty(), "no write acknowledged; log:\n{}", node.log_text());
+    assert!(
+        !acked.is_empty(),
+        "no write acknowledged; log:\n{}",
+        node.log_text()
+    );
     let unsynced_before_kill = m.fs.unsynced_bytes();
     node.sigkill();
     let cut = cut.then(|| m.fs.power_cut(CutMode::LoseAll).unwrap());
@@ -156,7 +183,10 @@ fn with_no_fsync_a_power_cut_loses_acknowledged_writes_that_a_kill_alone_keeps()
     let (n, len) = (200, 8_000);
 
     let control = kill_and_restart(&m, "killed", &["no-fsync"], n, len, false);
-    assert!(control.unsynced_before_kill > 0, "the node's writes never reached faultfs");
+    assert!(
+        control.unsynced_before_kill > 0,
+        "the node's writes never reached faultfs"
+    );
     assert!(
         !control.lost.contains(&"k0".to_string()),
         "a kill alone lost k0, which had reached the kernel"

@@ -27,6 +27,13 @@ pub fn fuse_unavailable() -> Option<String> {
     if fusermount().is_none() {
         return Some("fusermount3 is not on PATH (install the fuse3 package)".into());
     }
+    // auto_unmount needs allow_other, which fusermount3 grants users other
+    // than root only with user_allow_other in /etc/fuse.conf.
+    let allowed = std::fs::read_to_string("/etc/fuse.conf")
+        .is_ok_and(|c| c.lines().any(|l| l.trim() == "user_allow_other"));
+    if unsafe { libc::geteuid() } != 0 && !allowed {
+        return Some("not root and /etc/fuse.conf lacks user_allow_other".into());
+    }
     None
 }
 

@@ -515,7 +515,7 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
             .position(|a| a == "--node-bin")
             .map(|i| Path::new(&plan.common_args[i + 1])),
     )
-    .map_err(crate::run::UsageError)?;
+    .map_err(crate::error::UsageError)?;
     install_stop_handlers();
     let dir = create_campaign_dir(&plan)?;
     let name = dir

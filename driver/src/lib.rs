@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod error;
 pub mod nemesis;
 pub mod net;
 pub mod progress;

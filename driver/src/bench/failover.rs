@@ -42,7 +42,7 @@ pub struct Sample {
 pub async fn wait_leader(dep: &Deployment, limit: Duration) -> Result<u64> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        if let Some(l) = dep.ctx.leader().await {
+        if let Some(l) = crate::nemesis::NemesisCtx::of(dep, false).leader().await {
             return Ok(l);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -54,7 +54,7 @@ pub async fn wait_leader(dep: &Deployment, limit: Duration) -> Result<u64> {
 async fn wait_whole(dep: &Deployment, limit: Duration) -> Result<()> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        let s = dep.ctx.status_all(Duration::from_millis(500)).await;
+        let s = dep.api.status_all(Duration::from_millis(500)).await;
         if s.len() == dep.ids.len() && s.iter().any(|n| n.role == "leader") {
             return Ok(());
         }
@@ -107,7 +107,11 @@ pub async fn measure_once(dep: &Deployment, client_base: u64) -> Result<Sample> 
     let deadline = killed_at + LIMIT;
     let elected: Arc<Mutex<Option<(Instant, u64)>>> = Arc::default();
     let watcher = {
-        let (ctx, elected, mut stop) = (dep.ctx.clone(), elected.clone(), stop_rx.clone());
+        let (ctx, elected, mut stop) = (
+            crate::nemesis::NemesisCtx::of(dep, false),
+            elected.clone(),
+            stop_rx.clone(),
+        );
         tokio::spawn(async move {
             while !*stop.borrow() {
                 let s = ctx.status_all(Duration::from_millis(100)).await;

@@ -10,7 +10,8 @@ pub mod floor;
 pub mod plot;
 pub mod stats;
 
-use crate::run::{utc_stamp, UsageError};
+use crate::error::UsageError;
+use crate::run::utc_stamp;
 use crate::target::cluster;
 use crate::target::{Deployment, ReadConsistency, TargetKind, TargetOptions, TargetSpec};
 use crate::workload::op::{KeyKind, Op, F};
@@ -395,7 +396,6 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
                 nodes: cfg.nodes,
                 options: target_options(&cfg, kind),
                 proxied: false,
-                sever_on_partition: false,
                 seed: cfg.seed ^ i as u64,
             };
             let dep = kind.target().setup(&spec, &sub).await?;

@@ -37,6 +37,17 @@ pub struct NemesisCtx {
 }
 
 impl NemesisCtx {
+    /// What nemeses act on in a started deployment.
+    pub fn of(d: &crate::target::Deployment, sever_on_partition: bool) -> Arc<NemesisCtx> {
+        Arc::new(NemesisCtx {
+            cluster: d.cluster.clone(),
+            net: d.net.clone(),
+            api: d.api.clone(),
+            ids: d.ids.clone(),
+            sever_on_partition,
+        })
+    }
+
     /// The process table (a poisoned lock is still usable: it only guards
     /// bookkeeping).
     pub fn cluster(&self) -> std::sync::MutexGuard<'_, Cluster> {

@@ -5,6 +5,7 @@
 //! later `replay` can re-apply it exactly. Targets that depend on the
 //! cluster at that moment (the current leader) are resolved when applied.
 
+use crate::target::Capabilities;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -62,6 +63,19 @@ impl NemesisKind {
     /// Parses a command-line name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Whether a target with `caps` can take this fault; None if it can,
+    /// else what it lacks, in words.
+    pub fn unsupported_by(self, caps: &Capabilities) -> Option<&'static str> {
+        let (ok, lack) = match self {
+            NemesisKind::Pause | NemesisKind::Kill | NemesisKind::Partition => (true, ""),
+            NemesisKind::Slow => (caps.slow_links, "latency on its peer links"),
+            NemesisKind::LeaderTransfer => (caps.leader_transfer, "a leader-transfer admin call"),
+            NemesisKind::Membership => (caps.membership, "membership admin calls"),
+            NemesisKind::VoteCrash => (caps.failpoints, "a crash-after-vote failpoint"),
+        };
+        (!ok).then_some(lack)
     }
 }
 

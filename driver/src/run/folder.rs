@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::UsageError;
+use crate::error::UsageError;
 
 /// `YYYYMMDDTHHMMSS` in UTC for the run folder's name.
 pub fn utc_stamp(t: std::time::SystemTime) -> String {

@@ -32,16 +32,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// A problem with what the user asked for (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// The run could not produce a verdict (exit code 3), e.g. the cluster
-/// never became available.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct NoVerdict(pub String);
+pub use crate::error::{NoVerdict, UsageError};
 
 /// What a finished run hands back to `main`.
 #[derive(Debug)]
@@ -128,6 +119,7 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
     tracing::info!("run folder {}", dir.display());
     eprintln!("raft-driver: run folder {}", dir.display());
     let deployment = cfg.target.target().setup(&target_spec(&cfg), &dir).await?;
+    let ctx = NemesisCtx::of(&deployment, cfg.sever_on_partition);
     let schedule = plan.schedule.clone().unwrap_or_else(|| {
         Schedule::generate(&ScheduleSpec {
             seed: cfg.seed,
@@ -139,11 +131,11 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
         })
     });
     write_test_json(&cfg, &plan, &deployment, &schedule, &dir)?;
-    let leader = wait_for_leader(&deployment.ctx, cfg.recovery_timeout, &dir).await?;
+    let leader = wait_for_leader(&ctx, cfg.recovery_timeout, &dir).await?;
     tracing::info!("leader {leader}; starting workload");
 
-    let workload = run_workload(&cfg, &deployment, schedule, &dir).await?;
-    let finish = finish_run(&cfg, &deployment, workload).await?;
+    let workload = run_workload(&cfg, &deployment, &ctx, schedule, &dir).await?;
+    let finish = finish_run(&cfg, &deployment, &ctx, workload).await?;
     deployment.shutdown();
     if let Err(e) = deployment.api.collect_events(&dir, &deployment.ids) {
         tracing::warn!("node events not collected: {e:#}");
@@ -163,7 +155,6 @@ fn target_spec(cfg: &RunConfig) -> TargetSpec {
         nodes: cfg.nodes,
         options: cfg.target_options(),
         proxied: true,
-        sever_on_partition: cfg.sever_on_partition,
         seed: cfg.seed,
     }
 }
@@ -247,6 +238,7 @@ struct Workload {
 async fn run_workload(
     cfg: &RunConfig,
     d: &Deployment,
+    ctx: &Arc<NemesisCtx>,
     schedule: Schedule,
     dir: &Path,
 ) -> Result<Workload> {
@@ -281,13 +273,13 @@ async fn run_workload(
     let nemesis_task = tokio::spawn(run_schedule(
         schedule,
         Box::new(Composite::new(&cfg.nemesis)),
-        d.ctx.clone(),
+        ctx.clone(),
         recorder.clone(),
         start,
         stop_rx.clone(),
         current_fault.clone(),
     ));
-    let exits_task = tokio::spawn(watch_exits(d.ctx.clone(), recorder.clone(), start, stop_rx));
+    let exits_task = tokio::spawn(watch_exits(ctx.clone(), recorder.clone(), start, stop_rx));
     let progress = Progress::start(cfg.time_limit, start, recorder.counts(), current_fault);
     if let Some((kind, after)) = injected_fault() {
         tokio::time::sleep_until((start + after).min(start + cfg.time_limit)).await;
@@ -391,7 +383,12 @@ struct Finish {
 /// once, and writes the end-of-run record. When the history could not be
 /// written, it only stops and heals: the history then ends without its
 /// end-of-run record, and the verdict is unknown.
-async fn finish_run(cfg: &RunConfig, d: &Deployment, w: Workload) -> Result<Finish> {
+async fn finish_run(
+    cfg: &RunConfig,
+    d: &Deployment,
+    ctx: &NemesisCtx,
+    w: Workload,
+) -> Result<Finish> {
     let _ = w.stop_tx.send(true);
     let stride = cfg.concurrency as u64;
     let mut next_process = 0;
@@ -412,9 +409,9 @@ async fn finish_run(cfg: &RunConfig, d: &Deployment, w: Workload) -> Result<Fini
         });
     }
     w.progress.set_phase("recovering");
-    let restarted = restart_down_nodes(&d.ctx);
+    let restarted = restart_down_nodes(ctx);
     let mut probe = d.client(d.ids[0], w.client_base - 1, cfg.op_timeout);
-    let recovery = wait_recovered(&d.ctx, &mut *probe, cfg.recovery_timeout).await;
+    let recovery = wait_recovered(ctx, &mut *probe, cfg.recovery_timeout).await;
     tracing::info!("recovered: {:?}", recovery);
     w.progress.set_phase("final reads");
     let keys: Vec<(String, KeyKind)> = w
@@ -435,7 +432,7 @@ async fn finish_run(cfg: &RunConfig, d: &Deployment, w: Workload) -> Result<Fini
         .collect();
     let reads = final_reads(keys, clients, &w.recorder, next_process, stride).await?;
     let nodes_down: Vec<u64> = {
-        let mut c = d.ctx.cluster();
+        let mut c = ctx.cluster();
         c.reap_exited();
         d.ids
             .iter()

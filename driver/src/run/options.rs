@@ -303,27 +303,33 @@ impl RunArgs {
 }
 
 /// Keeps the fault kinds the target supports: `all` means all of those; an
-/// explicit list with an unsupported kind is refused.
+/// explicit list with an unsupported kind is refused, saying why.
 fn target_nemeses(
     target: TargetKind,
     text: &str,
     kinds: Vec<NemesisKind>,
 ) -> Result<Vec<NemesisKind>, String> {
-    let supported = target.target().nemeses();
+    let caps = target.target().capabilities();
     if text.trim() == "all" {
         return Ok(kinds
             .into_iter()
-            .filter(|k| supported.contains(k))
+            .filter(|k| k.unsupported_by(&caps).is_none())
             .collect());
     }
-    if let Some(k) = kinds.iter().find(|k| !supported.contains(k)) {
-        let names: Vec<&str> = supported.iter().map(|k| k.name()).collect();
-        return Err(format!(
-            "--target {} does not support --nemesis {}; it supports {}",
-            target.name(),
-            k.name(),
-            names.join(", ")
-        ));
+    for k in &kinds {
+        if let Some(lack) = k.unsupported_by(&caps) {
+            let names: Vec<&str> = NemesisKind::ALL
+                .iter()
+                .filter(|k| k.unsupported_by(&caps).is_none())
+                .map(|k| k.name())
+                .collect();
+            return Err(format!(
+                "--target {} does not support --nemesis {}: it has no {lack}; it supports {}",
+                target.name(),
+                k.name(),
+                names.join(", ")
+            ));
+        }
     }
     Ok(kinds)
 }

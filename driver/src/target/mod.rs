@@ -12,8 +12,6 @@ pub mod cluster;
 pub mod etcd;
 pub mod raft;
 
-use crate::nemesis::schedule::NemesisKind;
-use crate::nemesis::NemesisCtx;
 use crate::net::proxy::Network;
 use crate::workload::client::{BoxFuture, Client};
 use anyhow::Result;
@@ -95,8 +93,6 @@ pub struct TargetSpec {
     /// partitions; `bench` leaves them out so that every target talks
     /// directly).
     pub proxied: bool,
-    /// Whether starting a partition also closes the connections it cuts.
-    pub sever_on_partition: bool,
     /// Seed of the link proxies.
     pub seed: u64,
 }
@@ -107,8 +103,10 @@ pub trait Target: Send + Sync {
     /// The name on the command line (`--target`).
     fn name(&self) -> &'static str;
 
-    /// The fault kinds this target supports; `--nemesis all` means these.
-    fn nemeses(&self) -> &'static [NemesisKind];
+    /// What can be done to it beyond what the harness does to any process
+    /// and link (the nemeses check these; `--nemesis all` means every kind
+    /// the target's capabilities allow).
+    fn capabilities(&self) -> Capabilities;
 
     /// The checkers its runs bring beyond linearizability, completeness and
     /// recovery (names of `raft_checker::verdict` checkers, e.g.
@@ -136,6 +134,29 @@ pub trait Target: Send + Sync {
         spec: &'a TargetSpec,
         dir: &'a Path,
     ) -> BoxFuture<'a, Result<Deployment>>;
+}
+
+/// What a target lets the harness do beyond pausing, killing and
+/// restarting its processes, cutting its links and losing what it did not
+/// sync (which work on any process).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// An admin call that hands leadership to a given node.
+    pub leader_transfer: bool,
+    /// Admin calls that remove a node and add it back (learner, voter).
+    pub membership: bool,
+    /// Failpoints a node can be started with or armed at run time (crash
+    /// right after a vote, during a snapshot install...).
+    pub failpoints: bool,
+    /// The binary reads the time through libc, so libfaketime preloaded
+    /// into it moves its clocks (not so for Go binaries).
+    pub libc_clock: bool,
+    /// Latency and loss on its peer links are worth injecting (its peer
+    /// traffic goes through the driver's link proxies).
+    pub slow_links: bool,
+    /// Its peer messages travel as `RAFTMSG1` frames the link proxies can
+    /// duplicate, reorder and replay message by message.
+    pub framed_peer_messages: bool,
 }
 
 /// One node's answer to a status probe.
@@ -246,8 +267,6 @@ pub struct Deployment {
     pub net: Arc<Network>,
     /// The target's API.
     pub api: Arc<dyn NodeApi>,
-    /// What nemeses act on.
-    pub ctx: Arc<NemesisCtx>,
     /// The binary that runs.
     pub bin: PathBuf,
     /// Its `--version` line.
@@ -361,21 +380,4 @@ pub fn binary_version(bin: &Path) -> Result<String, String> {
         .unwrap_or("")
         .trim()
         .to_string())
-}
-
-/// The NemesisCtx of a deployment.
-pub fn nemesis_ctx(
-    cluster: &Arc<Mutex<Cluster>>,
-    net: &Arc<Network>,
-    api: &Arc<dyn NodeApi>,
-    ids: &[u64],
-    sever_on_partition: bool,
-) -> Arc<NemesisCtx> {
-    Arc::new(NemesisCtx {
-        cluster: cluster.clone(),
-        net: net.clone(),
-        api: api.clone(),
-        ids: ids.to_vec(),
-        sever_on_partition,
-    })
 }

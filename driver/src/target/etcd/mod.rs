@@ -30,10 +30,9 @@ mod events;
 mod setup;
 
 use super::{
-    AdminReply, AdminReq, Deployment, NodeApi, NodeStatus, ReadConsistency, Target, TargetOptions,
-    TargetSpec,
+    AdminReply, AdminReq, Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency, Target,
+    TargetOptions, TargetSpec,
 };
-use crate::nemesis::schedule::NemesisKind;
 use crate::workload::client::{BoxFuture, Client};
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -49,15 +48,13 @@ impl Target for EtcdTarget {
         "etcd"
     }
 
-    /// etcd has no driver-side admin calls for leadership transfer or
-    /// membership, no latency knob of its own and no failpoints it can be
-    /// started with; the driver's own faults apply.
-    fn nemeses(&self) -> &'static [NemesisKind] {
-        &[
-            NemesisKind::Pause,
-            NemesisKind::Kill,
-            NemesisKind::Partition,
-        ]
+    /// The driver has no etcd admin calls (leadership transfer,
+    /// membership) and no failpoints to start it with; etcd is a Go binary,
+    /// whose clock libfaketime cannot move; its peer traffic is HTTP, not
+    /// frames the proxies can take apart. Pausing, killing, cutting links
+    /// and power cuts apply to it as to any process.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
     }
 
     fn checkers(&self) -> &'static [&'static str] {

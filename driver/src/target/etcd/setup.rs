@@ -6,8 +6,8 @@ use super::{find_etcd, members, peer_router, EtcdApi};
 use crate::net::proxy::Network;
 use crate::target::cluster::{self, Cluster, NodeSpec};
 use crate::target::{
-    binary_version, free_addrs, nemesis_ctx, nodes_json, start_network_keeping_ports, Deployment,
-    NodeApi, TargetSpec,
+    binary_version, free_addrs, nodes_json, start_network_keeping_ports, Deployment, NodeApi,
+    TargetSpec,
 };
 use crate::workload::client::open_channels;
 use anyhow::Result;
@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 
 /// Starts the members under `dir`; does not wait for a leader.
 pub async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
-    let bin = find_etcd().map_err(crate::run::UsageError)?;
-    let version = binary_version(&bin).map_err(crate::run::UsageError)?;
+    let bin = find_etcd().map_err(crate::error::UsageError)?;
+    let version = binary_version(&bin).map_err(crate::error::UsageError)?;
     let ids: Vec<u64> = (1..=spec.nodes as u64).collect();
     let client = free_addrs(&ids)?;
     let peer_listen = free_addrs(&ids)?;
@@ -102,7 +102,6 @@ pub async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
         channels: open_channels(&client)?,
         read_consistency: spec.options.read_consistency,
     });
-    let ctx = nemesis_ctx(&cluster, &net, &api, &ids, spec.sever_on_partition);
     let mut guards: Vec<Box<dyn std::any::Any + Send + Sync>> = Vec::new();
     if let Some(r) = routers {
         guards.push(Box::new(r));
@@ -113,7 +112,6 @@ pub async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
         cluster,
         net,
         api,
-        ctx,
         bin,
         version,
         nodes,

@@ -6,10 +6,10 @@ pub mod client;
 
 use super::cluster::{self, Cluster, CommandLine, NodeSpec};
 use super::{
-    binary_version, free_addrs, nemesis_ctx, nodes_json, start_network_keeping_ports, AdminReply,
-    AdminReq, Deployment, NodeApi, NodeStatus, ReadConsistency, Target, TargetOptions, TargetSpec,
+    binary_version, free_addrs, nodes_json, start_network_keeping_ports, AdminReply, AdminReq,
+    Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency, Target, TargetOptions,
+    TargetSpec,
 };
-use crate::nemesis::schedule::NemesisKind;
 use crate::net::proxy::Network;
 use crate::workload::client::{open_channels, BoxFuture, Client};
 use anyhow::Result;
@@ -80,8 +80,15 @@ impl Target for RaftTarget {
         "raft"
     }
 
-    fn nemeses(&self) -> &'static [NemesisKind] {
-        &NemesisKind::ALL
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            leader_transfer: true,
+            membership: true,
+            failpoints: true,
+            libc_clock: true,
+            slow_links: true,
+            framed_peer_messages: true,
+        }
     }
 
     fn checkers(&self) -> &'static [&'static str] {
@@ -142,8 +149,8 @@ pub fn find_node_bin(explicit: Option<&Path>) -> Result<PathBuf, String> {
 }
 
 async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
-    let bin = find_node_bin(spec.options.node_bin.as_deref()).map_err(crate::run::UsageError)?;
-    let version = binary_version(&bin).map_err(crate::run::UsageError)?;
+    let bin = find_node_bin(spec.options.node_bin.as_deref()).map_err(crate::error::UsageError)?;
+    let version = binary_version(&bin).map_err(crate::error::UsageError)?;
     let ids: Vec<u64> = (1..=spec.nodes as u64).collect();
     let listen = free_addrs(&ids)?;
     let net = Arc::new(if spec.proxied {
@@ -176,14 +183,12 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     let cluster = Arc::new(Mutex::new(c));
     let channels = open_channels(&listen)?;
     let api: Arc<dyn NodeApi> = Arc::new(RaftApi { channels });
-    let ctx = nemesis_ctx(&cluster, &net, &api, &ids, spec.sever_on_partition);
     Ok(Deployment {
         target: "raft",
         ids,
         cluster,
         net,
         api,
-        ctx,
         bin,
         version,
         nodes,

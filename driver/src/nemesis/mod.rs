@@ -5,6 +5,7 @@
 //! one, and the task that plays a schedule through them into the history.
 
 pub mod admin;
+pub mod generate;
 pub mod network;
 pub mod process;
 pub mod schedule;
@@ -17,6 +18,7 @@ use crate::workload::client::BoxFuture;
 use crate::workload::recorder::Recorder;
 use schedule::{FaultOp, NemesisKind, Schedule, Target};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -219,63 +221,120 @@ impl Nemesis for Composite {
     }
 }
 
-/// Plays `schedule` (offsets from `start`) through `nemesis`, recording each
-/// applied operation, until the schedule ends or `stop` turns true; then
-/// applies the stop of any fault still active, and tears everything down.
+/// Plays `schedule` (offsets from `start`) until it ends or `stop` turns
+/// true, recording each applied operation; then applies the stop of every
+/// fault still in effect and tears every nemesis down. Each kind plays its
+/// own operations in its own task, in order, so faults of different kinds
+/// overlap as scheduled and a slow operation of one kind (a membership
+/// change waiting for a leader) never delays another kind's heal.
 pub async fn run_schedule(
     schedule: Schedule,
-    mut nemesis: Box<dyn Nemesis>,
+    kinds: Vec<NemesisKind>,
     ctx: Arc<NemesisCtx>,
     recorder: Recorder,
     start: Instant,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     current: Arc<Mutex<String>>,
 ) {
-    nemesis.setup(&ctx).await;
-    let mut active: Option<FaultOp> = None;
+    let active: Arc<Mutex<BTreeMap<NemesisKind, String>>> = Arc::default();
+    let mut by_kind: BTreeMap<NemesisKind, Vec<schedule::ScheduledFault>> =
+        kinds.into_iter().map(|k| (k, Vec::new())).collect();
     for ev in schedule.events {
-        let due = start + Duration::from_millis(ev.at_ms);
-        tokio::select! {
-            _ = tokio::time::sleep_until(due) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-        apply(
-            &mut *nemesis,
-            &ctx,
-            &recorder,
-            &ev.op,
-            Some(ev.at_ms),
-            &current,
-        )
-        .await;
-        active = ev.op.stop().map(|_| ev.op.clone());
+        by_kind.entry(ev.op.kind()).or_default().push(ev);
     }
-    if let Some(stop_op) = active.and_then(|op| op.stop()) {
-        apply(&mut *nemesis, &ctx, &recorder, &stop_op, None, &current).await;
+    let tasks: Vec<_> = by_kind
+        .into_iter()
+        .map(|(kind, events)| {
+            let lane = Lane {
+                nemesis: nemesis_for(kind),
+                ctx: ctx.clone(),
+                recorder: recorder.clone(),
+                active: active.clone(),
+                current: current.clone(),
+            };
+            tokio::spawn(lane.play(events, start, stop.clone()))
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
     }
-    nemesis.teardown(&ctx).await;
     *current.lock().unwrap_or_else(|e| e.into_inner()) = "none".into();
 }
 
+/// One kind's operations and its nemesis.
+struct Lane {
+    nemesis: Box<dyn Nemesis>,
+    ctx: Arc<NemesisCtx>,
+    recorder: Recorder,
+    active: Arc<Mutex<BTreeMap<NemesisKind, String>>>,
+    current: Arc<Mutex<String>>,
+}
+
+impl Lane {
+    async fn play(
+        mut self,
+        events: Vec<schedule::ScheduledFault>,
+        start: Instant,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        self.nemesis.setup(&self.ctx).await;
+        let mut in_effect: Option<FaultOp> = None;
+        for ev in events {
+            let due = start + Duration::from_millis(ev.at_ms);
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            self.apply(&ev.op, Some(ev.at_ms)).await;
+            in_effect = ev.op.stop().map(|_| ev.op.clone());
+        }
+        if let Some(stop_op) = in_effect.and_then(|op| op.stop()) {
+            self.apply(&stop_op, None).await;
+        }
+        self.nemesis.teardown(&self.ctx).await;
+    }
+
+    async fn apply(&mut self, op: &FaultOp, at_ms: Option<u64>) {
+        let value = apply(&mut *self.nemesis, &self.ctx, &self.recorder, op, at_ms).await;
+        let mut a = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        if op.stop().is_some() {
+            a.insert(op.kind(), brief(&value));
+        } else {
+            a.remove(&op.kind());
+        }
+        show_active(&self.current, &a);
+    }
+}
+
+/// The faults in effect, for the progress line.
+fn show_active(current: &Mutex<String>, active: &BTreeMap<NemesisKind, String>) {
+    let text = if active.is_empty() {
+        "none".to_string()
+    } else {
+        active
+            .iter()
+            .map(|(k, b)| format!("{} {b}", k.name()).trim().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    *current.lock().unwrap_or_else(|e| e.into_inner()) = text;
+}
+
+/// Applies `op`, records it in the history, and returns its value.
 async fn apply(
     nemesis: &mut dyn Nemesis,
     ctx: &NemesisCtx,
     recorder: &Recorder,
     op: &FaultOp,
     at_ms: Option<u64>,
-    current: &Mutex<String>,
-) {
+) -> Value {
     let mut value = nemesis.invoke(ctx, op).await;
     if let (Some(at), Value::Object(m)) = (at_ms, &mut value) {
         m.insert("scheduled_at_ms".into(), json!(at));
     }
     tracing::info!("nemesis {} {}", op.f(), value);
-    *current.lock().unwrap_or_else(|e| e.into_inner()) = if op.stop().is_some() {
-        format!("{} {}", op.kind().name(), brief(&value))
-    } else {
-        "none".into()
-    };
-    recorder.nemesis(op.f(), value);
+    recorder.nemesis(op.f(), value.clone());
+    value
 }
 
 fn brief(v: &Value) -> String {

@@ -5,10 +5,11 @@
 //! later `replay` can re-apply it exactly. Targets that depend on the
 //! cluster at that moment (the current leader) are resolved when applied.
 
+use super::generate::ScheduleStyle;
 use crate::target::Capabilities;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -399,43 +400,15 @@ pub struct ScheduleSpec<'a> {
     pub interval: Duration,
     /// Length of the workload phase.
     pub time_limit: Duration,
+    /// How faults are laid out in time.
+    pub style: ScheduleStyle,
 }
 
 impl Schedule {
-    /// A seeded schedule: a quiet start, then fault and heal phases of about
-    /// `interval` each (jittered +-25% by the seed), kinds taken round-robin
-    /// from a reshuffled list so that every kind comes up early.
+    /// A seeded timeline of faults in `spec.style` (see
+    /// [`super::generate`]).
     pub fn generate(spec: &ScheduleSpec) -> Schedule {
-        let mut rng = SmallRng::seed_from_u64(spec.seed ^ 0x5C4E_D01E);
-        let mut events = Vec::new();
-        if spec.kinds.is_empty() || spec.nodes.is_empty() {
-            return Schedule { events };
-        }
-        let limit = spec.time_limit.as_millis() as u64;
-        let interval = spec.interval.as_millis().max(1) as f64;
-        let jittered = |rng: &mut SmallRng, lo: f64, hi: f64| -> u64 {
-            (interval * rng.gen_range(lo..=hi)).round().max(1.0) as u64
-        };
-        let mut t = jittered(&mut rng, 0.5, 1.0);
-        let mut round: Vec<NemesisKind> = Vec::new();
-        // A fault starts only with at least half an interval left to last.
-        while t + (interval / 2.0) as u64 <= limit {
-            if round.is_empty() {
-                round = spec.kinds.to_vec();
-                round.shuffle(&mut rng);
-            }
-            let kind = round.pop().expect("refilled above");
-            let op = start_op(kind, spec, &mut rng);
-            let stop = op.stop().expect("start op");
-            events.push(ScheduledFault { at_ms: t, op });
-            let stop_at = (t + jittered(&mut rng, 0.75, 1.25)).min(limit);
-            events.push(ScheduledFault {
-                at_ms: stop_at,
-                op: stop,
-            });
-            t = stop_at + jittered(&mut rng, 0.75, 1.25);
-        }
-        Schedule { events }
+        super::generate::generate(spec)
     }
 
     /// The kinds that occur in this schedule.
@@ -468,7 +441,8 @@ fn pick_target(rng: &mut SmallRng) -> Target {
     }
 }
 
-fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> FaultOp {
+/// A start operation of `kind` with its parameters drawn from `rng`.
+pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> FaultOp {
     let nodes = spec.nodes;
     match kind {
         NemesisKind::Partition => {
@@ -526,6 +500,7 @@ fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> Fault
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     fn spec<'a>(kinds: &'a [NemesisKind], nodes: &'a [u64], secs: u64) -> ScheduleSpec<'a> {
         ScheduleSpec {
@@ -535,6 +510,7 @@ mod tests {
             nodes,
             interval: Duration::from_secs(2),
             time_limit: Duration::from_secs(secs),
+            style: ScheduleStyle::Serial,
         }
     }
 

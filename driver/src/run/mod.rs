@@ -9,7 +9,7 @@ pub mod folder;
 pub mod options;
 
 use crate::nemesis::schedule::{Schedule, ScheduleSpec};
-use crate::nemesis::{run_schedule, Composite, NemesisCtx};
+use crate::nemesis::{run_schedule, NemesisCtx};
 use crate::progress::Progress;
 use crate::target::{Deployment, TargetSpec};
 use crate::workload::client::Client;
@@ -128,6 +128,7 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
             nodes: &deployment.ids,
             interval: cfg.nemesis_interval,
             time_limit: cfg.time_limit,
+            style: cfg.schedule,
         })
     });
     write_test_json(&cfg, &plan, &deployment, &schedule, &dir)?;
@@ -272,7 +273,7 @@ async fn run_workload(
     let current_fault = Arc::new(Mutex::new(String::from("none")));
     let nemesis_task = tokio::spawn(run_schedule(
         schedule,
-        Box::new(Composite::new(&cfg.nemesis)),
+        cfg.nemesis.clone(),
         ctx.clone(),
         recorder.clone(),
         start,

@@ -1,6 +1,7 @@
 //! The `run` command's options: parsed by clap, validated into a
 //! [`RunConfig`] that is written verbatim to test.json.
 
+use crate::nemesis::generate::ScheduleStyle;
 use crate::nemesis::schedule::{NemesisKind, PartitionShape};
 use crate::target::{ReadConsistency, TargetKind, TargetOptions};
 use crate::workload::generator::GeneratorConfig;
@@ -38,6 +39,11 @@ pub struct RunArgs {
     /// Mean seconds of each fault and of each healed phase between faults.
     #[arg(long, default_value_t = 5.0)]
     pub nemesis_interval: f64,
+    /// How faults are laid out: mixed (they overlap, change into one
+    /// another, come in bursts, with quiet gaps) or serial (one at a time,
+    /// each followed by a full heal).
+    #[arg(long, value_enum, default_value_t)]
+    pub schedule: ScheduleStyle,
     /// Seed of the workload and the fault schedule (random if absent).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -112,6 +118,8 @@ pub struct RunConfig {
     pub partition_shapes: Vec<PartitionShape>,
     /// Mean fault / heal phase length.
     pub nemesis_interval: Duration,
+    /// How faults are laid out in time.
+    pub schedule: ScheduleStyle,
     /// Seed.
     pub seed: u64,
     /// Defect switched on in nodes.
@@ -277,6 +285,7 @@ impl RunArgs {
             nemesis,
             partition_shapes: parse_shapes(&self.partition_shapes)?,
             nemesis_interval: positive_secs("nemesis-interval", self.nemesis_interval)?,
+            schedule: self.schedule,
             seed,
             bug: self.bug.clone(),
             node_bin: self.node_bin.clone(),

@@ -1,0 +1,334 @@
+//! Seeded fault timelines. Two styles:
+//!
+//! - `serial`: one fault at a time, each followed by a full heal (the
+//!   classic alternation; every fault's effect is seen alone).
+//! - `mixed` (the default), as Jepsen's combined nemesis packages do: faults
+//!   of different kinds overlap (a kill during a partition, a pause during
+//!   a slow link), a partition is changed into another without a heal
+//!   between, bursts start several short faults 0.2 to 1 s apart, and quiet
+//!   gaps let the cluster heal and catch up now and then. A lagging node so
+//!   gets to run an election, and a deposed leader comes back with entries
+//!   nobody else has; the targeted scenarios make those situations on
+//!   purpose.
+//!
+//! Kinds that shape the whole cluster (a partition, vote-crash, the
+//! scenarios, membership) never overlap one another; any other pair may.
+//! Everything is decided here, from the seed, and written to test.json, so
+//! `replay` plays the same timeline.
+
+use super::schedule::{start_op, FaultOp, NemesisKind, Schedule, ScheduleSpec, ScheduledFault};
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How faults are laid out in time.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleStyle {
+    /// Faults overlap, change into one another, come in bursts; quiet gaps
+    /// between.
+    #[default]
+    Mixed,
+    /// One fault at a time, each followed by a full heal.
+    Serial,
+}
+
+/// What a kind holds while it is in effect: two kinds that hold the same
+/// thing never overlap.
+fn holds(kind: NemesisKind) -> &'static [&'static str] {
+    match kind {
+        NemesisKind::Partition => &["cut"],
+        NemesisKind::VoteCrash => &["cut", "choreography"],
+        NemesisKind::Membership => &["configuration", "choreography"],
+        _ => &[],
+    }
+}
+
+/// Whether `a` and `b` may be in effect at once.
+pub fn may_overlap(a: NemesisKind, b: NemesisKind) -> bool {
+    a != b && !holds(a).iter().any(|r| holds(b).contains(r))
+}
+
+/// A seeded timeline in `spec.style`.
+pub fn generate(spec: &ScheduleSpec) -> Schedule {
+    let mut rng = SmallRng::seed_from_u64(spec.seed ^ 0x5C4E_D01E);
+    if spec.kinds.is_empty() || spec.nodes.is_empty() {
+        return Schedule { events: Vec::new() };
+    }
+    match spec.style {
+        ScheduleStyle::Serial => serial(spec, &mut rng),
+        ScheduleStyle::Mixed => Mixed::new(spec).run(&mut rng),
+    }
+}
+
+/// `interval` times a factor drawn from `lo..=hi`, in whole milliseconds.
+fn scaled(interval_ms: f64, rng: &mut SmallRng, lo: f64, hi: f64) -> u64 {
+    (interval_ms * rng.gen_range(lo..=hi)).round().max(1.0) as u64
+}
+
+/// A quiet start, then fault and heal phases of about `interval` each
+/// (jittered +-25%), kinds round-robin from a reshuffled list so that
+/// every kind comes up early.
+fn serial(spec: &ScheduleSpec, rng: &mut SmallRng) -> Schedule {
+    let limit = spec.time_limit.as_millis() as u64;
+    let interval = spec.interval.as_millis().max(1) as f64;
+    let mut events = Vec::new();
+    let mut t = scaled(interval, rng, 0.5, 1.0);
+    let mut round: Vec<NemesisKind> = Vec::new();
+    // A fault starts only with at least half an interval left to last.
+    while t + (interval / 2.0) as u64 <= limit {
+        if round.is_empty() {
+            round = spec.kinds.to_vec();
+            round.shuffle(rng);
+        }
+        let kind = round.pop().expect("refilled above");
+        let op = start_op(kind, spec, rng);
+        let stop = op.stop().expect("start op");
+        events.push(ScheduledFault { at_ms: t, op });
+        let stop_at = (t + scaled(interval, rng, 0.75, 1.25)).min(limit);
+        events.push(ScheduledFault {
+            at_ms: stop_at,
+            op: stop,
+        });
+        t = stop_at + scaled(interval, rng, 0.75, 1.25);
+    }
+    Schedule { events }
+}
+
+/// The mixed timeline under construction.
+struct Mixed<'a> {
+    spec: &'a ScheduleSpec<'a>,
+    limit: u64,
+    interval: f64,
+    events: Vec<ScheduledFault>,
+    /// Kinds in effect: when each stops, and its stop operation.
+    active: BTreeMap<NemesisKind, (u64, FaultOp)>,
+    /// Kinds not yet used in the current round (so every kind comes up).
+    round: Vec<NemesisKind>,
+}
+
+impl<'a> Mixed<'a> {
+    fn new(spec: &'a ScheduleSpec<'a>) -> Self {
+        Mixed {
+            spec,
+            limit: spec.time_limit.as_millis() as u64,
+            interval: spec.interval.as_millis().max(1) as f64,
+            events: Vec::new(),
+            active: BTreeMap::new(),
+            round: Vec::new(),
+        }
+    }
+
+    fn run(mut self, rng: &mut SmallRng) -> Schedule {
+        // A short quiet start: the first faults hit a cluster under load.
+        let mut t = scaled(self.interval, rng, 0.3, 0.6);
+        while t + 300 <= self.limit {
+            self.stop_due(t);
+            let roll = rng.gen_range(0..100);
+            t = if roll < 15 {
+                self.burst(t, rng)
+            } else if roll < 27 {
+                self.quiet(t, rng)
+            } else {
+                self.one(t, rng)
+            };
+        }
+        self.stop_due(u64::MAX);
+        self.events.sort_by_key(|e| e.at_ms);
+        Schedule {
+            events: self.events,
+        }
+    }
+
+    /// Writes the stops due by `t`.
+    fn stop_due(&mut self, t: u64) {
+        let due: Vec<NemesisKind> = self
+            .active
+            .iter()
+            .filter(|(_, (end, _))| *end <= t)
+            .map(|(&k, _)| k)
+            .collect();
+        for k in due {
+            if let Some((end, stop)) = self.active.remove(&k) {
+                self.events.push(ScheduledFault {
+                    at_ms: end.min(self.limit),
+                    op: stop,
+                });
+            }
+        }
+    }
+
+    /// The next kind to start at `t` that may overlap everything in effect
+    /// (a partition in effect may be changed into another), or None.
+    fn pick(&mut self, rng: &mut SmallRng) -> Option<NemesisKind> {
+        for _ in 0..2 {
+            if self.round.is_empty() {
+                self.round = self.spec.kinds.to_vec();
+                self.round.shuffle(rng);
+            }
+            let fits = |k: NemesisKind, active: &BTreeMap<NemesisKind, (u64, FaultOp)>| {
+                active.keys().all(|&a| may_overlap(a, k) || (a == k && k == NemesisKind::Partition))
+            };
+            if let Some(pos) = self.round.iter().rposition(|&k| fits(k, &self.active)) {
+                return Some(self.round.remove(pos));
+            }
+            // Nothing left in this round fits now: start a fresh round.
+            self.round.clear();
+        }
+        None
+    }
+
+    /// Starts `kind` at `t` for `len` ms (a partition in effect is changed
+    /// and lasts until the later of the two stops).
+    fn start(&mut self, kind: NemesisKind, t: u64, len: u64, rng: &mut SmallRng) {
+        let op = start_op(kind, self.spec, rng);
+        let Some(stop) = op.stop() else { return };
+        let end = (t + len).min(self.limit);
+        let end = self.active.get(&kind).map_or(end, |(e, _)| (*e).max(end));
+        self.active.insert(kind, (end, stop));
+        self.events.push(ScheduledFault { at_ms: t, op });
+    }
+
+    /// One fault of about an interval; the next one starts before it ends
+    /// more often than not.
+    fn one(&mut self, t: u64, rng: &mut SmallRng) -> u64 {
+        if let Some(kind) = self.pick(rng) {
+            let len = scaled(self.interval, rng, 0.5, 1.5);
+            self.start(kind, t, len, rng);
+        }
+        t + scaled(self.interval, rng, 0.25, 0.9)
+    }
+
+    /// Three to six short faults, 0.2 to 1 s apart.
+    fn burst(&mut self, mut t: u64, rng: &mut SmallRng) -> u64 {
+        for _ in 0..rng.gen_range(3..=6) {
+            if t + 300 > self.limit {
+                break;
+            }
+            self.stop_due(t);
+            if let Some(kind) = self.pick(rng) {
+                let len = rng.gen_range(300..=2_000);
+                self.start(kind, t, len, rng);
+            }
+            t += rng.gen_range(200..=1_000);
+        }
+        t
+    }
+
+    /// Lets every fault in effect end, then a healed gap of about an
+    /// interval: the cluster heals and catches up before what comes next.
+    fn quiet(&mut self, t: u64, rng: &mut SmallRng) -> u64 {
+        let last = self.active.values().map(|(e, _)| *e).max().unwrap_or(t).max(t);
+        self.stop_due(last);
+        last + scaled(self.interval, rng, 0.5, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::schedule::PartitionShape;
+    use std::time::Duration;
+
+    fn spec<'a>(kinds: &'a [NemesisKind], nodes: &'a [u64], secs: u64, seed: u64) -> ScheduleSpec<'a> {
+        ScheduleSpec {
+            seed,
+            kinds,
+            shapes: &PartitionShape::ALL,
+            nodes,
+            interval: Duration::from_secs(3),
+            time_limit: Duration::from_secs(secs),
+            style: ScheduleStyle::Mixed,
+        }
+    }
+
+    /// (kind, start, stop) of every fault in effect, from the events.
+    fn spans(s: &Schedule) -> Vec<(NemesisKind, u64, u64)> {
+        let mut open: BTreeMap<NemesisKind, u64> = BTreeMap::new();
+        let mut out = Vec::new();
+        for e in &s.events {
+            let k = e.op.kind();
+            if e.op.stop().is_some() {
+                open.entry(k).or_insert(e.at_ms);
+            } else if let Some(start) = open.remove(&k) {
+                out.push((k, start, e.at_ms));
+            }
+        }
+        assert!(open.is_empty(), "a fault never stopped: {open:?}");
+        out
+    }
+
+    #[test]
+    fn mixed_faults_of_different_kinds_overlap_and_every_fault_stops_by_the_limit() {
+        let s = generate(&spec(&NemesisKind::ALL, &[1, 2, 3], 60, 5));
+        assert!(s.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        assert!(s.events.iter().all(|e| e.at_ms <= 60_000));
+        let sp = spans(&s);
+        let overlapping = sp.iter().enumerate().any(|(i, a)| {
+            sp[i + 1..]
+                .iter()
+                .any(|b| a.0 != b.0 && b.1 < a.2 && a.1 < b.2)
+        });
+        assert!(overlapping, "no two faults overlap: {sp:?}");
+        assert_eq!(s.kinds().len(), NemesisKind::ALL.len(), "{:?}", s.kinds());
+    }
+
+    #[test]
+    fn kinds_that_hold_the_cluster_shape_never_overlap() {
+        for seed in 0..200 {
+            let s = generate(&spec(&NemesisKind::ALL, &[1, 2, 3, 4, 5], 60, seed));
+            let sp = spans(&s);
+            for (i, a) in sp.iter().enumerate() {
+                for b in &sp[i + 1..] {
+                    if b.1 < a.2 && a.1 < b.2 {
+                        assert!(may_overlap(a.0, b.0), "seed {seed}: {a:?} overlaps {b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_partition_is_changed_into_another_without_a_heal_in_some_seed() {
+        let changed = (0..100).any(|seed| {
+            let s = generate(&spec(&[NemesisKind::Partition, NemesisKind::Kill], &[1, 2, 3], 60, seed));
+            s.events.windows(2).any(|w| {
+                matches!(w[0].op, FaultOp::StartPartition { .. })
+                    && matches!(w[1].op, FaultOp::StartPartition { .. })
+            })
+        });
+        assert!(changed);
+    }
+
+    #[test]
+    fn bursts_start_faults_under_a_second_apart() {
+        let bursty = (0..50).any(|seed| {
+            let s = generate(&spec(&NemesisKind::ALL, &[1, 2, 3], 60, seed));
+            let starts: Vec<u64> = s
+                .events
+                .iter()
+                .filter(|e| e.op.stop().is_some())
+                .map(|e| e.at_ms)
+                .collect();
+            starts.windows(3).any(|w| w[2] - w[0] <= 2_000)
+        });
+        assert!(bursty);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_timeline_and_serial_never_overlaps() {
+        let a = generate(&spec(&NemesisKind::ALL, &[1, 2, 3], 40, 9));
+        let b = generate(&spec(&NemesisKind::ALL, &[1, 2, 3], 40, 9));
+        assert_eq!(a, b);
+        let s = generate(&ScheduleSpec {
+            style: ScheduleStyle::Serial,
+            ..spec(&NemesisKind::ALL, &[1, 2, 3], 40, 9)
+        });
+        let sp = spans(&s);
+        assert!(sp.windows(2).all(|w| w[0].2 <= w[1].1), "{sp:?}");
+    }
+}

@@ -37,20 +37,30 @@ pub enum ScheduleStyle {
     Serial,
 }
 
-/// What a kind holds while it is in effect: two kinds that hold the same
-/// thing never overlap.
-fn holds(kind: NemesisKind) -> &'static [&'static str] {
+/// What a kind holds while it is in effect (no other kind may hold or use
+/// it meanwhile), and what it only uses (others may use it too).
+fn holds_uses(kind: NemesisKind) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {
-        NemesisKind::Partition => &["cut"],
-        NemesisKind::VoteCrash => &["cut", "choreography"],
-        NemesisKind::Membership => &["configuration", "choreography"],
-        _ => &[],
+        NemesisKind::Partition => (&["cut"], &[]),
+        // Choreographies of their own: they need the cluster's shape to
+        // themselves, and a majority that other faults do not take away.
+        NemesisKind::VoteCrash
+        | NemesisKind::LaggingLeader
+        | NemesisKind::DeposedLeader
+        | NemesisKind::LeaderChurn => (&["cut", "choreography", "majority"], &[]),
+        NemesisKind::Membership => (&["configuration", "choreography"], &[]),
+        // Faults that take nodes away may overlap one another.
+        NemesisKind::Kill | NemesisKind::Pause => (&[], &["majority"]),
+        _ => (&[], &[]),
     }
 }
 
 /// Whether `a` and `b` may be in effect at once.
 pub fn may_overlap(a: NemesisKind, b: NemesisKind) -> bool {
-    a != b && !holds(a).iter().any(|r| holds(b).contains(r))
+    let (ha, ua) = holds_uses(a);
+    let (hb, ub) = holds_uses(b);
+    let clash = |h: &[&str], other: &[&str]| h.iter().any(|r| other.contains(r));
+    a != b && !clash(ha, hb) && !clash(ha, ub) && !clash(hb, ua)
 }
 
 /// A seeded timeline in `spec.style`.
@@ -187,6 +197,8 @@ impl<'a> Mixed<'a> {
     fn start(&mut self, kind: NemesisKind, t: u64, len: u64, rng: &mut SmallRng) {
         let op = start_op(kind, self.spec, rng);
         let Some(stop) = op.stop() else { return };
+        // A choreography lasts as long as its steps need.
+        let len = len.max(op.min_duration_ms());
         let end = (t + len).min(self.limit);
         let end = self.active.get(&kind).map_or(end, |(e, _)| (*e).max(end));
         self.active.insert(kind, (end, stop));
@@ -232,6 +244,7 @@ impl<'a> Mixed<'a> {
 mod tests {
     use super::*;
     use crate::nemesis::schedule::PartitionShape;
+    use crate::target::Target;
     use std::time::Duration;
 
     fn spec<'a>(kinds: &'a [NemesisKind], nodes: &'a [u64], secs: u64, seed: u64) -> ScheduleSpec<'a> {
@@ -243,6 +256,7 @@ mod tests {
             interval: Duration::from_secs(3),
             time_limit: Duration::from_secs(secs),
             style: ScheduleStyle::Mixed,
+            caps: crate::target::raft::RaftTarget.capabilities(),
         }
     }
 

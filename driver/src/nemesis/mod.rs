@@ -8,6 +8,7 @@ pub mod admin;
 pub mod generate;
 pub mod network;
 pub mod process;
+pub mod scenario;
 pub mod schedule;
 pub mod vote_crash;
 
@@ -172,6 +173,9 @@ pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
         NemesisKind::LeaderTransfer => Box::<admin::TransferNemesis>::default(),
         NemesisKind::Membership => Box::<admin::MembershipNemesis>::default(),
         NemesisKind::VoteCrash => Box::<vote_crash::VoteCrashNemesis>::default(),
+        NemesisKind::LaggingLeader | NemesisKind::DeposedLeader | NemesisKind::LeaderChurn => {
+            Box::new(scenario::ScenarioNemesis::new(kind))
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! cluster at that moment (the current leader) are resolved when applied.
 
 use super::generate::ScheduleStyle;
+use super::scenario::{ChurnStep, LeaderFault};
 use crate::target::Capabilities;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -34,11 +35,19 @@ pub enum NemesisKind {
     /// voter right after each vote it grants (raft-node's crash-after-vote
     /// failpoint), restarting it after a delay.
     VoteCrash,
+    /// Cut a follower off until it lags, then heal it as the leader is cut
+    /// off, killed or paused: an election with a lagging candidate.
+    LaggingLeader,
+    /// Cut the leader off while it appends writes it cannot commit; bring
+    /// it back (perhaps after a crash) once another leader committed.
+    DeposedLeader,
+    /// Several elections in a row with writes in flight.
+    LeaderChurn,
 }
 
 impl NemesisKind {
     /// Every kind, in the order `all` uses.
-    pub const ALL: [NemesisKind; 7] = [
+    pub const ALL: [NemesisKind; 10] = [
         NemesisKind::Partition,
         NemesisKind::Kill,
         NemesisKind::Pause,
@@ -46,6 +55,9 @@ impl NemesisKind {
         NemesisKind::LeaderTransfer,
         NemesisKind::Membership,
         NemesisKind::VoteCrash,
+        NemesisKind::LaggingLeader,
+        NemesisKind::DeposedLeader,
+        NemesisKind::LeaderChurn,
     ];
 
     /// The command-line name.
@@ -58,6 +70,9 @@ impl NemesisKind {
             NemesisKind::LeaderTransfer => "leader-transfer",
             NemesisKind::Membership => "membership",
             NemesisKind::VoteCrash => "vote-crash",
+            NemesisKind::LaggingLeader => "lagging-leader",
+            NemesisKind::DeposedLeader => "deposed-leader",
+            NemesisKind::LeaderChurn => "leader-churn",
         }
     }
 
@@ -70,7 +85,12 @@ impl NemesisKind {
     /// else what it lacks, in words.
     pub fn unsupported_by(self, caps: &Capabilities) -> Option<&'static str> {
         let (ok, lack) = match self {
-            NemesisKind::Pause | NemesisKind::Kill | NemesisKind::Partition => (true, ""),
+            NemesisKind::Pause
+            | NemesisKind::Kill
+            | NemesisKind::Partition
+            | NemesisKind::LaggingLeader
+            | NemesisKind::DeposedLeader
+            | NemesisKind::LeaderChurn => (true, ""),
             NemesisKind::Slow => (caps.slow_links, "latency on its peer links"),
             NemesisKind::LeaderTransfer => (caps.leader_transfer, "a leader-transfer admin call"),
             NemesisKind::Membership => (caps.membership, "membership admin calls"),
@@ -317,6 +337,41 @@ pub enum FaultOp {
     },
     /// Disarm the failpoint, heal, and restart the node if it is down.
     StopVoteCrash,
+    /// Isolate a follower (`node`, or the next after the leader) for
+    /// `lag_ms`, then heal it while `leader_fault` strikes the leader for
+    /// `elect_ms`.
+    StartLaggingLeader {
+        /// The follower that lags (None: the next node after the leader).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<u64>,
+        /// How long it is cut off, in ms.
+        lag_ms: u64,
+        /// What is done to the leader when the lagging node comes back.
+        leader_fault: LeaderFault,
+        /// How long that lasts, in ms: time for an election.
+        elect_ms: u64,
+    },
+    /// Undo what the lagging-leader scenario still has in effect.
+    StopLaggingLeader,
+    /// Strike the leader (`fault`) for `hold_ms`; with `crash`, kill and
+    /// restart it before it comes back.
+    StartDeposedLeader {
+        /// What is done to the leader.
+        fault: LeaderFault,
+        /// How long, in ms.
+        hold_ms: u64,
+        /// Crash and restart it (from its disk) before it comes back.
+        crash: bool,
+    },
+    /// Undo what the deposed-leader scenario still has in effect.
+    StopDeposedLeader,
+    /// Strike the leader of the moment, step after step.
+    StartLeaderChurn {
+        /// The steps.
+        steps: Vec<ChurnStep>,
+    },
+    /// Undo what the churn still has in effect.
+    StopLeaderChurn,
 }
 
 impl FaultOp {
@@ -337,6 +392,12 @@ impl FaultOp {
             FaultOp::StopMembership => "stop-membership",
             FaultOp::StartVoteCrash { .. } => "start-vote-crash",
             FaultOp::StopVoteCrash => "stop-vote-crash",
+            FaultOp::StartLaggingLeader { .. } => "start-lagging-leader",
+            FaultOp::StopLaggingLeader => "stop-lagging-leader",
+            FaultOp::StartDeposedLeader { .. } => "start-deposed-leader",
+            FaultOp::StopDeposedLeader => "stop-deposed-leader",
+            FaultOp::StartLeaderChurn { .. } => "start-leader-churn",
+            FaultOp::StopLeaderChurn => "stop-leader-churn",
         }
     }
 
@@ -350,6 +411,28 @@ impl FaultOp {
             FaultOp::StartTransfer { .. } | FaultOp::StopTransfer => NemesisKind::LeaderTransfer,
             FaultOp::StartMembership { .. } | FaultOp::StopMembership => NemesisKind::Membership,
             FaultOp::StartVoteCrash { .. } | FaultOp::StopVoteCrash => NemesisKind::VoteCrash,
+            FaultOp::StartLaggingLeader { .. } | FaultOp::StopLaggingLeader => {
+                NemesisKind::LaggingLeader
+            }
+            FaultOp::StartDeposedLeader { .. } | FaultOp::StopDeposedLeader => {
+                NemesisKind::DeposedLeader
+            }
+            FaultOp::StartLeaderChurn { .. } | FaultOp::StopLeaderChurn => NemesisKind::LeaderChurn,
+        }
+    }
+
+    /// How long this start must stay in effect for its steps to play out
+    /// (the choreographies); 0 for faults that simply hold until stopped.
+    pub fn min_duration_ms(&self) -> u64 {
+        match self {
+            FaultOp::StartLaggingLeader {
+                lag_ms, elect_ms, ..
+            } => lag_ms + elect_ms + 1_000,
+            FaultOp::StartDeposedLeader { hold_ms, .. } => hold_ms + 1_500,
+            FaultOp::StartLeaderChurn { steps } => {
+                steps.iter().map(|s| s.hold_ms + s.gap_ms).sum::<u64>() + 1_000
+            }
+            _ => 0,
         }
     }
 
@@ -363,6 +446,9 @@ impl FaultOp {
             FaultOp::StartTransfer { .. } => FaultOp::StopTransfer,
             FaultOp::StartMembership { .. } => FaultOp::StopMembership,
             FaultOp::StartVoteCrash { .. } => FaultOp::StopVoteCrash,
+            FaultOp::StartLaggingLeader { .. } => FaultOp::StopLaggingLeader,
+            FaultOp::StartDeposedLeader { .. } => FaultOp::StopDeposedLeader,
+            FaultOp::StartLeaderChurn { .. } => FaultOp::StopLeaderChurn,
             _ => return None,
         })
     }
@@ -402,6 +488,9 @@ pub struct ScheduleSpec<'a> {
     pub time_limit: Duration,
     /// How faults are laid out in time.
     pub style: ScheduleStyle,
+    /// What the target allows (leader churn asks for transfers only where
+    /// the target has them).
+    pub caps: Capabilities,
 }
 
 impl Schedule {
@@ -494,12 +583,53 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
                 restart_after_ms,
             }
         }
+        NemesisKind::LaggingLeader => FaultOp::StartLaggingLeader {
+            node: nodes.choose(rng).copied(),
+            lag_ms: rng.gen_range(1_500..=4_000),
+            leader_fault: *[
+                LeaderFault::Isolate,
+                LeaderFault::Isolate,
+                LeaderFault::Kill,
+                LeaderFault::Pause,
+            ]
+            .choose(rng)
+            .expect("non-empty"),
+            elect_ms: rng.gen_range(2_500..=4_000),
+        },
+        NemesisKind::DeposedLeader => FaultOp::StartDeposedLeader {
+            fault: if rng.gen_bool(0.7) {
+                LeaderFault::Isolate
+            } else {
+                LeaderFault::Pause
+            },
+            hold_ms: rng.gen_range(2_500..=5_000),
+            crash: rng.gen_bool(0.4),
+        },
+        NemesisKind::LeaderChurn => {
+            let mut faults = vec![
+                LeaderFault::Isolate,
+                LeaderFault::Pause,
+                LeaderFault::Kill,
+            ];
+            if spec.caps.leader_transfer {
+                faults.push(LeaderFault::Transfer);
+            }
+            let steps = (0..rng.gen_range(3..=6))
+                .map(|_| ChurnStep {
+                    fault: *faults.choose(rng).expect("non-empty"),
+                    hold_ms: rng.gen_range(300..=1_500),
+                    gap_ms: rng.gen_range(200..=1_000),
+                })
+                .collect();
+            FaultOp::StartLeaderChurn { steps }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::Target;
     use rand::SeedableRng;
 
     fn spec<'a>(kinds: &'a [NemesisKind], nodes: &'a [u64], secs: u64) -> ScheduleSpec<'a> {
@@ -511,6 +641,7 @@ mod tests {
             interval: Duration::from_secs(2),
             time_limit: Duration::from_secs(secs),
             style: ScheduleStyle::Serial,
+            caps: crate::target::raft::RaftTarget.capabilities(),
         }
     }
 

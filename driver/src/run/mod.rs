@@ -129,6 +129,7 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
             interval: cfg.nemesis_interval,
             time_limit: cfg.time_limit,
             style: cfg.schedule,
+            caps: cfg.target.target().capabilities(),
         })
     });
     write_test_json(&cfg, &plan, &deployment, &schedule, &dir)?;

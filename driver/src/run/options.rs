@@ -433,7 +433,10 @@ mod tests {
         let c = args(&["--target", "etcd"]).validate().unwrap();
         let mut kinds: Vec<&str> = c.nemesis.iter().map(|k| k.name()).collect();
         kinds.sort();
-        assert_eq!(kinds, ["kill", "partition", "pause"]);
+        assert_eq!(
+            kinds,
+            ["deposed-leader", "kill", "lagging-leader", "leader-churn", "partition", "pause"]
+        );
         assert!(c.nemesis_label.starts_with("etcd-"), "{}", c.nemesis_label);
         let err = args(&["--target", "etcd", "--nemesis", "kill,membership"])
             .validate()

@@ -8,7 +8,7 @@
 //! planned one with every recorded resolution substituted, so the replay
 //! aims at the same concrete nodes whoever leads this time.
 
-use crate::nemesis::schedule::{Cut, FaultOp, Schedule, ScheduledFault};
+use crate::nemesis::schedule::{Aim, Cut, FaultOp, Schedule, ScheduledFault};
 use crate::run::options::RunArgs;
 use crate::run::{self, RunOutcome, RunPlan};
 use anyhow::{anyhow, Context, Result};
@@ -153,14 +153,22 @@ pub fn recorded_schedule(test: &Value, history: &[Value]) -> Result<Schedule> {
             h["f"].as_str() == Some(ev.op.f())
                 && h["value"]["scheduled_at_ms"].as_u64() == Some(ev.at_ms)
         });
-        let op = match seen {
-            Some(h) => resolve(&ev.op, &h["value"]),
+        let (op, aim) = match seen {
+            // Aimed by role: the recorded leader's place goes to the
+            // replayed cluster's leader when it is applied.
+            Some(h) => (
+                resolve(&ev.op, &h["value"]),
+                h["value"]["leader_at_start"]
+                    .as_u64()
+                    .map(|leader| Aim { leader }),
+            ),
             // Never applied (the run ended first): replay as planned.
-            None => ev.op,
+            None => (ev.op, None),
         };
         events.push(ScheduledFault {
             at_ms: ev.at_ms,
             op,
+            aim,
         });
     }
     Ok(Schedule { events })
@@ -465,43 +473,37 @@ mod tests {
     fn leader_targets_replay_as_the_nodes_that_were_hit() {
         let planned = Schedule {
             events: vec![
-                ScheduledFault {
-                    at_ms: 500,
-                    op: FaultOp::StartPartition {
+                ScheduledFault::new(
+                    500,
+                    FaultOp::StartPartition {
                         shape: PartitionShape::Leader,
                         cut: None,
                     },
-                },
-                ScheduledFault {
-                    at_ms: 1500,
-                    op: FaultOp::StopPartition,
-                },
-                ScheduledFault {
-                    at_ms: 2500,
-                    op: FaultOp::StartKill {
+                ),
+                ScheduledFault::new(1500, FaultOp::StopPartition),
+                ScheduledFault::new(
+                    2500,
+                    FaultOp::StartKill {
                         target: Target::Leader,
                         nodes: None,
                     },
-                },
-                ScheduledFault {
-                    at_ms: 3500,
-                    op: FaultOp::StopKill,
-                },
+                ),
+                ScheduledFault::new(3500, FaultOp::StopKill),
                 // Never applied: the run ended first.
-                ScheduledFault {
-                    at_ms: 9000,
-                    op: FaultOp::StartPause {
+                ScheduledFault::new(
+                    9000,
+                    FaultOp::StartPause {
                         target: Target::Leader,
                         nodes: None,
                     },
-                },
+                ),
             ],
         };
         let history = vec![
             json!({"process": 1, "f": "read", "value": null}),
             json!({"process": "nemesis", "f": "start-partition", "value": {"shape": "leader", "groups": [[2], [1, 3]], "blocked": [[1, 2], [2, 1], [2, 3], [3, 2]], "scheduled_at_ms": 500}}),
             json!({"process": "nemesis", "f": "stop-partition", "value": {"scheduled_at_ms": 1500}}),
-            json!({"process": "nemesis", "f": "start-kill", "value": {"target": "leader", "nodes": [3], "scheduled_at_ms": 2500}}),
+            json!({"process": "nemesis", "f": "start-kill", "value": {"target": "leader", "nodes": [3], "scheduled_at_ms": 2500, "leader_at_start": 3}}),
             json!({"process": "nemesis", "f": "stop-kill", "value": {"nodes": [3], "errors": [], "scheduled_at_ms": 3500}}),
         ];
         let s = recorded_schedule(&test_json(&planned), &history).unwrap();
@@ -533,6 +535,40 @@ mod tests {
             FaultOp::StartPause {
                 target: Target::Leader,
                 nodes: None
+            }
+        );
+        // Aimed by role where the leader at the time was recorded.
+        assert_eq!(s.events[2].aim, Some(Aim { leader: 3 }));
+        assert_eq!(s.events[0].aim, None);
+    }
+
+    #[test]
+    fn aiming_by_role_swaps_the_recorded_leader_with_the_current_one() {
+        let op = FaultOp::StartPartition {
+            shape: PartitionShape::One,
+            cut: Some(Cut::isolate(2, &[1, 2, 3])),
+        };
+        let swap = |i: u64| match i {
+            2 => 3,
+            3 => 2,
+            i => i,
+        };
+        match op.remap(&swap) {
+            FaultOp::StartPartition { cut: Some(c), .. } => {
+                assert_eq!(c.blocked_set(), Cut::isolate(3, &[1, 2, 3]).blocked_set());
+                assert_eq!(c.groups, Some(vec![vec![3], vec![1, 2]]));
+            }
+            other => panic!("{other:?}"),
+        }
+        let kill = FaultOp::StartKill {
+            target: Target::One,
+            nodes: Some(vec![2]),
+        };
+        assert_eq!(
+            kill.remap(&swap),
+            FaultOp::StartKill {
+                target: Target::One,
+                nodes: Some(vec![3])
             }
         );
     }

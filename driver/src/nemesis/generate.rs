@@ -98,12 +98,9 @@ fn serial(spec: &ScheduleSpec, rng: &mut SmallRng) -> Schedule {
         let kind = round.pop().expect("refilled above");
         let op = start_op(kind, spec, rng);
         let stop = op.stop().expect("start op");
-        events.push(ScheduledFault { at_ms: t, op });
+        events.push(ScheduledFault::new(t, op));
         let stop_at = (t + scaled(interval, rng, 0.75, 1.25)).min(limit);
-        events.push(ScheduledFault {
-            at_ms: stop_at,
-            op: stop,
-        });
+        events.push(ScheduledFault::new(stop_at, stop));
         t = stop_at + scaled(interval, rng, 0.75, 1.25);
     }
     Schedule { events }
@@ -164,10 +161,7 @@ impl<'a> Mixed<'a> {
             .collect();
         for k in due {
             if let Some((end, stop)) = self.active.remove(&k) {
-                self.events.push(ScheduledFault {
-                    at_ms: end.min(self.limit),
-                    op: stop,
-                });
+                self.events.push(ScheduledFault::new(end.min(self.limit), stop));
             }
         }
     }
@@ -202,7 +196,7 @@ impl<'a> Mixed<'a> {
         let end = (t + len).min(self.limit);
         let end = self.active.get(&kind).map_or(end, |(e, _)| (*e).max(end));
         self.active.insert(kind, (end, stop));
-        self.events.push(ScheduledFault { at_ms: t, op });
+        self.events.push(ScheduledFault::new(t, op));
     }
 
     /// One fault of about an interval; the next one starts before it ends

@@ -289,17 +289,21 @@ impl Lane {
                 _ = tokio::time::sleep_until(due) => {}
                 _ = stop.wait_for(|s| *s) => break,
             }
-            self.apply(&ev.op, Some(ev.at_ms)).await;
-            in_effect = ev.op.stop().map(|_| ev.op.clone());
+            let (op, aimed) = aim(&self.ctx, &ev).await;
+            self.apply(&op, Some(ev.at_ms), aimed).await;
+            in_effect = op.stop().map(|_| op.clone());
         }
         if let Some(stop_op) = in_effect.and_then(|op| op.stop()) {
-            self.apply(&stop_op, None).await;
+            self.apply(&stop_op, None, None).await;
         }
         self.nemesis.teardown(&self.ctx).await;
     }
 
-    async fn apply(&mut self, op: &FaultOp, at_ms: Option<u64>) {
-        let value = apply(&mut *self.nemesis, &self.ctx, &self.recorder, op, at_ms).await;
+    async fn apply(&mut self, op: &FaultOp, at_ms: Option<u64>, aimed: Option<Value>) {
+        let mut value = apply(&mut *self.nemesis, &self.ctx, &self.recorder, op, at_ms, aimed).await;
+        if value.is_null() {
+            value = json!({});
+        }
         let mut a = self.active.lock().unwrap_or_else(|e| e.into_inner());
         if op.stop().is_some() {
             a.insert(op.kind(), brief(&value));
@@ -324,17 +328,59 @@ fn show_active(current: &Mutex<String>, active: &BTreeMap<NemesisKind, String>) 
     *current.lock().unwrap_or_else(|e| e.into_inner()) = text;
 }
 
-/// Applies `op`, records it in the history, and returns its value.
+/// An operation aimed as its schedule entry says (see
+/// [`schedule::Aim`]), and what was done about it, for the history.
+async fn aim(ctx: &NemesisCtx, ev: &schedule::ScheduledFault) -> (FaultOp, Option<Value>) {
+    let Some(a) = ev.aim else {
+        return (ev.op.clone(), None);
+    };
+    match ctx.leader().await {
+        Some(now) if now != a.leader => {
+            let swap = move |i: u64| {
+                if i == a.leader {
+                    now
+                } else if i == now {
+                    a.leader
+                } else {
+                    i
+                }
+            };
+            let note = json!({"recorded_leader": a.leader, "leader_now": now, "swapped": [a.leader, now]});
+            (ev.op.remap(&swap), Some(note))
+        }
+        now => (
+            ev.op.clone(),
+            Some(json!({"recorded_leader": a.leader, "leader_now": now, "swapped": null})),
+        ),
+    }
+}
+
+/// Applies `op`, records it in the history (with the leader when a fault
+/// starts, so that a replay can aim it by role), and returns its value.
 async fn apply(
     nemesis: &mut dyn Nemesis,
     ctx: &NemesisCtx,
     recorder: &Recorder,
     op: &FaultOp,
     at_ms: Option<u64>,
+    aimed: Option<Value>,
 ) -> Value {
+    let leader = if op.stop().is_some() {
+        ctx.leader().await
+    } else {
+        None
+    };
     let mut value = nemesis.invoke(ctx, op).await;
-    if let (Some(at), Value::Object(m)) = (at_ms, &mut value) {
-        m.insert("scheduled_at_ms".into(), json!(at));
+    if let Value::Object(m) = &mut value {
+        if let Some(at) = at_ms {
+            m.insert("scheduled_at_ms".into(), json!(at));
+        }
+        if op.stop().is_some() {
+            m.entry("leader_at_start").or_insert(json!(leader));
+        }
+        if let Some(a) = aimed {
+            m.insert("aimed".into(), a);
+        }
     }
     tracing::info!("nemesis {} {}", op.f(), value);
     recorder.nemesis(op.f(), value.clone());

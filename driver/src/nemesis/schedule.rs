@@ -421,6 +421,58 @@ impl FaultOp {
         }
     }
 
+    /// The same operation with every node id passed through `f` (for aiming
+    /// a replayed operation by role).
+    pub fn remap(&self, f: &dyn Fn(u64) -> u64) -> FaultOp {
+        let nodes = |v: &Option<Vec<u64>>| v.as_ref().map(|n| n.iter().map(|&i| f(i)).collect());
+        match self {
+            FaultOp::StartPartition { shape, cut } => FaultOp::StartPartition {
+                shape: *shape,
+                cut: cut.as_ref().map(|c| Cut {
+                    groups: c
+                        .groups
+                        .as_ref()
+                        .map(|g| g.iter().map(|g| sorted(&g.iter().map(|&i| f(i)).collect::<Vec<_>>())).collect()),
+                    blocked: {
+                        let mut b: Vec<(u64, u64)> =
+                            c.blocked.iter().map(|&(a, b)| (f(a), f(b))).collect();
+                        b.sort();
+                        b
+                    },
+                }),
+            },
+            FaultOp::StartPause { target, nodes: n } => FaultOp::StartPause {
+                target: *target,
+                nodes: nodes(n),
+            },
+            FaultOp::StartKill { target, nodes: n } => FaultOp::StartKill {
+                target: *target,
+                nodes: nodes(n),
+            },
+            FaultOp::StartTransfer { to } => FaultOp::StartTransfer { to: f(*to) },
+            FaultOp::StartMembership { node } => FaultOp::StartMembership { node: f(*node) },
+            FaultOp::StartVoteCrash {
+                node,
+                restart_after_ms,
+            } => FaultOp::StartVoteCrash {
+                node: node.map(f),
+                restart_after_ms: restart_after_ms.clone(),
+            },
+            FaultOp::StartLaggingLeader {
+                node,
+                lag_ms,
+                leader_fault,
+                elect_ms,
+            } => FaultOp::StartLaggingLeader {
+                node: node.map(f),
+                lag_ms: *lag_ms,
+                leader_fault: *leader_fault,
+                elect_ms: *elect_ms,
+            },
+            other => other.clone(),
+        }
+    }
+
     /// How long this start must stay in effect for its steps to play out
     /// (the choreographies); 0 for faults that simply hold until stopped.
     pub fn min_duration_ms(&self) -> u64 {
@@ -461,6 +513,31 @@ pub struct ScheduledFault {
     pub at_ms: u64,
     /// What to do.
     pub op: FaultOp,
+    /// For a replay: aim by role (see [`Aim`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aim: Option<Aim>,
+}
+
+/// How a replayed operation is aimed: its node ids were resolved in the
+/// recorded run while `leader` led; before it is applied, the ids are
+/// mapped so that the node leading now stands where `leader` stood (the two
+/// swap places), and the history says so. A replayed cluster rarely elects
+/// the same leader, and "pause the leader" must still pause the leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aim {
+    /// The leader when the recorded run applied the operation.
+    pub leader: u64,
+}
+
+impl ScheduledFault {
+    /// `op` at `at_ms`, applied as written.
+    pub fn new(at_ms: u64, op: FaultOp) -> Self {
+        ScheduledFault {
+            at_ms,
+            op,
+            aim: None,
+        }
+    }
 }
 
 /// The whole fault schedule of a run: starts and stops alternate, and every

@@ -7,9 +7,10 @@
 
 use crate::bugs::{Bug, Bugs};
 use crate::kv::{self, KvStore};
+use crate::loop_api::{AdminOp, LeaderHint, NodeStatus, ReadOutcome, Request, WriteOutcome};
 use crate::raft::{
-    ConfChange, ConfState, Entry, EntryKind, HardState, Message, MessageKind, NodeId, Raft,
-    RaftError, Ready, Role, Snapshot,
+    ConfChange, Entry, EntryKind, HardState, MessageKind, NodeId, Raft, RaftError, Ready, Role,
+    Snapshot,
 };
 use crate::storage::Storage;
 use crate::transport::Transport;
@@ -24,77 +25,6 @@ const MAX_TICK_CATCH_UP: u32 = 10;
 
 /// How many queued requests one round takes at most before it persists.
 const MAX_BATCH: usize = 8192;
-
-/// Where the leader is, as far as this node knows.
-#[derive(Debug, Clone, Default)]
-pub struct LeaderHint {
-    pub id: NodeId,
-    pub addr: String,
-}
-
-/// The fate of a write, as the client must learn it.
-#[derive(Debug)]
-pub enum WriteOutcome {
-    /// Committed and applied at `index`, with the state machine's answer.
-    Applied { index: u64, result: kv::WriteResult },
-    /// Certainly not appended: this node is not the leader.
-    NotLeader(LeaderHint),
-    /// Appended, but its fate cannot be known here.
-    Unknown(String),
-    /// Certainly not done for another reason.
-    Unavailable(String),
-}
-
-/// The answer to a linearizable read.
-#[derive(Debug)]
-pub enum ReadOutcome {
-    Value(Option<Vec<u8>>),
-    NotLeader(LeaderHint),
-    Unavailable(String),
-}
-
-/// Membership and leadership calls.
-#[derive(Debug)]
-pub enum AdminOp {
-    TransferLeader(NodeId),
-    AddVoter(NodeId, String),
-    AddLearner(NodeId, String),
-    Remove(NodeId),
-}
-
-/// What the Status call reports.
-#[derive(Debug, Clone, Default)]
-pub struct NodeStatus {
-    pub id: NodeId,
-    pub role: String,
-    pub term: u64,
-    pub leader_id: NodeId,
-    pub commit: u64,
-    pub applied: u64,
-    pub last_index: u64,
-    pub snapshot_index: u64,
-    pub conf: ConfState,
-}
-
-/// A request to the loop.
-pub enum Request {
-    Peer(Message),
-    Write {
-        cmd: Vec<u8>,
-        reply: oneshot::Sender<WriteOutcome>,
-    },
-    Read {
-        key: String,
-        reply: oneshot::Sender<ReadOutcome>,
-    },
-    Admin {
-        op: AdminOp,
-        reply: oneshot::Sender<WriteOutcome>,
-    },
-    Status {
-        reply: oneshot::Sender<NodeStatus>,
-    },
-}
 
 /// Settings of the loop that are not the core's.
 pub struct LoopConfig {

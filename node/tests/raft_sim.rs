@@ -6,7 +6,9 @@
 //! `RAFT_SEED=n` re-runs one seed and prints its trace; `SEEDS=n` runs more
 //! seeds; `STEPS=n` lengthens each schedule.
 
-use raft_node::raft::sim::{run_seeds, Sim, SimOptions};
+mod raft_support;
+
+use raft_support::sim::{run_seeds, Sim, SimOptions};
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {

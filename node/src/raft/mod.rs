@@ -61,7 +61,6 @@ pub mod raft;
 pub mod raft_log;
 pub mod read_only;
 pub mod ready;
-pub mod sim;
 pub mod types;
 
 pub use conf::ConfChange;

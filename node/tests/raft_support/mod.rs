@@ -4,9 +4,12 @@
 //! as the real node does.
 #![allow(dead_code)]
 
+pub mod sim;
+
+use sim::MemStorage;
+
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use raft_node::raft::sim::MemStorage;
 use raft_node::raft::{
     ConfState, Config, Entry, EntryKind, InitialState, Message, MessageKind, NodeId, Raft,
     ReadState, Role,

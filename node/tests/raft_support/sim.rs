@@ -11,12 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::conf::ConfChange;
-use super::config::Config;
-use super::message::Message;
-use super::raft::{InitialState, Raft};
-use super::ready::{Ready, Role};
-use super::types::{ConfState, Entry, EntryKind, HardState, NodeId, Snapshot};
+use raft_node::raft::{
+    ConfChange, ConfState, Config, Entry, EntryKind, HardState, InitialState, Message, NodeId,
+    Raft, Ready, Role, Snapshot,
+};
 
 /// What one node has on its "disk": exactly what Ready asked to persist.
 #[derive(Debug, Clone, Default)]

@@ -609,24 +609,6 @@ fn bad_messages_are_refused_with_an_error() {
 }
 
 #[test]
-fn an_acknowledgement_beyond_the_leaders_log_is_refused() {
-    let mut net = Net::new(&[1, 2, 3], config);
-    leader(&mut net, 1);
-    let st = net.raft(1).status();
-    let ack = MessageKind::AppendEntriesResponse {
-        reject: false,
-        index: st.last_index + 10,
-        conflict_term: 0,
-        conflict_index: 0,
-        heartbeat: false,
-        context: vec![],
-    };
-    let res = net.raft(1).step(msg(2, 1, st.term, ack));
-    assert!(matches!(res, Err(RaftError::InvalidMessage(_))));
-    assert_eq!(net.raft(1).status().commit, st.commit);
-}
-
-#[test]
 fn bad_configs_and_recovered_state_are_refused_with_an_error() {
     let bad = [
         Config { id: 0, ..config(1) },

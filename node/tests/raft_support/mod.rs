@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use raft_node::raft::{
     ConfState, Config, Entry, EntryKind, InitialState, Message, MessageKind, NodeId, Raft,
-    ReadState, Role,
+    ReadState, Role, Violation,
 };
 
 /// One node: its core, its "disk", what it applied and the reads it released.
@@ -23,6 +23,8 @@ pub struct Node {
     pub reads: Vec<ReadState>,
     pub sent: Vec<Message>,
     pub snapshots_received: usize,
+    /// Broken invariants the core reported.
+    pub violations: Vec<Violation>,
 }
 
 /// Decides whether a message is delivered.
@@ -85,6 +87,7 @@ impl Net {
                 reads: Vec::new(),
                 sent: Vec::new(),
                 snapshots_received: 0,
+                violations: Vec::new(),
             },
         );
     }
@@ -137,6 +140,7 @@ impl Net {
             }
             node.applied.extend(rd.committed_entries.iter().cloned());
             node.reads.extend(rd.read_states.iter().cloned());
+            node.violations.extend(rd.violations.iter().cloned());
             out.extend(rd.messages.iter().cloned());
             node.raft.advance(rd);
         }

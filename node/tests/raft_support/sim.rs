@@ -700,6 +700,9 @@ impl Sim {
 
     /// Checks a Ready before it is persisted.
     fn check_ready(&mut self, id: NodeId, rd: &Ready) -> Result<(), String> {
+        if let Some(v) = rd.violations.first() {
+            return Err(format!("node invariant: node {id} reported {v}"));
+        }
         let node = &self.nodes[&id];
         let r = node.raft.as_ref().expect("live");
         let st = r.status();

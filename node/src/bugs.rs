@@ -159,6 +159,9 @@ mod tests {
         }
         assert!(!Bugs::NONE.any());
         let err = "stale-reed".parse::<Bug>().unwrap_err();
-        assert!(err.contains("unknown bug") && err.contains("stale-read"), "{err}");
+        assert!(
+            err.contains("unknown bug") && err.contains("stale-read"),
+            "{err}"
+        );
     }
 }

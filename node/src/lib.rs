@@ -1,5 +1,6 @@
 //! raft-node: a Raft key-value server.
 //!
+//! - [`cli`]: the flags and every check a start makes.
 //! - [`raft`]: the consensus core, a deterministic state machine with no I/O.
 //! - [`storage`]: the write-ahead log, hard state and snapshots on disk.
 //! - [`kv`]: the replicated key-value state machine.
@@ -11,9 +12,13 @@
 //!   links, and conversion between core messages and the wire.
 //! - [`write_path_trace`]: opt-in timestamps of a write's steps.
 //! - [`bugs`], [`failpoint`]: deliberate defects and run-time crash points
-//!   that prove the harness catches what it claims to.
+//!   that prove the harness catches what it claims to (`--test-hooks` only).
+//! - [`events`], [`reporting`]: the structured events file (boot, role
+//!   changes, broken invariants, failpoints) the harness's checkers read.
 
 pub mod bugs;
+pub mod cli;
+pub mod events;
 pub mod failpoint;
 pub mod kv;
 pub mod loop_api;
@@ -22,6 +27,7 @@ pub mod peer_frame;
 pub mod peer_link;
 pub mod peer_stream;
 pub mod raft;
+pub mod reporting;
 pub mod server;
 pub mod storage;
 pub mod transport;

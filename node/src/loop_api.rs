@@ -88,6 +88,8 @@ pub struct LoopHandle {
     pub id: NodeId,
     /// How long a client request may wait for its outcome.
     pub request_timeout: Duration,
+    /// Started with `--test-hooks`: the Failpoint call is allowed.
+    pub test_hooks: bool,
 }
 
 impl LoopHandle {

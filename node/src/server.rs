@@ -292,6 +292,11 @@ impl Kv for KvService {
         req: Req<kvpb::FailpointRequest>,
     ) -> Result<Response<kvpb::AdminResponse>, Status> {
         let r = req.into_inner();
+        if !self.0.test_hooks {
+            return Err(Status::permission_denied(
+                "failpoints are test hooks: this node was started without --test-hooks",
+            ));
+        }
         // Handled here, not by the loop: arming must work while the loop is
         // busy, and the loop only reads the flag.
         let error = match r.name.parse::<crate::failpoint::Failpoint>() {

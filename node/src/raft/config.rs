@@ -1,8 +1,8 @@
 //! The core's tunables.
 
 use super::error::RaftError;
-use crate::bugs::Bugs;
 use super::types::NodeId;
+use crate::bugs::Bugs;
 
 /// How one core behaves. Times are in ticks: the caller decides how long a
 /// tick is (the node uses its heartbeat interval).

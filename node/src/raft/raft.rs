@@ -6,10 +6,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::conf::{self, ConfChange};
-use super::invariant::{self, Violation};
-use crate::bugs::Bug;
 use super::config::Config;
 use super::error::RaftError;
+use super::invariant::{self, Violation};
 use super::message::{Message, MessageKind};
 use super::progress::{Progress, ProgressState};
 use super::quorum::{self, VoteResult};
@@ -17,6 +16,7 @@ use super::raft_log::RaftLog;
 use super::read_only::{self, ReadOnly, ReadState};
 use super::ready::{Ready, Role, SoftState, Status};
 use super::types::{ConfState, Entry, EntryKind, HardState, NodeId, Snapshot, SnapshotMeta};
+use crate::bugs::Bug;
 
 /// What the node recovered from disk.
 #[derive(Debug, Clone, Default)]
@@ -516,6 +516,26 @@ impl Raft {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Its current term.
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    /// The leader it knows of (0: none).
+    pub fn leader(&self) -> NodeId {
+        self.leader
+    }
+
+    /// The configuration in effect.
+    pub fn conf(&self) -> &ConfState {
+        &self.conf
     }
 
     // ---- roles --------------------------------------------------------------
@@ -1098,7 +1118,13 @@ impl Raft {
     /// log at or below our commit index: committed entries are in every
     /// later leader's log (leader completeness), and its log never changes
     /// below what it sent us, so a correct leader cannot send this.
-    fn check_matches_committed(&mut self, from: NodeId, prev: u64, prev_term: u64, entries: &[Entry]) {
+    fn check_matches_committed(
+        &mut self,
+        from: NodeId,
+        prev: u64,
+        prev_term: u64,
+        entries: &[Entry],
+    ) {
         let committed = self.log.committed();
         let at_prev = std::iter::once((prev, prev_term)).filter(|(i, _)| *i > 0);
         let claims = at_prev.chain(entries.iter().map(|e| (e.index, e.term)));
@@ -1454,7 +1480,11 @@ fn keep_nondecreasing_terms(
         return (entries, None);
     };
     let e = &entries[pos];
-    let before = if pos == 0 { snap_term } else { entries[pos - 1].term };
+    let before = if pos == 0 {
+        snap_term
+    } else {
+        entries[pos - 1].term
+    };
     let v = Violation::new(
         invariant::RECOVERED_LOG_TERMS_DECREASE,
         format!(

@@ -27,9 +27,10 @@ pub enum Bug {
     /// Cut the log after every AppendEntries' last entry, conflict or not,
     /// so a late duplicate deletes entries already acknowledged.
     TruncateOnAppend,
-    /// Set a follower's commit to min(leaderCommit, own last index) instead
-    /// of min(leaderCommit, last new entry): stale entries get committed.
-    CommitPastNewEntries,
+    /// Send the leader's whole commit index in heartbeats instead of
+    /// min(commit, the follower's match): a follower whose log ends in
+    /// another leader's entries commits and applies them.
+    HeartbeatCommitUnmatched,
     /// Commit an old-term entry by counting replicas (section 5.4.2, Figure 8).
     CommitOldTerm,
     /// Release ReadIndex reads at once, without the heartbeat quorum round.
@@ -64,7 +65,7 @@ impl Bug {
         Bug::VoteNoLogCheck,
         Bug::AcceptStaleTerm,
         Bug::TruncateOnAppend,
-        Bug::CommitPastNewEntries,
+        Bug::HeartbeatCommitUnmatched,
         Bug::CommitOldTerm,
         Bug::ReadWithoutQuorum,
         Bug::ReadBeforeTermCommit,
@@ -86,7 +87,7 @@ impl Bug {
             Bug::VoteNoLogCheck => "vote-no-log-check",
             Bug::AcceptStaleTerm => "accept-stale-term",
             Bug::TruncateOnAppend => "truncate-on-append",
-            Bug::CommitPastNewEntries => "commit-past-new-entries",
+            Bug::HeartbeatCommitUnmatched => "heartbeat-commit-unmatched",
             Bug::CommitOldTerm => "commit-old-term",
             Bug::ReadWithoutQuorum => "read-without-quorum",
             Bug::ReadBeforeTermCommit => "read-before-term-commit",

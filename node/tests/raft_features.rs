@@ -11,32 +11,6 @@ use raft_node::raft::{
 };
 use raft_support::*;
 
-fn with(f: impl Fn(&mut Config)) -> impl Fn(u64) -> Config {
-    move |id| {
-        let mut c = config(id);
-        f(&mut c);
-        c
-    }
-}
-
-/// With lease reads, fresh nodes ignore votes for most of an election
-/// timeout (they may have promised a lease before a restart): age them first.
-fn lease_leader(net: &mut Net, id: u64) {
-    let ids: Vec<u64> = net.nodes.keys().copied().filter(|&n| n != id).collect();
-    for _ in 0..9 {
-        for &n in &ids {
-            net.raft(n).tick();
-        }
-    }
-    leader(net, id);
-}
-
-fn leader(net: &mut Net, id: u64) {
-    net.campaign(id);
-    assert_eq!(net.raft(id).status().role, Role::Leader);
-    net.tick_all();
-}
-
 // ---- pre-vote, check-quorum, lease -------------------------------------------
 
 #[test]

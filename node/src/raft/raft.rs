@@ -1078,12 +1078,7 @@ impl Raft {
         }
         // Figure 2: min(leaderCommit, index of last new entry); beyond the
         // last new entry our log may still hold another leader's entries.
-        let commit_limit = if self.cfg.bugs.has(Bug::CommitPastNewEntries) {
-            self.log.last_index()
-        } else {
-            last_new
-        };
-        self.log.commit_to(commit.min(commit_limit));
+        self.log.commit_to(commit.min(last_new));
         self.send(from, term, accept_response(last_new));
         Ok(())
     }
@@ -1269,11 +1264,23 @@ impl Raft {
 
     fn bcast_heartbeat(&mut self, context: Vec<u8>) {
         let committed = self.log.committed();
+        // Only up to what the follower is known to match: beyond it, its log
+        // may hold another leader's entries, which must not commit.
+        let unmatched = self.cfg.bugs.has(Bug::HeartbeatCommitUnmatched);
         let targets: Vec<(NodeId, u64)> = self
             .prs
             .iter()
             .filter(|(id, _)| **id != self.id)
-            .map(|(id, pr)| (*id, pr.matched.min(committed)))
+            .map(|(id, pr)| {
+                (
+                    *id,
+                    if unmatched {
+                        committed
+                    } else {
+                        pr.matched.min(committed)
+                    },
+                )
+            })
             .collect();
         for (to, commit) in targets {
             let kind = MessageKind::AppendEntries {

@@ -237,6 +237,34 @@ impl Net {
     }
 }
 
+/// The test config changed by `f`, for [`Net::new`].
+pub fn with(f: impl Fn(&mut Config)) -> impl Fn(u64) -> Config {
+    move |id| {
+        let mut c = config(id);
+        f(&mut c);
+        c
+    }
+}
+
+/// With lease reads, fresh nodes ignore votes for most of an election
+/// timeout (they may have promised a lease before a restart): age them first.
+pub fn lease_leader(net: &mut Net, id: u64) {
+    let ids: Vec<u64> = net.nodes.keys().copied().filter(|&n| n != id).collect();
+    for _ in 0..9 {
+        for &n in &ids {
+            net.raft(n).tick();
+        }
+    }
+    leader(net, id);
+}
+
+/// Elects `id` and lets a heartbeat round settle.
+pub fn leader(net: &mut Net, id: u64) {
+    net.campaign(id);
+    assert_eq!(net.raft(id).status().role, Role::Leader);
+    net.tick_all();
+}
+
 /// A message to `to` from `from` in `term`.
 pub fn msg(from: NodeId, to: NodeId, term: u64, kind: MessageKind) -> Message {
     Message {

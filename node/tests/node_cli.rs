@@ -91,12 +91,15 @@ async fn the_failpoint_call_is_refused_without_test_hooks_and_says_why() {
     let d = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let mut node = Command::new(NODE)
-        .args(["--id", "1", "--listen", &addr, "--data-dir"])
-        .arg(d.path().join("n1"))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let node = Reaped(
+        Command::new(NODE)
+            .args(["--id", "1", "--listen", &addr, "--data-dir"])
+            .arg(d.path().join("n1"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut refused = None;
     for _ in 0..200 {
         if let Some(mut c) = client(&addr).await {
@@ -109,8 +112,7 @@ async fn the_failpoint_call_is_refused_without_test_hooks_and_says_why() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let _ = node.kill();
-    let _ = node.wait();
+    drop(node);
     let status = refused.expect("the node never answered");
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
     assert!(

@@ -13,6 +13,17 @@ pub const NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 /// Upper bound for anything the tests wait for (elections, catch-up).
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// A process that is killed and reaped when dropped (a failing assertion
+/// leaves nothing behind).
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -94,20 +94,7 @@ impl Raft {
             .snapshot
             .as_ref()
             .map_or((0, 0), |s| (s.meta.index, s.meta.term));
-        let entries: Vec<Entry> = init
-            .entries
-            .into_iter()
-            .filter(|e| e.index > snap_index)
-            .collect();
-        for (i, e) in entries.iter().enumerate() {
-            if e.index != snap_index + 1 + i as u64 {
-                return Err(RaftError::InvalidConfig(format!(
-                    "recovered log is not contiguous after the snapshot at {snap_index}: entry {} at position {i}",
-                    e.index
-                )));
-            }
-        }
-        let (entries, bad_terms) = keep_nondecreasing_terms(snap_term, entries);
+        let (entries, bad_terms) = recovered_entries(snap_index, snap_term, init.entries)?;
         let mut log = RaftLog::new(snap_index, snap_term, entries);
         // The snapshot's configuration is authoritative when there is one.
         let conf = init
@@ -172,7 +159,15 @@ impl Raft {
             );
         }
         r.prev_hard = r.hard_state();
-        let conf_entries: Vec<(u64, Vec<u8>)> = r
+        r.replay_conf_entries()?;
+        r.conf_changed = false;
+        r.become_follower(hs.term, 0);
+        Ok(r)
+    }
+
+    /// Puts the membership changes of the recovered log into effect.
+    fn replay_conf_entries(&mut self) -> Result<(), RaftError> {
+        let conf_entries: Vec<(u64, Vec<u8>)> = self
             .log
             .entries()
             .iter()
@@ -182,11 +177,9 @@ impl Raft {
         for (index, data) in conf_entries {
             let cc = ConfChange::decode(&data)
                 .map_err(|e| RaftError::InvalidConfig(format!("recovered entry {index}: {e}")))?;
-            r.apply_conf_entry(index, &cc);
+            self.apply_conf_entry(index, &cc);
         }
-        r.conf_changed = false;
-        r.become_follower(hs.term, 0);
-        Ok(r)
+        Ok(())
     }
 
     // ---- public API -------------------------------------------------------
@@ -268,7 +261,7 @@ impl Raft {
             self.handle_vote_request(m);
             return Ok(());
         }
-        if self.from_second_leader(&m) {
+        if self.is_second_leader(&m) {
             return Ok(());
         }
         match self.role {
@@ -802,7 +795,7 @@ impl Raft {
     /// other than the leader we know (or from another node while we lead):
     /// two leaders in one term, which section 5.2 rules out. Reported, and
     /// the message is ignored.
-    fn from_second_leader(&mut self, m: &Message) -> bool {
+    fn is_second_leader(&mut self, m: &Message) -> bool {
         if !matches!(
             m.kind,
             MessageKind::AppendEntries { .. } | MessageKind::InstallSnapshot { .. }
@@ -941,7 +934,6 @@ impl Raft {
         else {
             return Ok(());
         };
-        let last_index = self.log.last_index();
         let sent = self.sent_max.get(&from).copied().unwrap_or(0);
         if !reject && !heartbeat && index > sent {
             // Its answer can only cover what this leader sent it, or its
@@ -961,35 +953,12 @@ impl Raft {
         };
         pr.recent_active = true;
         if heartbeat {
-            pr.probe_sent = false;
-            if pr.matched < last_index && pr.matched == pr.matched_at_last_beat {
-                pr.stalled_beats += 1;
-            } else {
-                pr.stalled_beats = 0;
-            }
-            pr.matched_at_last_beat = pr.matched;
-            let stalled = pr.stalled_beats >= STALLED_BEATS_BEFORE_PROBE;
-            if pr.state == ProgressState::Replicate && stalled {
-                // Several heartbeat rounds without progress: appends were lost.
-                pr.become_probe();
-                pr.stalled_beats = 0;
-            }
-            if pr.matched < last_index {
-                while self.send_append(from) {}
-            }
-            if let Some(round) = read_only::decode_round(&context) {
-                let before = self.read_only.confirmed_at();
-                let released = self.read_only.ack(round, from, &self.conf);
-                if self.cfg.bugs.has(Bug::LeaseFromAck) && self.read_only.confirmed_at() != before {
-                    // The defect: the lease runs from the answers' arrival,
-                    // not from the round's sending, so it outlives the
-                    // followers' promise by the answers' delay.
-                    self.read_only.confirm_at(self.leader_ticks);
-                }
-                self.read_states.extend(released);
-            }
+            self.handle_heartbeat_answer(from, &context);
             return Ok(());
         }
+        let Some(pr) = self.prs.get_mut(&from) else {
+            return Ok(());
+        };
         if reject {
             let hint = if conflict_term != 0 {
                 match self.log.last_index_of_term(conflict_term, index) {
@@ -1021,6 +990,43 @@ impl Raft {
             self.send(from, self.term, MessageKind::TimeoutNow);
         }
         Ok(())
+    }
+
+    /// A heartbeat answer: a follower that answers without progress while
+    /// entries are outstanding lost some (probe again); its round number
+    /// confirms waiting reads and renews the lease.
+    fn handle_heartbeat_answer(&mut self, from: NodeId, context: &[u8]) {
+        let last_index = self.log.last_index();
+        let Some(pr) = self.prs.get_mut(&from) else {
+            return;
+        };
+        pr.probe_sent = false;
+        if pr.matched < last_index && pr.matched == pr.matched_at_last_beat {
+            pr.stalled_beats += 1;
+        } else {
+            pr.stalled_beats = 0;
+        }
+        pr.matched_at_last_beat = pr.matched;
+        let stalled = pr.stalled_beats >= STALLED_BEATS_BEFORE_PROBE;
+        if pr.state == ProgressState::Replicate && stalled {
+            // Several heartbeat rounds without progress: appends were lost.
+            pr.become_probe();
+            pr.stalled_beats = 0;
+        }
+        if pr.matched < last_index {
+            while self.send_append(from) {}
+        }
+        if let Some(round) = read_only::decode_round(context) {
+            let before = self.read_only.confirmed_at();
+            let released = self.read_only.ack(round, from, &self.conf);
+            if self.cfg.bugs.has(Bug::LeaseFromAck) && self.read_only.confirmed_at() != before {
+                // The defect: the lease runs from the answers' arrival,
+                // not from the round's sending, so it outlives the
+                // followers' promise by the answers' delay.
+                self.read_only.confirm_at(self.leader_ticks);
+            }
+            self.read_states.extend(released);
+        }
     }
 
     fn handle_append(&mut self, m: Message) -> Result<(), RaftError> {
@@ -1468,6 +1474,29 @@ fn reject_response(index: u64, conflict_term: u64, conflict_index: u64) -> Messa
 fn note_sent(sent_max: &mut HashMap<NodeId, u64>, to: NodeId, index: u64) {
     let e = sent_max.entry(to).or_insert(0);
     *e = (*e).max(index);
+}
+
+/// The recovered entries after the snapshot at `snap_index`: they must be
+/// contiguous (an error otherwise); a suffix whose terms go down is cut
+/// and reported.
+fn recovered_entries(
+    snap_index: u64,
+    snap_term: u64,
+    entries: Vec<Entry>,
+) -> Result<(Vec<Entry>, Option<Violation>), RaftError> {
+    let entries: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| e.index > snap_index)
+        .collect();
+    for (i, e) in entries.iter().enumerate() {
+        if e.index != snap_index + 1 + i as u64 {
+            return Err(RaftError::InvalidConfig(format!(
+                "recovered log is not contiguous after the snapshot at {snap_index}: entry {} at position {i}",
+                e.index
+            )));
+        }
+    }
+    Ok(keep_nondecreasing_terms(snap_term, entries))
 }
 
 /// A Raft log's terms never go down (each leader appends in its own term,

@@ -14,7 +14,7 @@ use crate::raft::{
     ConfChange, Entry, EntryKind, HardState, Message, MessageKind, NodeId, Raft, RaftError,
     ReadState, Ready, Snapshot, Violation,
 };
-use crate::reporting::{self, RoleView, RoleWatch};
+use crate::reporting::{self, RoleView, RoleWatch, ViolationLog};
 use crate::storage::Storage;
 use crate::transport::Transport;
 use crate::write_path_trace as trace;
@@ -68,6 +68,7 @@ pub struct NodeLoop {
     reads_awaiting_apply: BTreeMap<u64, Vec<ReadBatch>>,
     new_reads: ReadBatch,
     roles: RoleWatch,
+    violations: ViolationLog,
 }
 
 impl NodeLoop {
@@ -99,6 +100,7 @@ impl NodeLoop {
             reads_awaiting_apply: BTreeMap::new(),
             new_reads: Vec::new(),
             roles: RoleWatch::default(),
+            violations: ViolationLog::default(),
         }
     }
 
@@ -317,7 +319,7 @@ impl NodeLoop {
             self.on_soft_state(ss.leader);
         }
         for v in &rd.violations {
-            reporting::violation(v);
+            self.violations.report(v);
         }
         let rest = self.send_appends_before_persisting(&mut rd);
         self.persist(&rd)?;
@@ -457,7 +459,7 @@ impl NodeLoop {
         if snap.meta.index < self.applied {
             // Refused: the state machine would go back in time.
             let applied = self.applied;
-            reporting::violation(&Violation::new(
+            self.violations.report(&Violation::new(
                 invariant::SNAPSHOT_ROLLS_BACK_APPLIED,
                 format!(
                     "a snapshot at index {} would replace a state machine that applied {applied}",
@@ -513,7 +515,7 @@ impl NodeLoop {
         if e.index != self.applied + 1 {
             // Refused: applying it would skip the entries in between.
             let applied = self.applied;
-            reporting::violation(&Violation::new(
+            self.violations.report(&Violation::new(
                 invariant::APPLY_OUT_OF_ORDER,
                 format!("entry {} handed out to apply after {applied}", e.index),
                 &[("index", e.index), ("applied", applied)],

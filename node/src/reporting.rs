@@ -5,6 +5,7 @@
 
 use crate::events;
 use crate::raft::{ConfState, NodeId, Raft, Role, Violation};
+use std::collections::HashSet;
 
 /// The role a node reports: the core's role, with a non-voting follower
 /// called a learner.
@@ -67,6 +68,31 @@ impl RoleWatch {
     }
 }
 
+/// Reports broken invariants, each kind once per term: a broken node may
+/// break the same one on every heartbeat, and the first says it all.
+#[derive(Debug, Default)]
+pub struct ViolationLog {
+    seen: HashSet<(&'static str, u64)>,
+}
+
+impl ViolationLog {
+    /// Reports `v` unless its kind was already reported in its term
+    /// (those are logged at debug level only); returns whether it was.
+    pub fn report(&mut self, v: &Violation) -> bool {
+        let term = v
+            .context
+            .iter()
+            .find(|(k, _)| *k == "term")
+            .map_or(0, |(_, t)| *t);
+        if !self.seen.insert((v.invariant, term)) {
+            tracing::debug!(invariant = v.invariant, "broken again: {}", v.detail);
+            return false;
+        }
+        violation(v);
+        true
+    }
+}
+
 /// Reports a broken invariant: an error log line and an `invariant` event
 /// with its context.
 pub fn violation(v: &Violation) {
@@ -95,6 +121,16 @@ mod tests {
         assert_eq!(role_name(Role::Follower, &conf, 2), "follower");
         assert_eq!(role_name(Role::PreCandidate, &conf, 2), "pre-candidate");
         assert_eq!(role_name(Role::Leader, &conf, 1), "leader");
+    }
+
+    #[test]
+    fn an_invariant_is_reported_once_per_term() {
+        let v = |term| Violation::new("commit-beyond-log", "x", &[("term", term)]);
+        let mut log = ViolationLog::default();
+        assert!(log.report(&v(3)));
+        assert!(!log.report(&v(3)));
+        assert!(log.report(&v(4)));
+        assert!(log.report(&Violation::new("ack-beyond-sent", "y", &[("term", 4)])));
     }
 
     #[test]

@@ -618,3 +618,83 @@ fn no_result(index: u64) -> kv::WriteResult {
         value: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::{Command, Op};
+    use crate::raft::{ConfState, Config, InitialState, SnapshotMeta};
+    use crate::storage::StorageOptions;
+
+    fn put(key: &str) -> Vec<u8> {
+        Command {
+            session: None,
+            op: Op::Put {
+                key: key.into(),
+                value: b"v".to_vec(),
+            },
+        }
+        .encode()
+    }
+
+    /// A one-node loop whose state machine applied `applied` puts.
+    fn node_loop(dir: &std::path::Path, applied: u64) -> NodeLoop {
+        let (storage, _) = Storage::open(dir, 1, 1, StorageOptions::default()).unwrap();
+        let mut kv = KvStore::new();
+        for i in 1..=applied {
+            kv.apply(i, &put(&format!("k{i}")));
+        }
+        let init = InitialState {
+            conf: ConfState {
+                voters: vec![1],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let raft = Raft::new(Config::default(), init).unwrap();
+        let transport = Transport::new(1, tokio::runtime::Handle::current());
+        let cfg = LoopConfig {
+            tick: Duration::from_millis(10),
+            snapshot_every: 0,
+            bugs: Bugs::NONE,
+        };
+        NodeLoop::new(1, raft, storage, kv, applied, transport, cfg)
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_older_than_the_applied_state_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = node_loop(dir.path(), 5);
+        let before = n.kv.snapshot();
+        let old = Snapshot {
+            meta: SnapshotMeta {
+                index: 3,
+                term: 1,
+                conf: ConfState::default(),
+            },
+            data: KvStore::new().snapshot(),
+        };
+        n.install_snapshot(&old).unwrap();
+        assert_eq!(n.applied, 5);
+        assert_eq!(n.kv.snapshot(), before, "the state machine was not rolled back");
+        assert_eq!(n.storage.snapshot_index_term(), (0, 0), "nothing was installed");
+    }
+
+    #[tokio::test]
+    async fn an_entry_that_skips_indexes_is_not_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = node_loop(dir.path(), 5);
+        let gap = Entry {
+            index: 7,
+            term: 1,
+            kind: EntryKind::Normal,
+            data: put("late"),
+        };
+        n.apply(&gap).unwrap();
+        assert_eq!(n.applied, 5);
+        assert_eq!(n.kv.get("late"), None);
+        let next = Entry { index: 6, ..gap };
+        n.apply(&next).unwrap();
+        assert_eq!((n.applied, n.kv.get("late")), (6, Some(&b"v"[..])));
+    }
+}

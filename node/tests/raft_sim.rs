@@ -4,10 +4,13 @@
 //! every step.
 //!
 //! `RAFT_SEED=n` re-runs one seed and prints its trace; `SEEDS=n` runs more
-//! seeds; `STEPS=n` lengthens each schedule.
+//! seeds; `STEPS=n` lengthens each schedule; `BUG=name` switches on one of
+//! the core's deliberate bugs (with `KEEP_GOING=1`, to count the seeds that
+//! catch it).
 
 mod raft_support;
 
+use raft_node::bugs::{Bug, Bugs};
 use raft_support::sim::{run_seeds, Sim, SimOptions};
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -26,6 +29,10 @@ fn options() -> SimOptions {
     };
     if let Some(steps) = env_u64("STEPS") {
         opts.steps = steps as usize;
+    }
+    if let Ok(name) = std::env::var("BUG") {
+        let bug: Bug = name.parse().unwrap_or_else(|e| panic!("BUG: {e}"));
+        opts.raft.bugs = Bugs::new([bug]);
     }
     opts
 }

@@ -676,8 +676,16 @@ mod tests {
         };
         n.install_snapshot(&old).unwrap();
         assert_eq!(n.applied, 5);
-        assert_eq!(n.kv.snapshot(), before, "the state machine was not rolled back");
-        assert_eq!(n.storage.snapshot_index_term(), (0, 0), "nothing was installed");
+        assert_eq!(
+            n.kv.snapshot(),
+            before,
+            "the state machine was not rolled back"
+        );
+        assert_eq!(
+            n.storage.snapshot_index_term(),
+            (0, 0),
+            "nothing was installed"
+        );
     }
 
     #[tokio::test]

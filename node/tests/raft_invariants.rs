@@ -6,9 +6,7 @@
 mod raft_support;
 
 use raft_node::raft::invariant::*;
-use raft_node::raft::{
-    ConfState, Entry, HardState, InitialState, MessageKind, Raft, Role, Violation,
-};
+use raft_node::raft::{HardState, MessageKind, Raft, Role, Violation};
 use raft_support::*;
 
 fn names(v: &[Violation]) -> Vec<&'static str> {
@@ -22,17 +20,6 @@ fn heartbeat(commit: u64) -> MessageKind {
         entries: vec![],
         commit,
         heartbeat: true,
-        context: vec![],
-    }
-}
-
-fn ack(index: u64) -> MessageKind {
-    MessageKind::AppendEntriesResponse {
-        reject: false,
-        index,
-        conflict_term: 0,
-        conflict_index: 0,
-        heartbeat: false,
         context: vec![],
     }
 }
@@ -144,25 +131,12 @@ fn late_duplicated_and_reordered_messages_of_a_correct_cluster_raise_nothing() {
 }
 
 fn recovered(terms: &[u64], commit: u64) -> Raft {
-    let entries: Vec<Entry> = terms
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| entry(i as u64 + 1, t))
-        .collect();
-    let init = InitialState {
-        hard_state: HardState {
-            term: 3,
-            vote: 0,
-            commit,
-        },
-        conf: ConfState {
-            voters: vec![1, 2, 3],
-            ..Default::default()
-        },
-        snapshot: None,
-        entries,
+    let hs = HardState {
+        term: 3,
+        vote: 0,
+        commit,
     };
-    Raft::new(config(1), init).expect("recovery reports, it does not refuse")
+    recovered_node(&[1, 2, 3], terms, hs, config(1))
 }
 
 #[test]

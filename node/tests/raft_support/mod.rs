@@ -293,17 +293,28 @@ pub fn node_with_log(
     term: u64,
     cfg: Config,
 ) -> Raft {
+    let hs = raft_node::raft::HardState {
+        term,
+        vote: 0,
+        commit: 0,
+    };
+    recovered_node(voters, terms, hs, cfg)
+}
+
+/// A core recovered with entries 1.. of the given terms and hard state.
+pub fn recovered_node(
+    voters: &[NodeId],
+    terms: &[u64],
+    hard_state: raft_node::raft::HardState,
+    cfg: Config,
+) -> Raft {
     let entries: Vec<Entry> = terms
         .iter()
         .enumerate()
         .map(|(i, &t)| entry(i as u64 + 1, t))
         .collect();
     let init = InitialState {
-        hard_state: raft_node::raft::HardState {
-            term,
-            vote: 0,
-            commit: 0,
-        },
+        hard_state,
         conf: ConfState {
             voters: voters.to_vec(),
             ..Default::default()
@@ -312,6 +323,18 @@ pub fn node_with_log(
         entries,
     };
     Raft::new(cfg, init).expect("valid state")
+}
+
+/// A follower's acceptance of entries up to `index`.
+pub fn ack(index: u64) -> MessageKind {
+    MessageKind::AppendEntriesResponse {
+        reject: false,
+        index,
+        conflict_term: 0,
+        conflict_index: 0,
+        heartbeat: false,
+        context: vec![],
+    }
 }
 
 /// Takes the messages out of `r`'s next Ready (and advances it).

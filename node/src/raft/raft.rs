@@ -1050,7 +1050,7 @@ impl Raft {
         if prev_log_index < committed {
             // Everything up to our commit index matches any leader's log.
             self.check_matches_committed(from, prev_log_index, prev_log_term, &entries);
-            self.send(from, term, accept_response(committed));
+            self.send(from, term, MessageKind::accept(committed));
             return Ok(());
         }
         if self.log.term(prev_log_index) != Some(prev_log_term) {
@@ -1085,7 +1085,7 @@ impl Raft {
         // Figure 2: min(leaderCommit, index of last new entry); beyond the
         // last new entry our log may still hold another leader's entries.
         self.log.commit_to(commit.min(last_new));
-        self.send(from, term, accept_response(last_new));
+        self.send(from, term, MessageKind::accept(last_new));
         Ok(())
     }
 
@@ -1155,7 +1155,7 @@ impl Raft {
         if stale && !self.cfg.bugs.has(Bug::SnapshotRollback) {
             // A late or duplicated snapshot: we are past it already.
             let committed = self.log.committed();
-            self.send(m.from, term, accept_response(committed));
+            self.send(m.from, term, MessageKind::accept(committed));
             return;
         }
         if !stale && self.log.term(index) == Some(snapshot.meta.term) {
@@ -1171,7 +1171,7 @@ impl Raft {
             }
             self.log.restore(snapshot);
         }
-        self.send(m.from, term, accept_response(index));
+        self.send(m.from, term, MessageKind::accept(index));
     }
 
     // ---- leader -------------------------------------------------------------
@@ -1448,17 +1448,6 @@ impl Raft {
 /// Heartbeat answers without progress before the leader assumes appends
 /// were lost and probes again.
 const STALLED_BEATS_BEFORE_PROBE: u32 = 2;
-
-fn accept_response(index: u64) -> MessageKind {
-    MessageKind::AppendEntriesResponse {
-        reject: false,
-        index,
-        conflict_term: 0,
-        conflict_index: 0,
-        heartbeat: false,
-        context: Vec::new(),
-    }
-}
 
 fn reject_response(index: u64, conflict_term: u64, conflict_index: u64) -> MessageKind {
     MessageKind::AppendEntriesResponse {

@@ -327,14 +327,7 @@ pub fn recovered_node(
 
 /// A follower's acceptance of entries up to `index`.
 pub fn ack(index: u64) -> MessageKind {
-    MessageKind::AppendEntriesResponse {
-        reject: false,
-        index,
-        conflict_term: 0,
-        conflict_index: 0,
-        heartbeat: false,
-        context: vec![],
-    }
+    MessageKind::accept(index)
 }
 
 /// Takes the messages out of `r`'s next Ready (and advances it).

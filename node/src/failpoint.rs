@@ -5,7 +5,8 @@
 //! it granted a vote, and so may forget it if the vote was not persisted).
 //!
 //! A process runs one node, so the armed set is process-wide, like gofail's.
-//! Nothing is armed unless `--failpoint` or the `Failpoint` RPC asks for it.
+//! Nothing is armed unless `--failpoint` or the `Failpoint` RPC asks for
+//! it, and both need `--test-hooks`.
 
 use crate::raft::{Message, MessageKind};
 use std::fmt;
@@ -18,8 +19,8 @@ use std::time::Duration;
 pub const CRASH_EXIT_CODE: i32 = 86;
 
 /// How long the crashing thread waits for the messages of its round to
-/// leave: the crash must come after the vote grant is on the wire, or it
-/// would be a crash before the vote, which proves nothing.
+/// leave: a crash after a vote or an ack must come after it is on the
+/// wire, or it would be a crash before it, which proves nothing.
 const FLUSH: Duration = Duration::from_millis(50);
 
 /// One crash point.
@@ -28,23 +29,53 @@ pub enum Failpoint {
     /// Exit right after a round that persisted and sent a granted
     /// (non-pre-) vote, before the node handles anything else.
     CrashAfterVote,
+    /// Exit right after a follower's round that persisted appended entries
+    /// and sent its acknowledgement (the ack is on the wire: the leader may
+    /// count it, so the entries must survive).
+    CrashAfterAppend,
+    /// Exit between writing a snapshot received from the leader and
+    /// resetting the log to start after it.
+    CrashDuringSnapshotInstall,
+    /// Exit between writing a snapshot of the local state machine and
+    /// removing the log segments it covers.
+    CrashDuringCompaction,
+    /// Exit when a round has committed entries to apply, before applying
+    /// any of them.
+    CrashBeforeApply,
 }
 
 impl Failpoint {
     /// Every failpoint, for help texts.
-    pub const ALL: [Failpoint; 1] = [Failpoint::CrashAfterVote];
+    pub const ALL: [Failpoint; 5] = [
+        Failpoint::CrashAfterVote,
+        Failpoint::CrashAfterAppend,
+        Failpoint::CrashDuringSnapshotInstall,
+        Failpoint::CrashDuringCompaction,
+        Failpoint::CrashBeforeApply,
+    ];
 
     /// The name used on the command line and in the RPC.
     pub fn name(self) -> &'static str {
         match self {
             Failpoint::CrashAfterVote => "crash-after-vote",
+            Failpoint::CrashAfterAppend => "crash-after-append",
+            Failpoint::CrashDuringSnapshotInstall => "crash-during-snapshot-install",
+            Failpoint::CrashDuringCompaction => "crash-during-compaction",
+            Failpoint::CrashBeforeApply => "crash-before-apply",
         }
     }
 
     fn flag(self) -> &'static AtomicBool {
-        match self {
-            Failpoint::CrashAfterVote => &CRASH_AFTER_VOTE,
-        }
+        &ARMED[self as usize]
+    }
+
+    /// Whether the crash must wait for the round's messages to leave (it
+    /// is meant to come after them).
+    fn after_messages(self) -> bool {
+        matches!(
+            self,
+            Failpoint::CrashAfterVote | Failpoint::CrashAfterAppend
+        )
     }
 }
 
@@ -67,7 +98,7 @@ impl FromStr for Failpoint {
     }
 }
 
-static CRASH_AFTER_VOTE: AtomicBool = AtomicBool::new(false);
+static ARMED: [AtomicBool; Failpoint::ALL.len()] = [const { AtomicBool::new(false) }; 5];
 
 /// Arms (`on`) or disarms `p` for this process.
 pub fn set(p: Failpoint, on: bool) {
@@ -78,6 +109,23 @@ pub fn set(p: Failpoint, on: bool) {
 /// Whether `p` is armed.
 pub fn is_armed(p: Failpoint) -> bool {
     p.flag().load(Ordering::SeqCst)
+}
+
+/// Ends the process at `p` if it is armed: writes the `failpoint` event,
+/// lets the round's messages leave first if `p` comes after them, and
+/// exits with [`CRASH_EXIT_CODE`] without running destructors or flushing
+/// anything else (as a crash would).
+pub fn hit(p: Failpoint) {
+    if !is_armed(p) {
+        return;
+    }
+    if p.after_messages() {
+        std::thread::sleep(FLUSH);
+    }
+    crate::events::emit("failpoint", &[("name", p.name().into())]);
+    eprintln!("raft-node: failpoint {p} fired: exiting with code {CRASH_EXIT_CODE}");
+    // SAFETY: _exit only ends the process; it touches no Rust state.
+    unsafe { libc::_exit(CRASH_EXIT_CODE) };
 }
 
 /// Whether `msgs` grant a real (not pre-) vote: the trigger of
@@ -94,19 +142,39 @@ pub fn grants_vote(msgs: &[Message]) -> bool {
     })
 }
 
+/// Whether `msgs` acknowledge appended entries (not a heartbeat, not a
+/// rejection): with entries persisted in the same round, the trigger of
+/// [`Failpoint::CrashAfterAppend`].
+pub fn acks_append(msgs: &[Message]) -> bool {
+    msgs.iter().any(|m| {
+        matches!(
+            m.kind,
+            MessageKind::AppendEntriesResponse {
+                reject: false,
+                heartbeat: false,
+                ..
+            }
+        )
+    })
+}
+
+/// What a round did that a crash point waits for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Round {
+    /// It sent a granted vote.
+    pub granted_vote: bool,
+    /// It persisted entries from a leader and acknowledged them.
+    pub acked_append: bool,
+}
+
 /// Called by the event loop once a round's messages were handed to the
-/// transport: if `granted_vote` and [`Failpoint::CrashAfterVote`] is armed,
-/// lets the messages leave and ends the process at once, without running
-/// destructors or flushing anything else (as a crash would).
-pub fn after_round(granted_vote: bool) {
-    if granted_vote && is_armed(Failpoint::CrashAfterVote) {
-        std::thread::sleep(FLUSH);
-        eprintln!(
-            "raft-node: failpoint {} fired: exiting with code {CRASH_EXIT_CODE}",
-            Failpoint::CrashAfterVote
-        );
-        // SAFETY: _exit only ends the process; it touches no Rust state.
-        unsafe { libc::_exit(CRASH_EXIT_CODE) };
+/// transport.
+pub fn after_round(round: Round) {
+    if round.granted_vote {
+        hit(Failpoint::CrashAfterVote);
+    }
+    if round.acked_append {
+        hit(Failpoint::CrashAfterAppend);
     }
 }
 
@@ -138,5 +206,25 @@ mod tests {
         }
         let err = "crash-everywhere".parse::<Failpoint>().unwrap_err();
         assert!(err.contains("crash-after-vote"), "{err}");
+    }
+
+    #[test]
+    fn only_an_accepting_non_heartbeat_answer_counts_as_an_acked_append() {
+        let ack = |reject, heartbeat| Message {
+            from: 2,
+            to: 1,
+            term: 3,
+            kind: MessageKind::AppendEntriesResponse {
+                reject,
+                index: 7,
+                conflict_term: 0,
+                conflict_index: 0,
+                heartbeat,
+                context: vec![],
+            },
+        };
+        assert!(acks_append(&[ack(false, false)]));
+        assert!(!acks_append(&[ack(true, false)]));
+        assert!(!acks_append(&[ack(false, true)]));
     }
 }

@@ -35,6 +35,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 /// How many client sessions a store keeps by default; beyond it the client
 /// whose last write is oldest is forgotten. Every replica must use the same
@@ -376,6 +377,20 @@ pub struct KvStore {
     /// Sessions evicted so far: once any was, an unknown client with a seq
     /// past 1 may be a forgotten one and is refused.
     evictions: u64,
+    /// `--bug session-expiry-local-clock` only.
+    local_expiry: Option<LocalExpiry>,
+}
+
+/// The defect of `--bug session-expiry-local-clock`: a session idle for
+/// longer than `idle` by this replica's own clock when it applies the
+/// client's next write is forgotten. Replicas apply at different times (a
+/// follower catching up applies a burst long after the leader did), so
+/// they disagree on which writes they refuse; expiry must be decided by
+/// the log (the index here, or a time the leader put in the entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LocalExpiry {
+    idle: Duration,
+    last_seen: HashMap<u64, Instant>,
 }
 
 impl Default for KvStore {
@@ -399,7 +414,17 @@ impl KvStore {
             by_age: BTreeMap::new(),
             max_sessions: max_sessions.max(1),
             evictions: 0,
+            local_expiry: None,
         }
+    }
+
+    /// Switches on `--bug session-expiry-local-clock`: sessions idle longer
+    /// than `idle` by this replica's clock at apply time are forgotten.
+    pub fn expire_sessions_by_local_clock(&mut self, idle: Duration) {
+        self.local_expiry = Some(LocalExpiry {
+            idle,
+            last_seen: HashMap::new(),
+        });
     }
 
     /// The value of `key`, if present.
@@ -435,6 +460,12 @@ impl KvStore {
 
     /// Applies the committed entry at `index` with data `data`.
     pub fn apply(&mut self, index: u64, data: &[u8]) -> ApplyResult {
+        self.apply_at(index, data, Instant::now())
+    }
+
+    /// [`KvStore::apply`] at local time `now`, which only the
+    /// session-expiry bug reads (tests pass their own clock).
+    pub fn apply_at(&mut self, index: u64, data: &[u8], now: Instant) -> ApplyResult {
         if index <= self.applied {
             return ApplyResult::AlreadyApplied;
         }
@@ -449,6 +480,7 @@ impl KvStore {
         let Some(s) = cmd.session.filter(|s| s.client_id != 0) else {
             return ApplyResult::Applied(self.execute(index, cmd.op));
         };
+        self.expire_by_local_clock(s.client_id, now);
         match self.sessions.get(&s.client_id) {
             Some(e) if s.seq == e.seq => return ApplyResult::Duplicate(e.result.clone()),
             Some(e) if s.seq < e.seq => {
@@ -478,6 +510,22 @@ impl KvStore {
         self.by_age.insert(index, s.client_id);
         self.evict_beyond_bound();
         ApplyResult::Applied(result)
+    }
+
+    fn expire_by_local_clock(&mut self, client: u64, now: Instant) {
+        let Some(le) = self.local_expiry.as_mut() else {
+            return;
+        };
+        let idle = le
+            .last_seen
+            .insert(client, now)
+            .is_some_and(|seen| now.saturating_duration_since(seen) > le.idle);
+        if idle {
+            if let Some(old) = self.sessions.remove(&client) {
+                self.by_age.remove(&old.last_index);
+                self.evictions += 1;
+            }
+        }
     }
 
     fn evict_beyond_bound(&mut self) {
@@ -604,6 +652,7 @@ impl KvStore {
         }
         let mut c = Cursor::new(&body[8..]);
         let mut restored = KvStore::with_max_sessions(self.max_sessions);
+        restored.local_expiry = self.local_expiry.clone();
         restored.applied = c.u64_le()?;
         restored.evictions = c.u64_le()?;
         let keys = c.varint()?;

@@ -1,100 +1,22 @@
 //! raft-node: one member of a Raft key-value cluster.
 
 use clap::Parser;
-use raft_node::bugs::{Bug, Bugs};
-use raft_node::failpoint::{self, Failpoint};
+use raft_node::bugs::Bug;
+use raft_node::cli::Args;
+use raft_node::events::{self, EventLog};
+use raft_node::failpoint;
 use raft_node::kv::KvStore;
+use raft_node::loop_api::LoopHandle;
 use raft_node::node_loop::{LoopConfig, NodeLoop};
 use raft_node::peer_stream;
-use raft_node::raft::{self, ConfState, InitialState, NodeId, Raft};
-use raft_node::server::{KvService, LoopHandle, PeerService};
-use raft_node::storage::{Storage, StorageOptions};
+use raft_node::raft::{self, ConfState, InitialState, Raft};
+use raft_node::server::{KvService, PeerService};
+use raft_node::storage::{Recovered, Storage, StorageOptions};
 use raft_node::transport::Transport;
 use raft_proto::kvpb::kv_server::KvServer;
 use raft_proto::raftpb::raft_server::RaftServer;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-
-/// How reads are made linearizable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ReadMode {
-    /// The leader confirms its leadership with a heartbeat round per batch of reads.
-    ReadIndex,
-    /// The leader serves reads while its lease (check-quorum) holds. Clock
-    /// dependent: correct only while clocks drift less than the election
-    /// timeout and no process is paused longer than the lease.
-    Lease,
-}
-
-/// A member of a Raft key-value cluster.
-#[derive(Debug, Parser)]
-#[command(name = "raft-node", version, about)]
-struct Args {
-    /// This node's id (a positive integer, unique in the cluster).
-    #[arg(long)]
-    id: NodeId,
-    /// Address to serve peers and clients on.
-    #[arg(long, default_value = "127.0.0.1:7001")]
-    listen: String,
-    /// Directory for the log, hard state and snapshots (created if absent).
-    #[arg(long)]
-    data_dir: PathBuf,
-    /// Another member, as ID=HOST:PORT (repeat for each). None: a one-node cluster.
-    #[arg(long = "peer", value_parser = parse_peer)]
-    peers: Vec<(NodeId, String)>,
-    /// Identifies the cluster; messages from another cluster are refused.
-    #[arg(long, default_value_t = 1)]
-    cluster_id: u64,
-    /// Minimum election timeout; each election waits a random time in [T, 2T).
-    #[arg(long, default_value_t = 1000)]
-    election_timeout_ms: u64,
-    /// Interval between leader heartbeats.
-    #[arg(long, default_value_t = 100)]
-    heartbeat_ms: u64,
-    /// Snapshot the state machine and compact the log every N applied entries (0: never).
-    #[arg(long, default_value_t = 10_000)]
-    snapshot_every: u64,
-    /// How reads are made linearizable.
-    #[arg(long, value_enum, default_value_t = ReadMode::ReadIndex)]
-    read_mode: ReadMode,
-    /// How long a client request waits for its outcome before "outcome unknown".
-    #[arg(long, default_value_t = 5000)]
-    request_timeout_ms: u64,
-    /// Campaign without a pre-vote round (a node that was cut off then
-    /// disrupts the cluster by raising the term when it returns).
-    #[arg(long)]
-    no_pre_vote: bool,
-    /// Do not step down as leader without a majority's heartbeat answers,
-    /// and do not ignore vote requests within a leader's lease.
-    #[arg(long)]
-    no_check_quorum: bool,
-    /// Print a timestamped line to stderr at each step of a write's path
-    /// (for scripts/write-path-breakdown.py; costs latency while on).
-    #[arg(long)]
-    trace_write_path: bool,
-    /// Switch on a deliberate defect (stale-read, forget-vote, early-ack, no-fsync).
-    #[arg(long = "bug")]
-    bugs: Vec<Bug>,
-    /// Arm a crash point from the start (crash-after-vote); tests can also
-    /// arm one at run time with the Failpoint RPC.
-    #[arg(long = "failpoint")]
-    failpoints: Vec<Failpoint>,
-}
-
-fn parse_peer(s: &str) -> Result<(NodeId, String), String> {
-    let (id, addr) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected ID=HOST:PORT, got {s:?}"))?;
-    let id: NodeId = id.parse().map_err(|_| format!("bad peer id in {s:?}"))?;
-    if id == 0 {
-        return Err("peer id 0 is reserved".into());
-    }
-    if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
-        return Err(format!("bad peer address in {s:?}"));
-    }
-    Ok((id, addr.to_string()))
-}
 
 /// A problem with the command line or the data dir: exit 2.
 fn usage(msg: impl std::fmt::Display) -> ExitCode {
@@ -102,36 +24,14 @@ fn usage(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn validate(a: &Args) -> Result<(), String> {
-    if a.id == 0 {
-        return Err("--id must be positive".into());
-    }
-    let mut ids: Vec<NodeId> = a.peers.iter().map(|p| p.0).collect();
-    if ids.contains(&a.id) {
-        return Err(format!("--peer lists this node's own id {}", a.id));
-    }
-    ids.sort_unstable();
-    if ids.windows(2).any(|w| w[0] == w[1]) {
-        return Err("--peer lists an id twice".into());
-    }
-    if a.heartbeat_ms == 0 || a.election_timeout_ms < 2 * a.heartbeat_ms {
-        return Err(
-            "need --heartbeat-ms > 0 and --election-timeout-ms >= 2 x --heartbeat-ms".into(),
-        );
-    }
-    if a.read_mode == ReadMode::Lease && a.no_check_quorum {
-        return Err("--read-mode lease needs check-quorum (drop --no-check-quorum)".into());
-    }
-    if a.cluster_id == 0 {
-        return Err("--cluster-id must be positive".into());
-    }
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = validate(&args) {
+    if let Err(e) = args.validate() {
         return usage(e);
+    }
+    if args.check_config {
+        println!("raft-node: the configuration is valid");
+        return ExitCode::SUCCESS;
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -150,56 +50,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// The node's durable state, recovered.
+struct Opened {
+    storage: Storage,
+    rec: Recovered,
+    kv: KvStore,
+    applied: u64,
+}
+
 fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.events_file {
+        match EventLog::open(path, args.id) {
+            Ok(log) => events::install(log),
+            Err(e) => return Ok(usage(format!("--events-file {}: {e}", path.display()))),
+        }
+    }
     for p in &args.failpoints {
         failpoint::set(*p, true);
     }
-    let bugs = Bugs::new(args.bugs.clone());
     if args.trace_write_path {
         raft_node::write_path_trace::enable();
     }
-    let opts = StorageOptions {
-        no_fsync: bugs.has(Bug::NoFsync),
-        ..Default::default()
+    let opened = match open_state(&args) {
+        Ok(o) => o,
+        Err(code) => return Ok(code),
     };
-    let (storage, rec) = match Storage::open(&args.data_dir, args.id, args.cluster_id, opts) {
-        Ok(x) => x,
-        Err(e) => return Ok(usage(format!("data dir {}: {e}", args.data_dir.display()))),
-    };
-    let mut kv = KvStore::new();
-    let mut applied = 0;
-    if let Some(s) = &rec.snapshot {
-        kv.restore(&s.data)?;
-        applied = s.meta.index;
-    }
-    let mut voters: Vec<NodeId> = args.peers.iter().map(|p| p.0).chain([args.id]).collect();
-    voters.sort_unstable();
-    let conf = rec.conf.clone().unwrap_or(ConfState {
-        voters,
-        ..Default::default()
-    });
-    tracing::info!(
-        id = args.id,
-        term = rec.hard_state.term,
-        commit = rec.hard_state.commit,
-        entries = rec.entries.len(),
-        snapshot = applied,
-        "recovered"
-    );
-
-    // Ticks are 10 ms (or the heartbeat, if shorter) so that timeouts keep
-    // their resolution whatever the settings.
-    let tick_ms = args.heartbeat_ms.min(10);
-    let config = raft::Config {
-        id: args.id,
-        election_tick: args.election_timeout_ms / tick_ms,
-        heartbeat_tick: (args.heartbeat_ms / tick_ms).max(1),
-        pre_vote: !args.no_pre_vote,
-        check_quorum: !args.no_check_quorum,
-        lease_read: args.read_mode == ReadMode::Lease,
-        seed: args.id ^ (std::process::id() as u64) << 16 ^ rand::random::<u64>(),
-        ..Default::default()
-    };
+    let Opened {
+        storage,
+        rec,
+        kv,
+        applied,
+    } = opened;
     // Membership changes in the log carry the addresses of the nodes they add.
     let conf_entries: Vec<_> = rec
         .entries
@@ -207,14 +88,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|e| e.kind == raft::EntryKind::ConfChange)
         .cloned()
         .collect();
-    let init = InitialState {
-        hard_state: rec.hard_state,
-        conf,
-        snapshot: rec.snapshot,
-        entries: rec.entries,
-    };
-    let core =
-        Raft::new(config, init).map_err(|e| anyhow::anyhow!("cannot start the core: {e:?}"))?;
+    let core = build_core(&args, rec)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -232,56 +106,132 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let cfg = LoopConfig {
-        tick: Duration::from_millis(tick_ms),
+        tick: args.tick(),
         snapshot_every: args.snapshot_every,
-        bugs,
+        bugs: args.bug_set(),
     };
     let mut node = NodeLoop::new(args.id, core, storage, kv, applied, transport, cfg);
     node.learn_addresses(&conf_entries);
     let core_task = rt.spawn(node.run(rx));
-
     let handle = LoopHandle {
         tx,
         cluster_id: args.cluster_id,
         id: args.id,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
+        test_hooks: args.test_hooks,
     };
-    let serve = async move {
-        // Peer streams are served by peer_stream; every other connection
-        // (clients, snapshots) goes on to tonic.
-        let (to_tonic, incoming) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(peer_stream::accept(listener, to_tonic, handle.clone()));
-        let incoming = tokio_stream::wrappers::UnboundedReceiverStream::new(incoming);
-        // The core loop only returns on a fatal error (its channel stays
-        // open while the server runs).
-        let core_failed = core_task;
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            Ok::<_, std::io::Error>(())
-        };
-        let server = tonic::transport::Server::builder()
-            .add_service(
-                RaftServer::new(PeerService(handle.clone())).max_decoding_message_size(256 << 20),
-            )
-            .add_service(KvServer::new(KvService(handle)))
-            .serve_with_incoming(incoming);
-        tokio::select! {
-            r = server => r.map_err(anyhow::Error::from).map(|_| ExitCode::SUCCESS),
-            r = core_failed => match r {
-                Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-                Ok(Err(e)) => Err(e.context("the core loop stopped")),
-                Err(_) => Err(anyhow::anyhow!("the core loop panicked")),
-            },
-            r = shutdown => { r?; tracing::info!("shutting down"); Ok(ExitCode::SUCCESS) }
-        }
-    };
-    let code = rt.block_on(serve)?;
+    let code = rt.block_on(serve(listener, handle, core_task))?;
     // Do not wait for in-flight tasks: everything acknowledged is already durable.
     rt.shutdown_timeout(Duration::from_millis(100));
     Ok(code)
+}
+
+/// Opens the data dir and restores the state machine from its snapshot;
+/// an unusable data dir is exit code 2.
+fn open_state(args: &Args) -> Result<Opened, ExitCode> {
+    let bugs = args.bug_set();
+    let opts = StorageOptions {
+        no_fsync: bugs.has(Bug::NoFsync),
+        replay_keeps_truncated: bugs.has(Bug::ReplayKeepsTruncated),
+        ..Default::default()
+    };
+    let (storage, rec) = Storage::open(&args.data_dir, args.id, args.cluster_id, opts)
+        .map_err(|e| usage(format!("data dir {}: {e}", args.data_dir.display())))?;
+    let mut kv = KvStore::new();
+    if bugs.has(Bug::SessionExpiryLocalClock) {
+        kv.expire_sessions_by_local_clock(Duration::from_millis(args.election_timeout_ms));
+    }
+    let mut applied = 0;
+    if let Some(s) = &rec.snapshot {
+        kv.restore(&s.data).map_err(|e| {
+            usage(format!(
+                "data dir {}: snapshot: {e}",
+                args.data_dir.display()
+            ))
+        })?;
+        applied = s.meta.index;
+    }
+    let hs = rec.hard_state;
+    let last_index = applied + rec.entries.len() as u64;
+    tracing::info!(
+        id = args.id,
+        term = hs.term,
+        commit = hs.commit,
+        entries = rec.entries.len(),
+        snapshot = applied,
+        "recovered"
+    );
+    events::emit(
+        "boot",
+        &[
+            ("term", hs.term.into()),
+            ("vote", hs.vote.into()),
+            ("commit", hs.commit.into()),
+            ("last_index", last_index.into()),
+            ("snapshot_index", applied.into()),
+        ],
+    );
+    Ok(Opened {
+        storage,
+        rec,
+        kv,
+        applied,
+    })
+}
+
+fn build_core(args: &Args, rec: Recovered) -> anyhow::Result<Raft> {
+    let config = raft::Config {
+        seed: args.id ^ (std::process::id() as u64) << 16 ^ rand::random::<u64>(),
+        ..args.core_config()
+    };
+    let conf = rec.conf.clone().unwrap_or(ConfState {
+        voters: args.voters(),
+        ..Default::default()
+    });
+    let init = InitialState {
+        hard_state: rec.hard_state,
+        conf,
+        snapshot: rec.snapshot,
+        entries: rec.entries,
+    };
+    Raft::new(config, init).map_err(|e| anyhow::anyhow!("cannot start the core: {e:?}"))
+}
+
+/// Serves peers and clients on `listener` until a signal or a fatal error
+/// of the core loop.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    handle: LoopHandle,
+    core_task: tokio::task::JoinHandle<anyhow::Result<()>>,
+) -> anyhow::Result<ExitCode> {
+    // Peer streams are served by peer_stream; every other connection
+    // (clients, snapshots) goes on to tonic.
+    let (to_tonic, incoming) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(peer_stream::accept(listener, to_tonic, handle.clone()));
+    let incoming = tokio_stream::wrappers::UnboundedReceiverStream::new(incoming);
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let server = tonic::transport::Server::builder()
+        .add_service(
+            RaftServer::new(PeerService(handle.clone())).max_decoding_message_size(256 << 20),
+        )
+        .add_service(KvServer::new(KvService(handle)))
+        .serve_with_incoming(incoming);
+    // The core loop only returns on a fatal error (its channel stays open
+    // while the server runs).
+    tokio::select! {
+        r = server => r.map_err(anyhow::Error::from).map(|_| ExitCode::SUCCESS),
+        r = core_task => match r {
+            Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+            Ok(Err(e)) => Err(e.context("the core loop stopped")),
+            Err(_) => Err(anyhow::anyhow!("the core loop panicked")),
+        },
+        r = shutdown => { r?; tracing::info!("shutting down"); Ok(ExitCode::SUCCESS) }
+    }
 }

@@ -6,11 +6,15 @@
 //! leader's AppendEntries, which leave before it).
 
 use crate::bugs::{Bug, Bugs};
+use crate::failpoint::{self, Failpoint};
 use crate::kv::{self, KvStore};
+use crate::loop_api::{AdminOp, LeaderHint, NodeStatus, ReadOutcome, Request, WriteOutcome};
+use crate::raft::invariant;
 use crate::raft::{
-    ConfChange, ConfState, Entry, EntryKind, HardState, Message, MessageKind, NodeId, Raft,
-    RaftError, Ready, Role, Snapshot,
+    ConfChange, Entry, EntryKind, HardState, Message, MessageKind, NodeId, Raft, RaftError,
+    ReadState, Ready, Snapshot, Violation,
 };
+use crate::reporting::{self, RoleView, RoleWatch, ViolationLog};
 use crate::storage::Storage;
 use crate::transport::Transport;
 use crate::write_path_trace as trace;
@@ -24,77 +28,6 @@ const MAX_TICK_CATCH_UP: u32 = 10;
 
 /// How many queued requests one round takes at most before it persists.
 const MAX_BATCH: usize = 8192;
-
-/// Where the leader is, as far as this node knows.
-#[derive(Debug, Clone, Default)]
-pub struct LeaderHint {
-    pub id: NodeId,
-    pub addr: String,
-}
-
-/// The fate of a write, as the client must learn it.
-#[derive(Debug)]
-pub enum WriteOutcome {
-    /// Committed and applied at `index`, with the state machine's answer.
-    Applied { index: u64, result: kv::WriteResult },
-    /// Certainly not appended: this node is not the leader.
-    NotLeader(LeaderHint),
-    /// Appended, but its fate cannot be known here.
-    Unknown(String),
-    /// Certainly not done for another reason.
-    Unavailable(String),
-}
-
-/// The answer to a linearizable read.
-#[derive(Debug)]
-pub enum ReadOutcome {
-    Value(Option<Vec<u8>>),
-    NotLeader(LeaderHint),
-    Unavailable(String),
-}
-
-/// Membership and leadership calls.
-#[derive(Debug)]
-pub enum AdminOp {
-    TransferLeader(NodeId),
-    AddVoter(NodeId, String),
-    AddLearner(NodeId, String),
-    Remove(NodeId),
-}
-
-/// What the Status call reports.
-#[derive(Debug, Clone, Default)]
-pub struct NodeStatus {
-    pub id: NodeId,
-    pub role: String,
-    pub term: u64,
-    pub leader_id: NodeId,
-    pub commit: u64,
-    pub applied: u64,
-    pub last_index: u64,
-    pub snapshot_index: u64,
-    pub conf: ConfState,
-}
-
-/// A request to the loop.
-pub enum Request {
-    Peer(Message),
-    Write {
-        cmd: Vec<u8>,
-        reply: oneshot::Sender<WriteOutcome>,
-    },
-    Read {
-        key: String,
-        reply: oneshot::Sender<ReadOutcome>,
-    },
-    Admin {
-        op: AdminOp,
-        reply: oneshot::Sender<WriteOutcome>,
-    },
-    Status {
-        reply: oneshot::Sender<NodeStatus>,
-    },
-}
 
 /// Settings of the loop that are not the core's.
 pub struct LoopConfig {
@@ -134,6 +67,8 @@ pub struct NodeLoop {
     reads_awaiting_index: HashMap<u64, ReadBatch>,
     reads_awaiting_apply: BTreeMap<u64, Vec<ReadBatch>>,
     new_reads: ReadBatch,
+    roles: RoleWatch,
+    violations: ViolationLog,
 }
 
 impl NodeLoop {
@@ -164,6 +99,8 @@ impl NodeLoop {
             reads_awaiting_index: HashMap::new(),
             reads_awaiting_apply: BTreeMap::new(),
             new_reads: Vec::new(),
+            roles: RoleWatch::default(),
+            violations: ViolationLog::default(),
         }
     }
 
@@ -374,41 +311,90 @@ impl NodeLoop {
     }
 
     fn on_ready(&mut self, mut rd: Ready) -> anyhow::Result<()> {
+        if rd.soft_state.is_some() || rd.hard_state.is_some() {
+            // Role, term and leader only change with one of these.
+            self.roles.observe(RoleView::of(&self.raft));
+        }
         if let Some(ss) = &rd.soft_state {
-            self.leader = ss.leader;
-            let was_leader = self.is_leader;
-            self.is_leader = ss.leader == self.id;
-            if was_leader && !self.is_leader {
-                tracing::info!(leader = ss.leader, "lost leadership");
-                // Reads not yet confirmed by a quorum can no longer be.
-                for (_, batch) in self.reads_awaiting_index.drain() {
-                    for (_, reply) in batch {
-                        let _ = reply.send(ReadOutcome::Unavailable("leadership lost".into()));
-                    }
+            self.on_soft_state(ss.leader);
+        }
+        for v in &rd.violations {
+            self.violations.report(v);
+        }
+        let rest = self.send_appends_before_persisting(&mut rd);
+        self.persist(&rd)?;
+        self.release_early_acks();
+        if let Some(conf) = &rd.conf {
+            tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership changed");
+        }
+        let round = failpoint::Round {
+            granted_vote: failpoint::grants_vote(&rest),
+            acked_append: !rd.entries.is_empty() && failpoint::acks_append(&rest),
+        };
+        for m in rest {
+            if matches!(m.kind, MessageKind::AppendEntriesResponse { .. }) {
+                trace::mark("loop-sent-ack");
+            }
+            self.transport.send(m);
+        }
+        failpoint::after_round(round);
+        if !rd.committed_entries.is_empty() {
+            failpoint::hit(Failpoint::CrashBeforeApply);
+        }
+        for e in &rd.committed_entries {
+            self.apply(e)?;
+        }
+        self.queue_released_reads(&rd.read_states);
+        self.serve_reads();
+        self.raft.advance(rd);
+        self.maybe_snapshot()?;
+        Ok(())
+    }
+
+    /// Leadership moved: pending reads can no longer be confirmed here.
+    fn on_soft_state(&mut self, leader: NodeId) {
+        self.leader = leader;
+        let was_leader = self.is_leader;
+        self.is_leader = leader == self.id;
+        if was_leader && !self.is_leader {
+            tracing::info!(leader, "lost leadership");
+            // Reads not yet confirmed by a quorum can no longer be.
+            for (_, batch) in self.reads_awaiting_index.drain() {
+                for (_, reply) in batch {
+                    let _ = reply.send(ReadOutcome::Unavailable("leadership lost".into()));
                 }
-            } else if !was_leader && self.is_leader {
-                tracing::info!(term = self.raft.status().term, "became leader");
+            }
+        } else if !was_leader && self.is_leader {
+            // Old run folders are checked for election safety by this line.
+            tracing::info!(term = self.raft.status().term, "became leader");
+        }
+    }
+
+    /// A leader's AppendEntries may leave before its own append is durable
+    /// (Raft thesis 10.2.1): the leader's term was persisted when it
+    /// campaigned, and no follower's ack is processed before this round's
+    /// fsync completes, so an entry is never counted as replicated on the
+    /// leader before it is on the leader's disk. Returns every other
+    /// message (votes, acks), which waits for the fsync.
+    fn send_appends_before_persisting(&mut self, rd: &mut Ready) -> Vec<Message> {
+        let msgs = std::mem::take(&mut rd.messages);
+        if !self.is_leader {
+            return msgs;
+        }
+        let mut rest = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            if matches!(m.kind, MessageKind::AppendEntries { .. }) {
+                trace::mark("loop-sent-append");
+                self.transport.send(m);
+            } else {
+                rest.push(m);
             }
         }
-        // A leader's AppendEntries may leave before its own append is
-        // durable (Raft thesis 10.2.1): the leader's term was persisted when
-        // it campaigned, and no follower's ack is processed before this
-        // round's fsync completes, so an entry is never counted as
-        // replicated on the leader before it is on the leader's disk. Every
-        // other message (votes, acks) waits for the fsync below.
-        let mut rest = Vec::with_capacity(rd.messages.len());
-        if self.is_leader {
-            for m in std::mem::take(&mut rd.messages) {
-                if matches!(m.kind, MessageKind::AppendEntries { .. }) {
-                    trace::mark("loop-sent-append");
-                    self.transport.send(m);
-                } else {
-                    rest.push(m);
-                }
-            }
-        } else {
-            rest = std::mem::take(&mut rd.messages);
-        }
+        rest
+    }
+
+    /// Makes the Ready's snapshot, entries and hard state durable.
+    fn persist(&mut self, rd: &Ready) -> anyhow::Result<()> {
         if let Some(snap) = &rd.snapshot {
             self.install_snapshot(snap)?;
         }
@@ -425,33 +411,28 @@ impl NodeLoop {
             self.storage.sync()?;
             trace::mark("loop-fsync-done");
         }
-        // The defect of --bug early-ack: the local append is durable, a
-        // majority may not have it, and the client is told "ok" anyway.
-        if !self.early_acks.is_empty() {
-            let last = self.storage.last_index();
-            let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early_acks)
-                .into_iter()
-                .partition(|(i, _, _)| *i <= last);
-            self.early_acks = later;
-            for (index, reply, result) in now {
-                let _ = reply.send(WriteOutcome::Applied { index, result });
-            }
+        Ok(())
+    }
+
+    /// The defect of --bug early-ack: the local append is durable, a
+    /// majority may not have it, and the client is told "ok" anyway.
+    fn release_early_acks(&mut self) {
+        if self.early_acks.is_empty() {
+            return;
         }
-        if let Some(conf) = &rd.conf {
-            tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership changed");
+        let last = self.storage.last_index();
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early_acks)
+            .into_iter()
+            .partition(|(i, _, _)| *i <= last);
+        self.early_acks = later;
+        for (index, reply, result) in now {
+            let _ = reply.send(WriteOutcome::Applied { index, result });
         }
-        let granted_vote = crate::failpoint::grants_vote(&rest);
-        for m in rest {
-            if matches!(m.kind, MessageKind::AppendEntriesResponse { .. }) {
-                trace::mark("loop-sent-ack");
-            }
-            self.transport.send(m);
-        }
-        crate::failpoint::after_round(granted_vote);
-        for e in &rd.committed_entries {
-            self.apply(e)?;
-        }
-        for rs in &rd.read_states {
+    }
+
+    /// Confirmed reads wait until the state machine reaches their index.
+    fn queue_released_reads(&mut self, read_states: &[ReadState]) {
+        for rs in read_states {
             let mut b = [0u8; 8];
             if rs.ctx.len() == 8 {
                 b.copy_from_slice(&rs.ctx);
@@ -463,10 +444,6 @@ impl NodeLoop {
                     .push(batch);
             }
         }
-        self.serve_reads();
-        self.raft.advance(rd);
-        self.maybe_snapshot()?;
-        Ok(())
     }
 
     /// The hard state as written to disk; `--bug forget-vote` drops the vote.
@@ -479,6 +456,19 @@ impl NodeLoop {
     }
 
     fn install_snapshot(&mut self, snap: &Snapshot) -> anyhow::Result<()> {
+        if snap.meta.index < self.applied {
+            // Refused: the state machine would go back in time.
+            let applied = self.applied;
+            self.violations.report(&Violation::new(
+                invariant::SNAPSHOT_ROLLS_BACK_APPLIED,
+                format!(
+                    "a snapshot at index {} would replace a state machine that applied {applied}",
+                    snap.meta.index
+                ),
+                &[("index", snap.meta.index), ("applied", applied)],
+            ));
+            return Ok(());
+        }
         tracing::info!(
             index = snap.meta.index,
             term = snap.meta.term,
@@ -519,6 +509,17 @@ impl NodeLoop {
 
     fn apply(&mut self, e: &Entry) -> anyhow::Result<()> {
         if e.index <= self.applied {
+            // Already in the state (after a refused snapshot rollback).
+            return Ok(());
+        }
+        if e.index != self.applied + 1 {
+            // Refused: applying it would skip the entries in between.
+            let applied = self.applied;
+            self.violations.report(&Violation::new(
+                invariant::APPLY_OUT_OF_ORDER,
+                format!("entry {} handed out to apply after {applied}", e.index),
+                &[("index", e.index), ("applied", applied)],
+            ));
             return Ok(());
         }
         let result = match e.kind {
@@ -597,13 +598,7 @@ impl NodeLoop {
         let st = self.raft.status();
         NodeStatus {
             id: self.id,
-            role: match st.role {
-                Role::Leader => "leader",
-                Role::Follower => "follower",
-                Role::Candidate => "candidate",
-                Role::PreCandidate => "pre-candidate",
-            }
-            .to_string(),
+            role: reporting::role_name(st.role, &st.conf, st.id).to_string(),
             term: st.term,
             leader_id: st.leader,
             commit: st.commit,
@@ -621,5 +616,93 @@ fn no_result(index: u64) -> kv::WriteResult {
         index,
         succeeded: true,
         value: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::{Command, Op};
+    use crate::raft::{ConfState, Config, InitialState, SnapshotMeta};
+    use crate::storage::StorageOptions;
+
+    fn put(key: &str) -> Vec<u8> {
+        Command {
+            session: None,
+            op: Op::Put {
+                key: key.into(),
+                value: b"v".to_vec(),
+            },
+        }
+        .encode()
+    }
+
+    /// A one-node loop whose state machine applied `applied` puts.
+    fn node_loop(dir: &std::path::Path, applied: u64) -> NodeLoop {
+        let (storage, _) = Storage::open(dir, 1, 1, StorageOptions::default()).unwrap();
+        let mut kv = KvStore::new();
+        for i in 1..=applied {
+            kv.apply(i, &put(&format!("k{i}")));
+        }
+        let init = InitialState {
+            conf: ConfState {
+                voters: vec![1],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let raft = Raft::new(Config::default(), init).unwrap();
+        let transport = Transport::new(1, tokio::runtime::Handle::current());
+        let cfg = LoopConfig {
+            tick: Duration::from_millis(10),
+            snapshot_every: 0,
+            bugs: Bugs::NONE,
+        };
+        NodeLoop::new(1, raft, storage, kv, applied, transport, cfg)
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_older_than_the_applied_state_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = node_loop(dir.path(), 5);
+        let before = n.kv.snapshot();
+        let old = Snapshot {
+            meta: SnapshotMeta {
+                index: 3,
+                term: 1,
+                conf: ConfState::default(),
+            },
+            data: KvStore::new().snapshot(),
+        };
+        n.install_snapshot(&old).unwrap();
+        assert_eq!(n.applied, 5);
+        assert_eq!(
+            n.kv.snapshot(),
+            before,
+            "the state machine was not rolled back"
+        );
+        assert_eq!(
+            n.storage.snapshot_index_term(),
+            (0, 0),
+            "nothing was installed"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_entry_that_skips_indexes_is_not_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = node_loop(dir.path(), 5);
+        let gap = Entry {
+            index: 7,
+            term: 1,
+            kind: EntryKind::Normal,
+            data: put("late"),
+        };
+        n.apply(&gap).unwrap();
+        assert_eq!(n.applied, 5);
+        assert_eq!(n.kv.get("late"), None);
+        let next = Entry { index: 6, ..gap };
+        n.apply(&next).unwrap();
+        assert_eq!((n.applied, n.kv.get("late")), (6, Some(&b"v"[..])));
     }
 }

@@ -1,5 +1,6 @@
-//! One outgoing peer stream (see [`crate::peer_stream`]): the core loop
-//! writes a message straight into the socket when the link is idle, so an
+//! One outgoing peer stream (see [`crate::peer_stream`], framed by
+//! [`crate::peer_frame`]): the core loop writes a message straight into
+//! the socket when the link is idle, so an
 //! AppendEntries is on the wire before the leader's own fsync starts and an
 //! ack leaves the moment the follower's fsync ends, with no task hand-off.
 //! When the socket is busy, full, or not yet connected, frames wait in a
@@ -7,7 +8,7 @@
 //! frames beyond the bound are dropped, which Raft tolerates (it retries by
 //! heartbeats and timeouts), so the core loop never waits on the network.
 
-use crate::peer_stream::{self, MAGIC};
+use crate::peer_frame::{self, MAGIC};
 use raft_proto::raftpb::RaftMessage;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -74,7 +75,7 @@ impl PeerLink {
         if st.stream.is_some() && !st.writing && st.pending.is_empty() {
             let mut frame = std::mem::take(&mut st.frame);
             frame.clear();
-            peer_stream::encode_frame(&mut frame, m);
+            peer_frame::encode_frame(&mut frame, m);
             let written = match &st.stream {
                 Some(stream) => stream.try_write(&frame),
                 None => unreachable!("checked above"),
@@ -100,7 +101,7 @@ impl PeerLink {
             }
             st.frame = frame;
         } else if st.pending.len() < MAX_PENDING {
-            peer_stream::encode_frame(&mut st.pending, m);
+            peer_frame::encode_frame(&mut st.pending, m);
         } else {
             return; // dropped: the link is held or down
         }
@@ -205,7 +206,7 @@ async fn write_all(s: &TcpStream, mut buf: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer_stream::test_frames::{msg, term};
+    use crate::peer_frame::test_frames::{msg, term};
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
@@ -226,7 +227,7 @@ mod tests {
         for _ in 0..n {
             let m = tokio::time::timeout(
                 Duration::from_secs(10),
-                peer_stream::read_frame(s, &mut body),
+                peer_frame::read_frame(s, &mut body),
             )
             .await
             .expect("frame did not arrive")

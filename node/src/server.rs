@@ -4,33 +4,13 @@
 //! forward to the event loop.
 
 use crate::kv::{Command, Op, Session};
-use crate::node_loop::{AdminOp, LeaderHint, ReadOutcome, Request, WriteOutcome};
-use crate::raft::NodeId;
+use crate::loop_api::{AdminOp, LeaderHint, LoopHandle, ReadOutcome, Request, WriteOutcome};
 use crate::wire::SnapshotAssembler;
 use crate::write_path_trace as trace;
 use raft_proto::kvpb::{self, kv_server::Kv};
 use raft_proto::raftpb::{self, raft_server::Raft as RaftService};
-use std::time::Duration;
 use tokio::sync::oneshot;
 use tonic::{Request as Req, Response, Status, Streaming};
-
-/// Handle to the event loop shared by every handler.
-#[derive(Clone)]
-pub struct LoopHandle {
-    pub tx: tokio::sync::mpsc::UnboundedSender<Request>,
-    pub cluster_id: u64,
-    pub id: NodeId,
-    /// How long a client request may wait for its outcome.
-    pub request_timeout: Duration,
-}
-
-impl LoopHandle {
-    fn send(&self, r: Request) -> Result<(), Status> {
-        self.tx
-            .send(r)
-            .map_err(|_| Status::unavailable("node is shutting down"))
-    }
-}
 
 /// The peer service: snapshots in chunks.
 pub struct PeerService(pub LoopHandle);
@@ -312,6 +292,11 @@ impl Kv for KvService {
         req: Req<kvpb::FailpointRequest>,
     ) -> Result<Response<kvpb::AdminResponse>, Status> {
         let r = req.into_inner();
+        if !self.0.test_hooks {
+            return Err(Status::permission_denied(
+                "failpoints are test hooks: this node was started without --test-hooks",
+            ));
+        }
         // Handled here, not by the loop: arming must work while the loop is
         // busy, and the loop only reads the flag.
         let error = match r.name.parse::<crate::failpoint::Failpoint>() {

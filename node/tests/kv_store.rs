@@ -346,3 +346,45 @@ fn evaluate_answers_what_apply_would_without_changing_the_state() {
         );
     }
 }
+
+#[test]
+fn session_expiry_by_local_clock_makes_replicas_that_apply_late_diverge() {
+    use std::time::{Duration, Instant};
+    let entries = [
+        with_session(9, 1, append("k", "a")),
+        with_session(9, 2, append("k", "b")),
+    ];
+    let t0 = Instant::now();
+    // The leader applies the second write 10 ms after the first; a
+    // follower that was cut off applies it 5 s later, in its catch-up burst.
+    let replay = |store: &mut KvStore, gap: Duration| {
+        let r1 = store.apply_at(1, &entries[0], t0);
+        let r2 = store.apply_at(2, &entries[1], t0 + gap);
+        (r1, r2)
+    };
+    let (mut leader, mut follower) = (KvStore::new(), KvStore::new());
+    replay(&mut leader, Duration::from_millis(10));
+    replay(&mut follower, Duration::from_secs(5));
+    assert_eq!(
+        leader.snapshot(),
+        follower.snapshot(),
+        "correct: the log decides"
+    );
+
+    let idle = Duration::from_secs(1);
+    let (mut leader, mut follower) = (KvStore::new(), KvStore::new());
+    leader.expire_sessions_by_local_clock(idle);
+    follower.expire_sessions_by_local_clock(idle);
+    let (_, on_leader) = replay(&mut leader, Duration::from_millis(10));
+    let (_, on_follower) = replay(&mut follower, Duration::from_secs(5));
+    assert!(
+        matches!(on_leader, ApplyResult::Applied(_)),
+        "{on_leader:?}"
+    );
+    assert!(
+        matches!(on_follower, ApplyResult::SessionExpired { .. }),
+        "{on_follower:?}"
+    );
+    assert_eq!(leader.get("k"), Some(&b"ab"[..]));
+    assert_eq!(follower.get("k"), Some(&b"a"[..]), "the replicas diverged");
+}

@@ -11,32 +11,6 @@ use raft_node::raft::{
 };
 use raft_support::*;
 
-fn with(f: impl Fn(&mut Config)) -> impl Fn(u64) -> Config {
-    move |id| {
-        let mut c = config(id);
-        f(&mut c);
-        c
-    }
-}
-
-/// With lease reads, fresh nodes ignore votes for most of an election
-/// timeout (they may have promised a lease before a restart): age them first.
-fn lease_leader(net: &mut Net, id: u64) {
-    let ids: Vec<u64> = net.nodes.keys().copied().filter(|&n| n != id).collect();
-    for _ in 0..9 {
-        for &n in &ids {
-            net.raft(n).tick();
-        }
-    }
-    leader(net, id);
-}
-
-fn leader(net: &mut Net, id: u64) {
-    net.campaign(id);
-    assert_eq!(net.raft(id).status().role, Role::Leader);
-    net.tick_all();
-}
-
 // ---- pre-vote, check-quorum, lease -------------------------------------------
 
 #[test]
@@ -606,24 +580,6 @@ fn bad_messages_are_refused_with_an_error() {
         "undecodable conf change"
     );
     assert_eq!(r.raft_log().last_index(), 0);
-}
-
-#[test]
-fn an_acknowledgement_beyond_the_leaders_log_is_refused() {
-    let mut net = Net::new(&[1, 2, 3], config);
-    leader(&mut net, 1);
-    let st = net.raft(1).status();
-    let ack = MessageKind::AppendEntriesResponse {
-        reject: false,
-        index: st.last_index + 10,
-        conflict_term: 0,
-        conflict_index: 0,
-        heartbeat: false,
-        context: vec![],
-    };
-    let res = net.raft(1).step(msg(2, 1, st.term, ack));
-    assert!(matches!(res, Err(RaftError::InvalidMessage(_))));
-    assert_eq!(net.raft(1).status().commit, st.commit);
 }
 
 #[test]

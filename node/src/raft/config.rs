@@ -2,6 +2,7 @@
 
 use super::error::RaftError;
 use super::types::NodeId;
+use crate::bugs::Bugs;
 
 /// How one core behaves. Times are in ticks: the caller decides how long a
 /// tick is (the node uses its heartbeat interval).
@@ -42,6 +43,8 @@ pub struct Config {
     /// requests for its first election timeout, since it may have promised
     /// a lease before a restart.
     pub lease_read: bool,
+    /// Deliberate defects (`--bug`) that live in the core; none by default.
+    pub bugs: Bugs,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             max_inflight: 256,
             seed: 0,
             lease_read: false,
+            bugs: Bugs::NONE,
         }
     }
 }

@@ -81,6 +81,20 @@ pub enum MessageKind {
     TimeoutNow,
 }
 
+impl MessageKind {
+    /// A successful answer to an append (or snapshot) covering up to `index`.
+    pub fn accept(index: u64) -> MessageKind {
+        MessageKind::AppendEntriesResponse {
+            reject: false,
+            index,
+            conflict_term: 0,
+            conflict_index: 0,
+            heartbeat: false,
+            context: Vec::new(),
+        }
+    }
+}
+
 impl Message {
     /// Whether this message is a vote or pre-vote request.
     pub fn is_vote_request(&self) -> bool {

@@ -47,12 +47,20 @@
 //! entry commits. A node joins as a learner (`AddLearner`) and becomes a
 //! voter (`AddVoter`) once it has caught up; [`Ready::conf`] reports every
 //! change of the configuration in effect.
+//!
+//! # Broken invariants
+//!
+//! Facts no correct cluster produces (an append that contradicts the
+//! committed log, two leaders in one term, an ack of something never sent,
+//! a commit index going back, a recovered log that contradicts itself) are
+//! refused and reported in [`Ready::violations`]; see [`invariant`].
 
 #![warn(missing_docs)]
 
 pub mod conf;
 pub mod config;
 pub mod error;
+pub mod invariant;
 pub mod message;
 pub mod progress;
 pub mod quorum;
@@ -61,12 +69,12 @@ pub mod raft;
 pub mod raft_log;
 pub mod read_only;
 pub mod ready;
-pub mod sim;
 pub mod types;
 
 pub use conf::ConfChange;
 pub use config::Config;
 pub use error::RaftError;
+pub use invariant::Violation;
 pub use message::{Message, MessageKind};
 pub use raft::{InitialState, Raft};
 pub use read_only::ReadState;

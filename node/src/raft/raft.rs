@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use super::conf::{self, ConfChange};
 use super::config::Config;
 use super::error::RaftError;
+use super::invariant::{self, Violation};
 use super::message::{Message, MessageKind};
 use super::progress::{Progress, ProgressState};
 use super::quorum::{self, VoteResult};
@@ -15,6 +16,7 @@ use super::raft_log::RaftLog;
 use super::read_only::{self, ReadOnly, ReadState};
 use super::ready::{Ready, Role, SoftState, Status};
 use super::types::{ConfState, Entry, EntryKind, HardState, NodeId, Snapshot, SnapshotMeta};
+use crate::bugs::Bug;
 
 /// What the node recovered from disk.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +79,11 @@ pub struct Raft {
     /// New entries to stream to followers when the next Ready is built, so
     /// that many proposals share one AppendEntries.
     pending_bcast: bool,
+    /// Leader only: the highest index sent to each follower in this term
+    /// (an ack beyond it is a broken invariant).
+    sent_max: HashMap<NodeId, u64>,
+    /// Broken invariants not yet handed out.
+    violations: Vec<Violation>,
 }
 
 impl Raft {
@@ -87,19 +94,7 @@ impl Raft {
             .snapshot
             .as_ref()
             .map_or((0, 0), |s| (s.meta.index, s.meta.term));
-        let entries: Vec<Entry> = init
-            .entries
-            .into_iter()
-            .filter(|e| e.index > snap_index)
-            .collect();
-        for (i, e) in entries.iter().enumerate() {
-            if e.index != snap_index + 1 + i as u64 {
-                return Err(RaftError::InvalidConfig(format!(
-                    "recovered log is not contiguous after the snapshot at {snap_index}: entry {} at position {i}",
-                    e.index
-                )));
-            }
-        }
+        let (entries, bad_terms) = recovered_entries(snap_index, snap_term, init.entries)?;
         let mut log = RaftLog::new(snap_index, snap_term, entries);
         // The snapshot's configuration is authoritative when there is one.
         let conf = init
@@ -110,7 +105,8 @@ impl Raft {
             log.set_recovered_snapshot(s);
         }
         let hs = init.hard_state;
-        log.commit_to(hs.commit.min(log.last_index()));
+        let last_index = log.last_index();
+        log.commit_to(hs.commit.min(last_index));
         let rng = SmallRng::seed_from_u64(cfg.seed ^ cfg.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut r = Raft {
             id: cfg.id,
@@ -146,9 +142,32 @@ impl Raft {
                 commit: 0,
             },
             pending_bcast: false,
+            sent_max: HashMap::new(),
+            violations: Vec::new(),
         };
+        if let Some(v) = bad_terms {
+            r.violations.push(v);
+        }
+        if hs.commit > last_index {
+            r.violate(
+                invariant::RECOVERED_COMMIT_BEYOND_LOG,
+                format!(
+                    "the recovered commit index {} is beyond the recovered log, which ends at {last_index}",
+                    hs.commit
+                ),
+                &[("commit", hs.commit), ("last_index", last_index)],
+            );
+        }
         r.prev_hard = r.hard_state();
-        let conf_entries: Vec<(u64, Vec<u8>)> = r
+        r.replay_conf_entries()?;
+        r.conf_changed = false;
+        r.become_follower(hs.term, 0);
+        Ok(r)
+    }
+
+    /// Puts the membership changes of the recovered log into effect.
+    fn replay_conf_entries(&mut self) -> Result<(), RaftError> {
+        let conf_entries: Vec<(u64, Vec<u8>)> = self
             .log
             .entries()
             .iter()
@@ -158,11 +177,9 @@ impl Raft {
         for (index, data) in conf_entries {
             let cc = ConfChange::decode(&data)
                 .map_err(|e| RaftError::InvalidConfig(format!("recovered entry {index}: {e}")))?;
-            r.apply_conf_entry(index, &cc);
+            self.apply_conf_entry(index, &cc);
         }
-        r.conf_changed = false;
-        r.become_follower(hs.term, 0);
-        Ok(r)
+        Ok(())
     }
 
     // ---- public API -------------------------------------------------------
@@ -217,6 +234,12 @@ impl Raft {
             }
         } else if m.term < self.term {
             match &m.kind {
+                MessageKind::AppendEntries { .. }
+                    if self.cfg.bugs.has(Bug::AcceptStaleTerm) && self.role != Role::Leader =>
+                {
+                    // The defect: a deposed leader's appends still go into the log.
+                    return self.handle_append(m);
+                }
                 MessageKind::AppendEntries { .. } | MessageKind::InstallSnapshot { .. } => {
                     // Section 5.1: answer with our term so that a stale leader
                     // steps down; with pre-vote or a lease it might otherwise
@@ -238,6 +261,9 @@ impl Raft {
             self.handle_vote_request(m);
             return Ok(());
         }
+        if self.is_second_leader(&m) {
+            return Ok(());
+        }
         match self.role {
             Role::Leader => self.step_leader(m),
             Role::Candidate | Role::PreCandidate => self.step_candidate(m),
@@ -255,14 +281,16 @@ impl Raft {
     /// at once (see [`super::conf`]); the next one is accepted once it commits.
     pub fn propose_conf_change(&mut self, cc: ConfChange) -> Result<u64, RaftError> {
         self.check_can_propose()?;
-        if self.log.term(self.log.committed()) != Some(self.term) {
+        let bugs = self.cfg.bugs;
+        let term_committed = self.log.term(self.log.committed()) == Some(self.term);
+        if !term_committed && !bugs.has(Bug::ConfChangeBeforeTermCommit) {
             return Err(RaftError::ConfChangePending);
         }
-        if self
+        let pending = self
             .conf_history
             .last()
-            .is_some_and(|(i, _)| *i > self.log.committed())
-        {
+            .is_some_and(|(i, _)| *i > self.log.committed());
+        if pending && !bugs.has(Bug::ConcurrentConfChanges) {
             return Err(RaftError::ConfChangePending);
         }
         if cc.node_id() == 0 {
@@ -307,7 +335,8 @@ impl Raft {
                 leader: self.leader,
             });
         }
-        if self.log.term(self.log.committed()) != Some(self.term) {
+        let term_committed = self.log.term(self.log.committed()) == Some(self.term);
+        if !term_committed && !self.cfg.bugs.has(Bug::ReadBeforeTermCommit) {
             // The commit index of a new leader may lag (section 6.4): wait
             // until an entry of this term commits.
             self.reads_before_commit.push(ctx);
@@ -365,6 +394,7 @@ impl Raft {
             || !self.read_states.is_empty()
             || self.conf_changed
             || self.pending_bcast
+            || !self.violations.is_empty()
     }
 
     /// Collects the work to do. Everything returned counts as handed out:
@@ -384,6 +414,14 @@ impl Raft {
             self.prev_soft = ss;
         }
         let hs = self.hard_state();
+        if hs.commit < self.prev_hard.commit {
+            let prev = self.prev_hard.commit;
+            self.violate(
+                invariant::COMMIT_REGRESSED,
+                format!("the commit index went back from {prev} to {}", hs.commit),
+                &[("commit", hs.commit), ("previous_commit", prev)],
+            );
+        }
         if hs != self.prev_hard {
             rd.hard_state_must_sync =
                 hs.term != self.prev_hard.term || hs.vote != self.prev_hard.vote;
@@ -401,6 +439,7 @@ impl Raft {
             self.conf_changed = false;
             rd.conf = Some(self.conf.clone());
         }
+        rd.violations = std::mem::take(&mut self.violations);
         rd
     }
 
@@ -472,6 +511,26 @@ impl Raft {
         self.id
     }
 
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Its current term.
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    /// The leader it knows of (0: none).
+    pub fn leader(&self) -> NodeId {
+        self.leader
+    }
+
+    /// The configuration in effect.
+    pub fn conf(&self) -> &ConfState {
+        &self.conf
+    }
+
     // ---- roles --------------------------------------------------------------
 
     fn soft_state(&self) -> SoftState {
@@ -511,6 +570,7 @@ impl Raft {
         self.reads_before_commit.clear();
         self.prs.clear();
         self.pending_bcast = false;
+        self.sent_max.clear();
     }
 
     fn become_follower(&mut self, term: u64, leader: NodeId) {
@@ -731,6 +791,42 @@ impl Raft {
         Ok(())
     }
 
+    /// Whether `m` is an append or snapshot of our own term from a node
+    /// other than the leader we know (or from another node while we lead):
+    /// two leaders in one term, which section 5.2 rules out. Reported, and
+    /// the message is ignored.
+    fn is_second_leader(&mut self, m: &Message) -> bool {
+        if !matches!(
+            m.kind,
+            MessageKind::AppendEntries { .. } | MessageKind::InstallSnapshot { .. }
+        ) {
+            return false;
+        }
+        let known = match self.role {
+            Role::Leader => self.id,
+            Role::Follower => self.leader,
+            Role::Candidate | Role::PreCandidate => 0,
+        };
+        if known == 0 || known == m.from {
+            return false;
+        }
+        let term = self.term;
+        self.violate(
+            invariant::TWO_LEADERS_IN_TERM,
+            format!(
+                "node {} sent leader messages in term {term}, which node {known} leads",
+                m.from
+            ),
+            &[("term", term), ("from", m.from), ("leader", known)],
+        );
+        true
+    }
+
+    /// Records a broken invariant for the next Ready.
+    fn violate(&mut self, name: &'static str, detail: String, context: &[(&'static str, u64)]) {
+        self.violations.push(Violation::new(name, detail, context));
+    }
+
     fn handle_vote_request(&mut self, m: Message) {
         let MessageKind::RequestVote {
             pre_vote,
@@ -747,7 +843,9 @@ impl Raft {
             || (self.vote == 0 && self.leader == 0)
             || (pre_vote && m.term > self.term);
         // Section 5.4.1: only for a log at least as up to date as ours.
-        if can_vote && self.log.is_up_to_date(last_log_index, last_log_term) {
+        let up_to_date = self.cfg.bugs.has(Bug::VoteNoLogCheck)
+            || self.log.is_up_to_date(last_log_index, last_log_term);
+        if can_vote && up_to_date {
             self.send(
                 m.from,
                 m.term,
@@ -836,39 +934,31 @@ impl Raft {
         else {
             return Ok(());
         };
-        let last_index = self.log.last_index();
-        if !reject && !heartbeat && index > last_index {
-            return Err(RaftError::InvalidMessage(format!(
-                "node {from} acknowledged index {index} beyond the leader's last index {last_index}"
-            )));
+        let sent = self.sent_max.get(&from).copied().unwrap_or(0);
+        if !reject && !heartbeat && index > sent {
+            // Its answer can only cover what this leader sent it, or its
+            // commit index, which never exceeds the first append sent.
+            let term = self.term;
+            self.violate(
+                invariant::ACK_BEYOND_SENT,
+                format!(
+                    "node {from} acknowledged index {index}, but this leader sent it at most {sent} in term {term}"
+                ),
+                &[("term", term), ("from", from), ("index", index), ("sent", sent)],
+            );
+            return Ok(());
         }
         let Some(pr) = self.prs.get_mut(&from) else {
             return Ok(());
         };
         pr.recent_active = true;
         if heartbeat {
-            pr.probe_sent = false;
-            if pr.matched < last_index && pr.matched == pr.matched_at_last_beat {
-                pr.stalled_beats += 1;
-            } else {
-                pr.stalled_beats = 0;
-            }
-            pr.matched_at_last_beat = pr.matched;
-            let stalled = pr.stalled_beats >= STALLED_BEATS_BEFORE_PROBE;
-            if pr.state == ProgressState::Replicate && stalled {
-                // Several heartbeat rounds without progress: appends were lost.
-                pr.become_probe();
-                pr.stalled_beats = 0;
-            }
-            if pr.matched < last_index {
-                while self.send_append(from) {}
-            }
-            if let Some(round) = read_only::decode_round(&context) {
-                let released = self.read_only.ack(round, from, &self.conf);
-                self.read_states.extend(released);
-            }
+            self.handle_heartbeat_answer(from, &context);
             return Ok(());
         }
+        let Some(pr) = self.prs.get_mut(&from) else {
+            return Ok(());
+        };
         if reject {
             let hint = if conflict_term != 0 {
                 match self.log.last_index_of_term(conflict_term, index) {
@@ -902,6 +992,43 @@ impl Raft {
         Ok(())
     }
 
+    /// A heartbeat answer: a follower that answers without progress while
+    /// entries are outstanding lost some (probe again); its round number
+    /// confirms waiting reads and renews the lease.
+    fn handle_heartbeat_answer(&mut self, from: NodeId, context: &[u8]) {
+        let last_index = self.log.last_index();
+        let Some(pr) = self.prs.get_mut(&from) else {
+            return;
+        };
+        pr.probe_sent = false;
+        if pr.matched < last_index && pr.matched == pr.matched_at_last_beat {
+            pr.stalled_beats += 1;
+        } else {
+            pr.stalled_beats = 0;
+        }
+        pr.matched_at_last_beat = pr.matched;
+        let stalled = pr.stalled_beats >= STALLED_BEATS_BEFORE_PROBE;
+        if pr.state == ProgressState::Replicate && stalled {
+            // Several heartbeat rounds without progress: appends were lost.
+            pr.become_probe();
+            pr.stalled_beats = 0;
+        }
+        if pr.matched < last_index {
+            while self.send_append(from) {}
+        }
+        if let Some(round) = read_only::decode_round(context) {
+            let before = self.read_only.confirmed_at();
+            let released = self.read_only.ack(round, from, &self.conf);
+            if self.cfg.bugs.has(Bug::LeaseFromAck) && self.read_only.confirmed_at() != before {
+                // The defect: the lease runs from the answers' arrival,
+                // not from the round's sending, so it outlives the
+                // followers' promise by the answers' delay.
+                self.read_only.confirm_at(self.leader_ticks);
+            }
+            self.read_states.extend(released);
+        }
+    }
+
     fn handle_append(&mut self, m: Message) -> Result<(), RaftError> {
         let MessageKind::AppendEntries {
             prev_log_index,
@@ -914,28 +1041,22 @@ impl Raft {
         else {
             return Ok(());
         };
-        let term = self.term;
+        let (from, term) = (m.from, self.term);
         if heartbeat {
-            // The leader sends min(match, commit): our log up to there is its log.
-            self.log.commit_to(commit.min(self.log.last_index()));
-            let kind = MessageKind::AppendEntriesResponse {
-                reject: false,
-                index: 0,
-                conflict_term: 0,
-                conflict_index: 0,
-                heartbeat: true,
-                context,
-            };
-            self.send(m.from, term, kind);
+            self.handle_heartbeat(from, commit, context);
             return Ok(());
         }
         let committed = self.log.committed();
         if prev_log_index < committed {
             // Everything up to our commit index matches any leader's log.
-            self.send(m.from, term, accept_response(committed));
+            self.check_matches_committed(from, prev_log_index, prev_log_term, &entries);
+            self.send(from, term, MessageKind::accept(committed));
             return Ok(());
         }
         if self.log.term(prev_log_index) != Some(prev_log_term) {
+            if prev_log_index == committed {
+                self.check_matches_committed(from, prev_log_index, prev_log_term, &[]);
+            }
             // Section 5.3, with the back-off hint: tell the leader where our
             // log ends or where the conflicting term starts.
             let (conflict_index, conflict_term) = if prev_log_index > self.log.last_index() {
@@ -945,27 +1066,83 @@ impl Raft {
                 (self.log.first_index_of_term_at(prev_log_index), t)
             };
             self.send(
-                m.from,
+                from,
                 term,
                 reject_response(prev_log_index, conflict_term, conflict_index),
             );
             return Ok(());
         }
         let last_new = prev_log_index + entries.len() as u64;
-        if let Some(pos) = self.log.find_conflict(&entries) {
-            if entries[pos].index <= committed {
-                return Err(RaftError::InvalidMessage(format!(
-                    "entry {} conflicts with the committed log (commit {committed})",
-                    entries[pos].index
-                )));
-            }
+        if self.cfg.bugs.has(Bug::TruncateOnAppend) && !entries.is_empty() {
+            // The defect: the log is cut after this message's entries even
+            // when nothing conflicts, so a late duplicate deletes newer ones.
+            self.append_to_log(entries);
+        } else if let Some(pos) = self.log.find_conflict(&entries) {
             let mut entries = entries;
             let new = entries.split_off(pos);
             self.append_to_log(new);
         }
+        // Figure 2: min(leaderCommit, index of last new entry); beyond the
+        // last new entry our log may still hold another leader's entries.
         self.log.commit_to(commit.min(last_new));
-        self.send(m.from, term, accept_response(last_new));
+        self.send(from, term, MessageKind::accept(last_new));
         Ok(())
+    }
+
+    /// A heartbeat carries min(match, commit) for this follower: our log up
+    /// to there is the leader's, so it can never lie beyond our log.
+    fn handle_heartbeat(&mut self, from: NodeId, commit: u64, context: Vec<u8>) {
+        let last_index = self.log.last_index();
+        if commit > last_index {
+            let term = self.term;
+            self.violate(
+                invariant::COMMIT_BEYOND_LOG,
+                format!(
+                    "leader {from} says {commit} is committed and matched here, but this log ends at {last_index}"
+                ),
+                &[("term", term), ("from", from), ("commit", commit), ("last_index", last_index)],
+            );
+        }
+        self.log.commit_to(commit.min(last_index));
+        let kind = MessageKind::AppendEntriesResponse {
+            reject: false,
+            index: 0,
+            conflict_term: 0,
+            conflict_index: 0,
+            heartbeat: true,
+            context,
+        };
+        self.send(from, self.term, kind);
+    }
+
+    /// Reports an AppendEntries of the current leader that contradicts our
+    /// log at or below our commit index: committed entries are in every
+    /// later leader's log (leader completeness), and its log never changes
+    /// below what it sent us, so a correct leader cannot send this.
+    fn check_matches_committed(
+        &mut self,
+        from: NodeId,
+        prev: u64,
+        prev_term: u64,
+        entries: &[Entry],
+    ) {
+        let committed = self.log.committed();
+        let at_prev = std::iter::once((prev, prev_term)).filter(|(i, _)| *i > 0);
+        let claims = at_prev.chain(entries.iter().map(|e| (e.index, e.term)));
+        let conflict = claims
+            .take_while(|(i, _)| *i <= committed)
+            .find(|&(i, t)| self.log.term(i).is_some_and(|ours| ours != t));
+        if let Some((index, theirs)) = conflict {
+            let ours = self.log.term(index).unwrap_or(0);
+            let term = self.term;
+            self.violate(
+                invariant::APPEND_CONFLICTS_WITH_COMMIT,
+                format!(
+                    "leader {from} sent term {theirs} at index {index}, but this node committed term {ours} there (commit {committed})"
+                ),
+                &[("term", term), ("from", from), ("index", index), ("commit", committed)],
+            );
+        }
     }
 
     fn handle_snapshot(&mut self, m: Message) {
@@ -974,12 +1151,14 @@ impl Raft {
         };
         let index = snapshot.meta.index;
         let term = self.term;
-        if index <= self.log.committed() {
+        let stale = index <= self.log.committed();
+        if stale && !self.cfg.bugs.has(Bug::SnapshotRollback) {
+            // A late or duplicated snapshot: we are past it already.
             let committed = self.log.committed();
-            self.send(m.from, term, accept_response(committed));
+            self.send(m.from, term, MessageKind::accept(committed));
             return;
         }
-        if self.log.term(index) == Some(snapshot.meta.term) {
+        if !stale && self.log.term(index) == Some(snapshot.meta.term) {
             // We already hold the snapshot's last entry, hence everything
             // before it: just learn that it is committed.
             self.log.commit_to(index);
@@ -992,7 +1171,7 @@ impl Raft {
             }
             self.log.restore(snapshot);
         }
-        self.send(m.from, term, accept_response(index));
+        self.send(m.from, term, MessageKind::accept(index));
     }
 
     // ---- leader -------------------------------------------------------------
@@ -1037,7 +1216,9 @@ impl Raft {
     fn maybe_commit(&mut self) -> bool {
         let mci =
             quorum::committed_index(&self.conf, |id| self.prs.get(&id).map_or(0, |p| p.matched));
-        if mci <= self.log.committed() || self.log.term(mci) != Some(self.term) {
+        // Section 5.4.2: only an entry of this term is committed by counting.
+        let of_this_term = self.log.term(mci) == Some(self.term);
+        if mci <= self.log.committed() || !(of_this_term || self.cfg.bugs.has(Bug::CommitOldTerm)) {
             return false;
         }
         self.log.commit_to(mci);
@@ -1057,7 +1238,7 @@ impl Raft {
 
     fn start_read(&mut self, ctx: Vec<u8>) {
         let index = self.log.committed();
-        if self.in_lease() {
+        if self.in_lease() || self.cfg.bugs.has(Bug::ReadWithoutQuorum) {
             self.read_states.push(ReadState { index, ctx });
             return;
         }
@@ -1089,11 +1270,23 @@ impl Raft {
 
     fn bcast_heartbeat(&mut self, context: Vec<u8>) {
         let committed = self.log.committed();
+        // Only up to what the follower is known to match: beyond it, its log
+        // may hold another leader's entries, which must not commit.
+        let unmatched = self.cfg.bugs.has(Bug::HeartbeatCommitUnmatched);
         let targets: Vec<(NodeId, u64)> = self
             .prs
             .iter()
             .filter(|(id, _)| **id != self.id)
-            .map(|(id, pr)| (*id, pr.matched.min(committed)))
+            .map(|(id, pr)| {
+                (
+                    *id,
+                    if unmatched {
+                        committed
+                    } else {
+                        pr.matched.min(committed)
+                    },
+                )
+            })
             .collect();
         for (to, commit) in targets {
             let kind = MessageKind::AppendEntries {
@@ -1138,9 +1331,11 @@ impl Raft {
                 return false;
             };
             pr.become_snapshot(snap.meta.index);
+            let index = snap.meta.index;
             let kind = MessageKind::InstallSnapshot {
                 snapshot: snap.clone(),
             };
+            note_sent(&mut self.sent_max, to, index);
             self.send(to, self.term, kind);
             return false;
         };
@@ -1152,6 +1347,7 @@ impl Raft {
             .slice(pr.next, self.cfg.max_msg_entries, self.cfg.max_msg_bytes);
         let last = entries.last().map_or(prev, |e| e.index);
         pr.sent(last);
+        note_sent(&mut self.sent_max, to, last);
         let more = pr.state == ProgressState::Replicate;
         let kind = MessageKind::AppendEntries {
             prev_log_index: prev,
@@ -1253,17 +1449,6 @@ impl Raft {
 /// were lost and probes again.
 const STALLED_BEATS_BEFORE_PROBE: u32 = 2;
 
-fn accept_response(index: u64) -> MessageKind {
-    MessageKind::AppendEntriesResponse {
-        reject: false,
-        index,
-        conflict_term: 0,
-        conflict_index: 0,
-        heartbeat: false,
-        context: Vec::new(),
-    }
-}
-
 fn reject_response(index: u64, conflict_term: u64, conflict_index: u64) -> MessageKind {
     MessageKind::AppendEntriesResponse {
         reject: true,
@@ -1273,4 +1458,68 @@ fn reject_response(index: u64, conflict_term: u64, conflict_index: u64) -> Messa
         heartbeat: false,
         context: Vec::new(),
     }
+}
+
+fn note_sent(sent_max: &mut HashMap<NodeId, u64>, to: NodeId, index: u64) {
+    let e = sent_max.entry(to).or_insert(0);
+    *e = (*e).max(index);
+}
+
+/// The recovered entries after the snapshot at `snap_index`: they must be
+/// contiguous (an error otherwise); a suffix whose terms go down is cut
+/// and reported.
+fn recovered_entries(
+    snap_index: u64,
+    snap_term: u64,
+    entries: Vec<Entry>,
+) -> Result<(Vec<Entry>, Option<Violation>), RaftError> {
+    let entries: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| e.index > snap_index)
+        .collect();
+    for (i, e) in entries.iter().enumerate() {
+        if e.index != snap_index + 1 + i as u64 {
+            return Err(RaftError::InvalidConfig(format!(
+                "recovered log is not contiguous after the snapshot at {snap_index}: entry {} at position {i}",
+                e.index
+            )));
+        }
+    }
+    Ok(keep_nondecreasing_terms(snap_term, entries))
+}
+
+/// A Raft log's terms never go down (each leader appends in its own term,
+/// after entries of earlier ones). Keeps the recovered entries up to the
+/// first one whose term is lower than its predecessor's (or the
+/// snapshot's), and reports the cut.
+fn keep_nondecreasing_terms(
+    snap_term: u64,
+    mut entries: Vec<Entry>,
+) -> (Vec<Entry>, Option<Violation>) {
+    let mut prev = snap_term;
+    let Some(pos) = entries.iter().position(|e| {
+        let down = e.term < prev;
+        prev = e.term;
+        down
+    }) else {
+        return (entries, None);
+    };
+    let e = &entries[pos];
+    let before = if pos == 0 {
+        snap_term
+    } else {
+        entries[pos - 1].term
+    };
+    let v = Violation::new(
+        invariant::RECOVERED_LOG_TERMS_DECREASE,
+        format!(
+            "recovered entry {} has term {} after term {before}; the {} entries from it on are dropped",
+            e.index,
+            e.term,
+            entries.len() - pos
+        ),
+        &[("index", e.index), ("term", e.term), ("previous_term", before)],
+    );
+    entries.truncate(pos);
+    (entries, Some(v))
 }

@@ -109,6 +109,11 @@ impl ReadOnly {
         self.confirmed_at
     }
 
+    /// Overrides the confirmation time (`--bug lease-from-ack` only).
+    pub fn confirm_at(&mut self, ticks: u64) {
+        self.confirmed_at = Some(ticks);
+    }
+
     /// Forgets everything (leadership lost: nothing can be confirmed).
     pub fn clear(&mut self) {
         self.rounds.clear();

@@ -1,5 +1,6 @@
 //! What the core hands to its caller: the Ready batch, and status views.
 
+use super::invariant::Violation;
 use super::message::Message;
 use super::read_only::ReadState;
 use super::types::{ConfState, Entry, HardState, NodeId, Snapshot};
@@ -57,6 +58,9 @@ pub struct Ready {
     pub read_states: Vec<ReadState>,
     /// The membership changed (the caller updates its peer set).
     pub conf: Option<ConfState>,
+    /// Broken invariants detected since the last Ready (the core refused
+    /// what they would have done); the caller reports each as a finding.
+    pub violations: Vec<Violation>,
 }
 
 impl Ready {

@@ -52,6 +52,7 @@ pub use error::StorageError;
 pub use group_commit::GroupCommit;
 pub use wal::WalStats;
 
+use crate::failpoint::{self, Failpoint};
 use crate::raft::{ConfState, Entry, HardState, Snapshot};
 use dir::{DirLock, Identity};
 use error::Result;
@@ -62,21 +63,20 @@ use wal::Wal;
 /// Default size at which a segment is closed and a new one opened.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
 
-/// With `no_fsync` (the deliberate `--bug no-fsync` defect), buffered
-/// records reach the kernel only once this many bytes have accumulated.
-pub const NO_FSYNC_LAZY_BYTES: usize = 1 << 20;
-
 /// Tunables of a data dir.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageOptions {
     /// Segment size at which the log rotates to a new file. Smaller segments
     /// let compaction free space sooner; larger ones mean fewer files.
     pub segment_size: u64,
-    /// The `no-fsync` bug: `sync` acknowledges without making anything
-    /// durable. Records stay in a user-space buffer (written lazily, without
-    /// fdatasync) so that a SIGKILL loses them the way a power cut loses the
-    /// page cache; without that a process crash could never expose the bug.
+    /// The `no-fsync` bug: `sync` writes the records but skips fdatasync,
+    /// so they live only in the page cache: a process crash keeps them, a
+    /// machine crash (a power cut) loses them.
     pub no_fsync: bool,
+    /// The `replay-keeps-truncated` bug: recovery writes a rewritten entry
+    /// over the old one in place but keeps the old entries after it, so a
+    /// suffix that Raft truncated comes back after a restart.
+    pub replay_keeps_truncated: bool,
 }
 
 impl Default for StorageOptions {
@@ -84,6 +84,7 @@ impl Default for StorageOptions {
         StorageOptions {
             segment_size: DEFAULT_SEGMENT_SIZE,
             no_fsync: false,
+            replay_keeps_truncated: false,
         }
     }
 }
@@ -144,6 +145,8 @@ struct Replay {
     hard_state: HardState,
     /// The segment holding the newest reset record: older ones are void.
     reset_segment: Option<u64>,
+    /// `--bug replay-keeps-truncated`.
+    keeps_truncated: bool,
 }
 
 impl Replay {
@@ -174,13 +177,20 @@ impl Replay {
                         "entry {index} does not follow the last index {last}"
                     )));
                 }
-                self.entries.truncate((index - self.base - 1) as usize);
-                self.entries.push(Entry {
+                let e = Entry {
                     term,
                     index,
                     kind,
                     data: data.to_vec(),
-                });
+                };
+                let pos = (index - self.base - 1) as usize;
+                if self.keeps_truncated && pos < self.entries.len() {
+                    // The defect: overwrite in place, keep what follows.
+                    self.entries[pos] = e;
+                    return Ok(());
+                }
+                self.entries.truncate(pos);
+                self.entries.push(e);
             }
             Record::Reset { index, term } => {
                 if index > self.base {
@@ -290,6 +300,7 @@ impl Storage {
             entries: Vec::new(),
             hard_state: HardState::default(),
             reset_segment: None,
+            keeps_truncated: opts.replay_keeps_truncated,
         };
         let mut wal = Wal::open(dir, opts.segment_size, |path, off, rec| {
             replay.visit(path, off, rec)
@@ -426,9 +437,6 @@ impl Storage {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if self.opts.no_fsync && self.buf.len() < NO_FSYNC_LAZY_BYTES {
-            return Ok(());
-        }
         self.flush()
     }
 
@@ -466,6 +474,7 @@ impl Storage {
         }
         let r = snapshot::save(&self.dir, snap);
         self.poison(r)?;
+        failpoint::hit(Failpoint::CrashDuringCompaction);
         self.snapshot_index = index;
         self.snapshot_term = snap.meta.term;
         let r = self.wal.remove_covered(index);
@@ -496,6 +505,7 @@ impl Storage {
         self.flush()?;
         let r = snapshot::save(&self.dir, snap);
         self.poison(r)?;
+        failpoint::hit(Failpoint::CrashDuringSnapshotInstall);
         let mut initial = Vec::with_capacity(96);
         record::encode_reset(&mut initial, index, snap.meta.term);
         record::encode_hard_state(&mut initial, &self.hard_state);

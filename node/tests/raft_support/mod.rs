@@ -4,12 +4,15 @@
 //! as the real node does.
 #![allow(dead_code)]
 
+pub mod sim;
+
+use sim::MemStorage;
+
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use raft_node::raft::sim::MemStorage;
 use raft_node::raft::{
     ConfState, Config, Entry, EntryKind, InitialState, Message, MessageKind, NodeId, Raft,
-    ReadState, Role,
+    ReadState, Role, Violation,
 };
 
 /// One node: its core, its "disk", what it applied and the reads it released.
@@ -20,6 +23,8 @@ pub struct Node {
     pub reads: Vec<ReadState>,
     pub sent: Vec<Message>,
     pub snapshots_received: usize,
+    /// Broken invariants the core reported.
+    pub violations: Vec<Violation>,
 }
 
 /// Decides whether a message is delivered.
@@ -82,6 +87,7 @@ impl Net {
                 reads: Vec::new(),
                 sent: Vec::new(),
                 snapshots_received: 0,
+                violations: Vec::new(),
             },
         );
     }
@@ -134,6 +140,7 @@ impl Net {
             }
             node.applied.extend(rd.committed_entries.iter().cloned());
             node.reads.extend(rd.read_states.iter().cloned());
+            node.violations.extend(rd.violations.iter().cloned());
             out.extend(rd.messages.iter().cloned());
             node.raft.advance(rd);
         }
@@ -230,6 +237,34 @@ impl Net {
     }
 }
 
+/// The test config changed by `f`, for [`Net::new`].
+pub fn with(f: impl Fn(&mut Config)) -> impl Fn(u64) -> Config {
+    move |id| {
+        let mut c = config(id);
+        f(&mut c);
+        c
+    }
+}
+
+/// With lease reads, fresh nodes ignore votes for most of an election
+/// timeout (they may have promised a lease before a restart): age them first.
+pub fn lease_leader(net: &mut Net, id: u64) {
+    let ids: Vec<u64> = net.nodes.keys().copied().filter(|&n| n != id).collect();
+    for _ in 0..9 {
+        for &n in &ids {
+            net.raft(n).tick();
+        }
+    }
+    leader(net, id);
+}
+
+/// Elects `id` and lets a heartbeat round settle.
+pub fn leader(net: &mut Net, id: u64) {
+    net.campaign(id);
+    assert_eq!(net.raft(id).status().role, Role::Leader);
+    net.tick_all();
+}
+
 /// A message to `to` from `from` in `term`.
 pub fn msg(from: NodeId, to: NodeId, term: u64, kind: MessageKind) -> Message {
     Message {
@@ -258,17 +293,28 @@ pub fn node_with_log(
     term: u64,
     cfg: Config,
 ) -> Raft {
+    let hs = raft_node::raft::HardState {
+        term,
+        vote: 0,
+        commit: 0,
+    };
+    recovered_node(voters, terms, hs, cfg)
+}
+
+/// A core recovered with entries 1.. of the given terms and hard state.
+pub fn recovered_node(
+    voters: &[NodeId],
+    terms: &[u64],
+    hard_state: raft_node::raft::HardState,
+    cfg: Config,
+) -> Raft {
     let entries: Vec<Entry> = terms
         .iter()
         .enumerate()
         .map(|(i, &t)| entry(i as u64 + 1, t))
         .collect();
     let init = InitialState {
-        hard_state: raft_node::raft::HardState {
-            term,
-            vote: 0,
-            commit: 0,
-        },
+        hard_state,
         conf: ConfState {
             voters: voters.to_vec(),
             ..Default::default()
@@ -277,6 +323,11 @@ pub fn node_with_log(
         entries,
     };
     Raft::new(cfg, init).expect("valid state")
+}
+
+/// A follower's acceptance of entries up to `index`.
+pub fn ack(index: u64) -> MessageKind {
+    MessageKind::accept(index)
 }
 
 /// Takes the messages out of `r`'s next Ready (and advances it).

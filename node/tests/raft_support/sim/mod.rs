@@ -6,113 +6,21 @@
 //! Everything is deterministic given the seed, so a failing seed re-runs
 //! the same schedule.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::conf::ConfChange;
-use super::config::Config;
-use super::message::Message;
-use super::raft::{InitialState, Raft};
-use super::ready::{Ready, Role};
-use super::types::{ConfState, Entry, EntryKind, HardState, NodeId, Snapshot};
+use raft_node::raft::{ConfChange, ConfState, Config, Message, NodeId, Raft, Role};
 
-/// What one node has on its "disk": exactly what Ready asked to persist.
-#[derive(Debug, Clone, Default)]
-pub struct MemStorage {
-    /// The last persisted hard state.
-    pub hard_state: HardState,
-    /// The latest snapshot (received or taken locally).
-    pub snapshot: Option<Snapshot>,
-    /// The persisted log after the snapshot.
-    pub entries: Vec<Entry>,
-    /// The configuration the node was bootstrapped with.
-    pub bootstrap: ConfState,
-}
+mod checker;
+mod mem_storage;
+mod scenario;
 
-impl MemStorage {
-    /// Persists the durable parts of a Ready: snapshot, entries, hard state.
-    pub fn persist(&mut self, rd: &Ready) {
-        if let Some(s) = &rd.snapshot {
-            self.entries.clear();
-            self.snapshot = Some(s.clone());
-        }
-        if let Some(first) = rd.entries.first() {
-            let keep = self
-                .entries
-                .iter()
-                .take_while(|e| e.index < first.index)
-                .count();
-            self.entries.truncate(keep);
-            self.entries.extend(rd.entries.iter().cloned());
-        }
-        if let Some(hs) = rd.hard_state {
-            self.hard_state = hs;
-        }
-    }
-
-    /// Stores a snapshot the node took itself and drops the log it covers.
-    pub fn compact(&mut self, snapshot: Snapshot) {
-        let index = snapshot.meta.index;
-        self.entries.retain(|e| e.index > index);
-        self.snapshot = Some(snapshot);
-    }
-
-    /// What a restarted node recovers.
-    pub fn initial_state(&self) -> InitialState {
-        InitialState {
-            hard_state: self.hard_state,
-            conf: self
-                .snapshot
-                .as_ref()
-                .map_or_else(|| self.bootstrap.clone(), |s| s.meta.conf.clone()),
-            snapshot: self.snapshot.clone(),
-            entries: self.entries.clone(),
-        }
-    }
-}
-
-/// A toy state machine: a hash chain over the applied entries, so that two
-/// nodes that applied different entries at one index are told apart.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HashMachine {
-    /// The last applied index.
-    pub applied: u64,
-    /// The chain hash after applying `applied`.
-    pub hash: u64,
-}
-
-impl HashMachine {
-    fn apply(&mut self, e: &Entry) {
-        self.applied = e.index;
-        let mut h = self.hash ^ 0xcbf2_9ce4_8422_2325;
-        for b in e
-            .index
-            .to_le_bytes()
-            .iter()
-            .chain(&e.term.to_le_bytes())
-            .chain(&e.data)
-        {
-            h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-        self.hash = h;
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        [self.applied.to_le_bytes(), self.hash.to_le_bytes()].concat()
-    }
-
-    fn decode(data: &[u8]) -> HashMachine {
-        let word = |i: usize| {
-            u64::from_le_bytes(data[i * 8..i * 8 + 8].try_into().expect("16-byte image"))
-        };
-        HashMachine {
-            applied: word(0),
-            hash: word(1),
-        }
-    }
-}
+use checker::Checker;
+pub use mem_storage::{HashMachine, MemStorage};
+use scenario::{Scenario, HISTORY};
+use std::collections::VecDeque;
 
 /// Probabilities and sizes of one simulated schedule.
 #[derive(Debug, Clone)]
@@ -140,6 +48,10 @@ pub struct SimOptions {
     pub vary: bool,
     /// Tick every live node together (no clock drift), as lease reads assume.
     pub synced_clocks: bool,
+    /// With `faults`: compound faults (a lagging node given a chance to
+    /// lead, a deposed leader with unique entries coming back, leader
+    /// churn) and replays of stale messages.
+    pub compound: bool,
 }
 
 impl Default for SimOptions {
@@ -162,6 +74,7 @@ impl Default for SimOptions {
             check_liveness: true,
             vary: true,
             synced_clocks: false,
+            compound: true,
         }
     }
 }
@@ -185,30 +98,6 @@ struct InFlight {
     msg: Message,
 }
 
-/// The safety properties, checked as the cluster runs.
-#[derive(Default)]
-struct Checker {
-    /// Election safety: the leader of each term.
-    leaders: HashMap<u64, NodeId>,
-    /// Log matching: (index, term) -> (term at index-1, kind, data) of the first entry seen there.
-    entries: HashMap<(u64, u64), (u64, EntryKind, Vec<u8>)>,
-    /// The term of every entry known committed, by index.
-    committed: BTreeMap<u64, u64>,
-    /// The highest commit index any node ever reported.
-    max_commit: u64,
-    /// State machine safety: the chain hash after applying each index.
-    applied: HashMap<u64, u64>,
-    /// Reads in flight: ctx -> commit index before the read began.
-    reads: HashMap<Vec<u8>, u64>,
-    /// Per node, the commit index already recorded.
-    commit_seen: HashMap<NodeId, u64>,
-    /// Per node, the term it led at its previous Ready.
-    led: HashMap<NodeId, u64>,
-    reads_served: u64,
-    conf_changes: u64,
-    snapshots_installed: u64,
-}
-
 /// A simulated cluster running one seeded schedule.
 pub struct Sim {
     opts: SimOptions,
@@ -225,6 +114,10 @@ pub struct Sim {
     next_cmd: u64,
     trace: Vec<String>,
     keep_trace: bool,
+    /// The compound fault in progress, if any.
+    scenario: Option<Scenario>,
+    /// The last messages sent, for stale replays.
+    history: VecDeque<Message>,
 }
 
 /// What a finished schedule did, for sanity checks on the schedule itself.
@@ -294,6 +187,8 @@ impl Sim {
             next_cmd: 0,
             trace: Vec::new(),
             keep_trace,
+            scenario: None,
+            history: VecDeque::with_capacity(HISTORY),
         };
         for id in 1..=sim.opts.nodes {
             sim.start(id, seed);
@@ -378,8 +273,18 @@ impl Sim {
     /// One random event, then every node's Ready, then the checks.
     pub fn step(&mut self) -> Result<(), String> {
         self.now += 1;
-        let roll = self.rng.gen_range(0..100);
         let faults = self.opts.faults;
+        if faults && self.opts.compound {
+            if self.scenario.is_some() {
+                self.advance_scenario();
+            } else if self.rng.gen_bool(0.004) {
+                self.start_scenario();
+            }
+            if self.rng.gen_bool(0.01) {
+                self.replay_stale();
+            }
+        }
+        let roll = self.rng.gen_range(0..100);
         match roll {
             0..=39 => {
                 let n = self.rng.gen_range(1..=4);
@@ -403,7 +308,7 @@ impl Sim {
             65..=77 => self.propose(),
             78..=82 => self.read(),
             83..=88 if faults => self.crash_or_restart(),
-            89..=90 if faults => self.partition(),
+            89..=90 if faults && self.scenario.is_none() => self.partition(),
             91 => self.degrade_link(),
             92..=93 if faults => self.transfer(),
             94..=96 if faults => self.conf_change(),
@@ -508,8 +413,7 @@ impl Sim {
             .expect("live");
         if r.read_index(ctx.clone()).is_ok() {
             // Linearizability: the read must see everything committed before it began.
-            let floor = self.check.max_commit;
-            self.check.reads.insert(ctx, floor);
+            let floor = self.check.read_started(ctx);
             let n = self.next_read;
             self.log(|| format!("read {n} at {id}, floor {floor}"));
         }
@@ -635,13 +539,14 @@ impl Sim {
                 return Ok(());
             }
             let rd = r.ready();
-            self.check_ready(id, &rd)?;
             let node = self.nodes.get_mut(&id).expect("exists");
+            let r = node.raft.as_ref().expect("live");
+            self.check.ready(id, &rd, r, &node.disk)?;
             node.disk.persist(&rd);
             if let Some(s) = &rd.snapshot {
-                node.sm = HashMachine::decode(&s.data);
-                self.check.snapshots_installed += 1;
-                check_applied(&mut self.check, id, &node.sm)?;
+                let restored = HashMachine::decode(&s.data);
+                self.check.restored(id, &node.sm, &restored)?;
+                node.sm = restored;
             }
             for e in &rd.committed_entries {
                 if e.index != node.sm.applied + 1 {
@@ -651,25 +556,10 @@ impl Sim {
                     ));
                 }
                 node.sm.apply(e);
-                if e.kind == EntryKind::ConfChange && !self.check.applied.contains_key(&e.index) {
-                    self.check.conf_changes += 1;
-                }
-                check_applied(&mut self.check, id, &node.sm)?;
+                self.check.applied_entry(id, e.kind, &node.sm)?;
             }
             for rs in &rd.read_states {
-                let Some(floor) = self.check.reads.remove(&rs.ctx) else {
-                    return Err(format!(
-                        "node {id} released an unknown or duplicate read {:?}",
-                        rs.ctx
-                    ));
-                };
-                if rs.index < floor {
-                    return Err(format!(
-                        "read linearizability: node {id} released a read at {} but {floor} was committed before it began",
-                        rs.index
-                    ));
-                }
-                self.check.reads_served += 1;
+                self.check.read_released(id, rs)?;
             }
             let msgs = rd.messages.clone();
             let r = node.raft.as_mut().expect("live");
@@ -677,11 +567,18 @@ impl Sim {
             for m in msgs {
                 self.send(m);
             }
-            self.check_node(id)?;
+            let r = self.nodes[&id].raft.as_ref().expect("live");
+            self.check.node(id, r)?;
         }
     }
 
     fn send(&mut self, m: Message) {
+        if self.opts.compound {
+            if self.history.len() == HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(m.clone());
+        }
         let link = self.link(m.from, m.to);
         if self.rng.gen_bool(link.drop) {
             return;
@@ -700,113 +597,10 @@ impl Sim {
         }
     }
 
-    /// Checks a Ready before it is persisted.
-    fn check_ready(&mut self, id: NodeId, rd: &Ready) -> Result<(), String> {
-        let node = &self.nodes[&id];
-        let r = node.raft.as_ref().expect("live");
-        let st = r.status();
-        // Leader append-only (section 5.3): a node that led this term at its
-        // previous Ready only appends to its durable log.
-        let led_before = self.check.led.get(&id) == Some(&st.term);
-        if st.role == Role::Leader && led_before {
-            if let Some(first) = rd.entries.first() {
-                let snap = node.disk.snapshot.as_ref().map_or(0, |s| s.meta.index);
-                let durable_last = node.disk.entries.last().map_or(snap, |e| e.index);
-                if first.index <= durable_last {
-                    return Err(format!(
-                        "leader append-only: leader {id} of term {} rewrote its log from {}",
-                        st.term, first.index
-                    ));
-                }
-            }
-        }
-        if st.role == Role::Leader {
-            self.check.led.insert(id, st.term);
-        } else {
-            self.check.led.remove(&id);
-        }
-        // Log matching, inductively: entries with the same index and term
-        // have the same content and the same predecessor term.
-        for e in &rd.entries {
-            let prev_term = r.raft_log().term(e.index - 1).unwrap_or(0);
-            let key = (e.index, e.term);
-            match self.check.entries.get(&key) {
-                Some((pt, kind, data)) => {
-                    if *pt != prev_term || *kind != e.kind || *data != e.data {
-                        return Err(format!(
-                            "log matching: node {id} holds a different entry {} of term {} than seen before",
-                            e.index, e.term
-                        ));
-                    }
-                }
-                None => {
-                    self.check
-                        .entries
-                        .insert(key, (prev_term, e.kind, e.data.clone()));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks one node's state after its Ready was handled.
-    fn check_node(&mut self, id: NodeId) -> Result<(), String> {
-        let r = self.nodes[&id].raft.as_ref().expect("live");
-        let st = r.status();
-        if st.role == Role::Leader {
-            match self.check.leaders.get(&st.term) {
-                Some(&other) if other != id => {
-                    return Err(format!(
-                        "election safety: nodes {other} and {id} both lead term {}",
-                        st.term
-                    ));
-                }
-                Some(_) => {}
-                None => {
-                    self.check.leaders.insert(st.term, id);
-                    // Leader completeness: a new leader holds every committed entry.
-                    for (&index, &term) in self.check.committed.range(st.snapshot_index + 1..) {
-                        if r.raft_log().term(index) != Some(term) {
-                            return Err(format!(
-                                "leader completeness: leader {id} of term {} lacks committed entry {index} (term {term})",
-                                st.term
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        let seen = self
-            .check
-            .commit_seen
-            .get(&id)
-            .copied()
-            .unwrap_or(0)
-            .max(st.snapshot_index);
-        for index in seen + 1..=st.commit {
-            let Some(term) = r.raft_log().term(index) else {
-                continue;
-            };
-            match self.check.committed.get(&index) {
-                Some(&t) if t != term => {
-                    return Err(format!(
-                        "commit safety: node {id} committed term {term} at {index}, another node term {t}"
-                    ));
-                }
-                Some(_) => {}
-                None => {
-                    self.check.committed.insert(index, term);
-                }
-            }
-        }
-        self.check.commit_seen.insert(id, st.commit);
-        self.check.max_commit = self.check.max_commit.max(st.commit);
-        Ok(())
-    }
-
     /// Heals every fault, then requires the cluster to elect a leader and
     /// commit a fresh proposal within a bounded number of rounds.
     fn heal_and_commit(&mut self) -> Result<(), String> {
+        self.end_scenario();
         self.group.clear();
         for id in 1..=self.opts.nodes {
             if self.nodes[&id].raft.is_none() {
@@ -868,23 +662,6 @@ impl Sim {
             "liveness: no proposal committed within 2000 rounds after healing; nodes: {}",
             statuses.join("; ")
         ))
-    }
-}
-
-fn check_applied(check: &mut Checker, id: NodeId, sm: &HashMachine) -> Result<(), String> {
-    if sm.applied == 0 {
-        return Ok(());
-    }
-    match check.applied.get(&sm.applied) {
-        Some(&h) if h != sm.hash => Err(format!(
-            "state machine safety: node {id} applied different entries up to index {}",
-            sm.applied
-        )),
-        Some(_) => Ok(()),
-        None => {
-            check.applied.insert(sm.applied, sm.hash);
-            Ok(())
-        }
     }
 }
 

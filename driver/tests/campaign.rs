@@ -162,19 +162,31 @@ fn a_cluster_that_never_starts_is_unknown_with_its_reason_not_invalid() {
     let _serial = serial();
     let _ = node_bin();
     let results = tempfile::tempdir().unwrap();
-    // Every node refuses the flag and exits at once: no leader, no verdict.
+    // A node binary whose configuration checks pass but which exits at
+    // once when started: no leader, no verdict.
+    let bin = results.path().join("dying-node.sh");
+    std::fs::write(
+        &bin,
+        "#!/bin/sh\ncase \"$1\" in --check-config|--version) echo 'raft-node 0.0'; exit 0;; esac\necho 'cannot start' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let args = [
         "--nemesis",
-        "kill",
+        "kill+pause",
         "--nodes",
         "3",
         "--seed",
         "5",
+        "--seeds",
+        "1",
         "--time-limit",
         "2",
         "--recovery-timeout",
         "10",
-        "--node-arg=--no-such-flag",
+        "--node-bin",
+        bin.to_str().unwrap(),
         "--shard",
         "1/1",
     ];

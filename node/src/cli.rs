@@ -75,12 +75,14 @@ pub struct Args {
     /// Never on a node that serves anyone but a test harness.
     #[arg(long)]
     pub test_hooks: bool,
-    /// Switch on a deliberate defect (needs --test-hooks; see README for the list).
+    /// Switch on a deliberate defect (needs --test-hooks; `raft-node
+    /// --list-bugs` prints the names, the README describes each).
     #[arg(long = "bug")]
     pub bugs: Vec<Bug>,
     /// Arm a crash point from the start (needs --test-hooks): crash-after-vote,
     /// crash-after-append, crash-during-snapshot-install,
-    /// crash-during-compaction, crash-before-apply.
+    /// crash-during-compaction, crash-before-apply (`raft-node
+    /// --list-failpoints` prints the names).
     #[arg(long = "failpoint")]
     pub failpoints: Vec<Failpoint>,
     /// Check every flag as a start would, print whether the configuration

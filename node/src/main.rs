@@ -25,6 +25,22 @@ fn usage(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // `raft-node --list-bugs` / `--list-failpoints`: the names, one per
+    // line, for harnesses that try every one (raft-driver teeth).
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag] = raw.as_slice() {
+        let names: Option<Vec<&str>> = match flag.as_str() {
+            "--list-bugs" => Some(Bug::ALL.iter().map(|b| b.name()).collect()),
+            "--list-failpoints" => Some(failpoint::Failpoint::ALL.iter().map(|p| p.name()).collect()),
+            _ => None,
+        };
+        if let Some(names) = names {
+            for n in names {
+                println!("{n}");
+            }
+            return ExitCode::SUCCESS;
+        }
+    }
     let args = Args::parse();
     if let Err(e) = args.validate() {
         return usage(e);

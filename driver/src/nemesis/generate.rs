@@ -50,7 +50,7 @@ fn holds_uses(kind: NemesisKind) -> (&'static [&'static str], &'static [&'static
         | NemesisKind::LeaderChurn => (&["cut", "choreography", "majority"], &[]),
         NemesisKind::Membership => (&["configuration", "choreography"], &[]),
         // Faults that take nodes away may overlap one another.
-        NemesisKind::Kill | NemesisKind::Pause => (&[], &["majority"]),
+        NemesisKind::Kill | NemesisKind::Pause | NemesisKind::CrashPoint => (&[], &["majority"]),
         _ => (&[], &[]),
     }
 }
@@ -272,9 +272,9 @@ mod tests {
 
     #[test]
     fn mixed_faults_of_different_kinds_overlap_and_every_fault_stops_by_the_limit() {
-        let s = generate(&spec(&NemesisKind::ALL, &[1, 2, 3], 60, 5));
+        let s = generate(&spec(&NemesisKind::ALL, &[1, 2, 3], 120, 5));
         assert!(s.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
-        assert!(s.events.iter().all(|e| e.at_ms <= 60_000));
+        assert!(s.events.iter().all(|e| e.at_ms <= 120_000));
         let sp = spans(&s);
         let overlapping = sp.iter().enumerate().any(|(i, a)| {
             sp[i + 1..]

@@ -5,6 +5,7 @@
 //! one, and the task that plays a schedule through them into the history.
 
 pub mod admin;
+pub mod crash_point;
 pub mod generate;
 pub mod network;
 pub mod process;
@@ -173,6 +174,7 @@ pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
         NemesisKind::LeaderTransfer => Box::<admin::TransferNemesis>::default(),
         NemesisKind::Membership => Box::<admin::MembershipNemesis>::default(),
         NemesisKind::VoteCrash => Box::<vote_crash::VoteCrashNemesis>::default(),
+        NemesisKind::CrashPoint => Box::<crash_point::CrashPointNemesis>::default(),
         NemesisKind::LaggingLeader | NemesisKind::DeposedLeader | NemesisKind::LeaderChurn => {
             Box::new(scenario::ScenarioNemesis::new(kind))
         }

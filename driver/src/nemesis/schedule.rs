@@ -43,11 +43,15 @@ pub enum NemesisKind {
     DeposedLeader,
     /// Several elections in a row with writes in flight.
     LeaderChurn,
+    /// Crash nodes at a hard moment (a target failpoint: after an append,
+    /// during a snapshot install, during compaction, before applying) and
+    /// restart them, again and again.
+    CrashPoint,
 }
 
 impl NemesisKind {
     /// Every kind, in the order `all` uses.
-    pub const ALL: [NemesisKind; 10] = [
+    pub const ALL: [NemesisKind; 11] = [
         NemesisKind::Partition,
         NemesisKind::Kill,
         NemesisKind::Pause,
@@ -58,6 +62,7 @@ impl NemesisKind {
         NemesisKind::LaggingLeader,
         NemesisKind::DeposedLeader,
         NemesisKind::LeaderChurn,
+        NemesisKind::CrashPoint,
     ];
 
     /// The command-line name.
@@ -73,6 +78,7 @@ impl NemesisKind {
             NemesisKind::LaggingLeader => "lagging-leader",
             NemesisKind::DeposedLeader => "deposed-leader",
             NemesisKind::LeaderChurn => "leader-churn",
+            NemesisKind::CrashPoint => "crash-point",
         }
     }
 
@@ -95,6 +101,10 @@ impl NemesisKind {
             NemesisKind::LeaderTransfer => (caps.leader_transfer, "a leader-transfer admin call"),
             NemesisKind::Membership => (caps.membership, "membership admin calls"),
             NemesisKind::VoteCrash => (caps.failpoints, "a crash-after-vote failpoint"),
+            NemesisKind::CrashPoint => (
+                caps.failpoints && !caps.crash_points.is_empty(),
+                "crash-point failpoints",
+            ),
         };
         (!ok).then_some(lack)
     }
@@ -372,6 +382,21 @@ pub enum FaultOp {
     },
     /// Undo what the churn still has in effect.
     StopLeaderChurn,
+    /// Arm `failpoint` on the nodes; restart each after it crashes there,
+    /// the i-th time after `restart_after_ms[i % len]`, armed again.
+    StartCrashPoint {
+        /// The target's failpoint name.
+        failpoint: String,
+        /// How the nodes were chosen.
+        target: Target,
+        /// The nodes, when known in advance.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nodes: Option<Vec<u64>>,
+        /// Delays before each restart, in turn.
+        restart_after_ms: Vec<u64>,
+    },
+    /// Disarm the failpoint and restart every node that is down.
+    StopCrashPoint,
 }
 
 impl FaultOp {
@@ -398,6 +423,8 @@ impl FaultOp {
             FaultOp::StopDeposedLeader => "stop-deposed-leader",
             FaultOp::StartLeaderChurn { .. } => "start-leader-churn",
             FaultOp::StopLeaderChurn => "stop-leader-churn",
+            FaultOp::StartCrashPoint { .. } => "start-crash-point",
+            FaultOp::StopCrashPoint => "stop-crash-point",
         }
     }
 
@@ -418,6 +445,7 @@ impl FaultOp {
                 NemesisKind::DeposedLeader
             }
             FaultOp::StartLeaderChurn { .. } | FaultOp::StopLeaderChurn => NemesisKind::LeaderChurn,
+            FaultOp::StartCrashPoint { .. } | FaultOp::StopCrashPoint => NemesisKind::CrashPoint,
         }
     }
 
@@ -469,6 +497,17 @@ impl FaultOp {
                 leader_fault: *leader_fault,
                 elect_ms: *elect_ms,
             },
+            FaultOp::StartCrashPoint {
+                failpoint,
+                target,
+                nodes: n,
+                restart_after_ms,
+            } => FaultOp::StartCrashPoint {
+                failpoint: failpoint.clone(),
+                target: *target,
+                nodes: nodes(n),
+                restart_after_ms: restart_after_ms.clone(),
+            },
             other => other.clone(),
         }
     }
@@ -501,6 +540,7 @@ impl FaultOp {
             FaultOp::StartLaggingLeader { .. } => FaultOp::StopLaggingLeader,
             FaultOp::StartDeposedLeader { .. } => FaultOp::StopDeposedLeader,
             FaultOp::StartLeaderChurn { .. } => FaultOp::StopLeaderChurn,
+            FaultOp::StartCrashPoint { .. } => FaultOp::StopCrashPoint,
             _ => return None,
         })
     }
@@ -699,6 +739,26 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
                 })
                 .collect();
             FaultOp::StartLeaderChurn { steps }
+        }
+        NemesisKind::CrashPoint => {
+            let target = match rng.gen_range(0..100) {
+                0..=49 => Target::One,
+                50..=79 => Target::Leader,
+                _ => Target::Majority,
+            };
+            FaultOp::StartCrashPoint {
+                failpoint: spec
+                    .caps
+                    .crash_points
+                    .choose(rng)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                target,
+                nodes: pick_nodes(target, nodes, rng),
+                restart_after_ms: (0..4)
+                    .map(|_| *[50, 200, 500, 1_000].choose(rng).expect("non-empty"))
+                    .collect(),
+            }
         }
     }
 }

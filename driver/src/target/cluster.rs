@@ -99,8 +99,8 @@ struct NodeProc {
     child: Option<Child>,
     state: NodeState,
     /// An exit seen by [`Cluster::reap_exited`] and not yet taken by
-    /// [`Cluster::check_exited`].
-    pending_exit: Option<String>,
+    /// [`Cluster::take_exit`] or [`Cluster::check_exited`].
+    pending_exit: Option<ExitRecord>,
 }
 
 /// A node process that exited on its own (the driver did not kill it).
@@ -284,13 +284,14 @@ impl Cluster {
                 unregister(child.id() as i32);
                 node.child = None;
                 node.state = NodeState::Down;
-                node.pending_exit = Some(status.to_string());
-                self.exits.push(ExitRecord {
+                let record = ExitRecord {
                     id,
                     status: status.to_string(),
                     code: status.code(),
                     at: Instant::now(),
-                });
+                };
+                node.pending_exit = Some(record.clone());
+                self.exits.push(record);
             }
         }
     }
@@ -299,6 +300,12 @@ impl Cluster {
     /// on its own since the last call (the driver did not kill it), and
     /// marks it down.
     pub fn check_exited(&mut self, id: u64) -> Option<String> {
+        self.take_exit(id).map(|e| e.status)
+    }
+
+    /// Like [`Cluster::check_exited`], with the whole record (exit code
+    /// included).
+    pub fn take_exit(&mut self, id: u64) -> Option<ExitRecord> {
         self.reap_exited();
         self.nodes.get_mut(&id)?.pending_exit.take()
     }

@@ -157,6 +157,9 @@ pub struct Capabilities {
     /// Its peer messages travel as `RAFTMSG1` frames the link proxies can
     /// duplicate, reorder and replay message by message.
     pub framed_peer_messages: bool,
+    /// Failpoints that crash a node at a hard moment (after an append,
+    /// during a snapshot install, ...), for the crash-point fault.
+    pub crash_points: &'static [&'static str],
 }
 
 /// One node's answer to a status probe.

@@ -30,12 +30,6 @@ pub struct RaftTarget;
 /// The exit code of a raft-node that a failpoint crashed.
 pub const FAILPOINT_EXIT_CODE: i32 = 86;
 
-/// The events file raft-node writes for node `id` (`--events-file`), relative
-/// to the run folder.
-pub fn events_file(dir: &Path, id: u64) -> PathBuf {
-    dir.join("nodes").join(format!("n{id}.events.jsonl"))
-}
-
 /// raft-node's argument list for a spec, followed by `extra`.
 pub fn command_line(extra: Vec<String>) -> CommandLine {
     Arc::new(move |spec: &NodeSpec| {
@@ -88,11 +82,18 @@ impl Target for RaftTarget {
             libc_clock: true,
             slow_links: true,
             framed_peer_messages: true,
+            crash_points: &[
+                "crash-after-append",
+                "crash-during-snapshot-install",
+                "crash-during-compaction",
+                "crash-before-apply",
+            ],
         }
     }
 
     fn checkers(&self) -> &'static [&'static str] {
-        &["election-safety"]
+        // From the events file each node writes (`--events-file`).
+        &["election-safety", "node-invariants"]
     }
 
     fn label(&self) -> String {
@@ -113,7 +114,11 @@ impl Target for RaftTarget {
                 return Err(format!("--node-bin {} is not a file", bin.display()));
             }
         }
-        Ok(())
+        // Everything a node will be given, checked by the node itself
+        // before any process starts (a typo in --bug or --node-arg is the
+        // node's own message and exit 2, not a run that never starts).
+        let bin = find_node_bin(opts.node_bin.as_deref())?;
+        check_config(&bin, &node_flags(opts))
     }
 
     fn binary(&self, opts: &TargetOptions) -> Result<PathBuf, String> {
@@ -129,18 +134,72 @@ impl Target for RaftTarget {
     }
 }
 
+/// Runs `raft-node --check-config` with `flags` (and placeholder id,
+/// address and data dir, which it does not touch): Ok, or the node's own
+/// words for what is wrong.
+pub fn check_config(bin: &Path, flags: &[String]) -> Result<(), String> {
+    let out = std::process::Command::new(bin)
+        .args(["--check-config", "--test-hooks", "--id", "1", "--listen", "127.0.0.1:1"])
+        .arg("--data-dir")
+        .arg(std::env::temp_dir().join("raft-driver-check-config"))
+        .args(flags)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let reason: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:"))
+        .collect();
+    Err(format!(
+        "raft-node refuses the node options: {}",
+        if reason.is_empty() {
+            format!("exit status {}", out.status)
+        } else {
+            reason.join(" ")
+        }
+    ))
+}
+
+/// The names `raft-node --list-bugs` (or `--list-failpoints`) prints.
+pub fn list(bin: &Path, what: &str) -> Result<Vec<String>, String> {
+    let out = std::process::Command::new(bin)
+        .arg(format!("--list-{what}"))
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} --list-{what} failed ({})", bin.display(), out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 /// Locates raft-node: `explicit`, else next to this executable.
 pub fn find_node_bin(explicit: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
         return Ok(p.to_path_buf());
     }
     let exe = std::env::current_exe().map_err(|e| format!("locating raft-driver: {e}"))?;
-    let beside = exe
+    let dir = exe
         .parent()
-        .map(|d| d.join("raft-node"))
         .ok_or_else(|| "raft-driver has no parent folder".to_string())?;
+    let beside = dir.join("raft-node");
     if beside.is_file() {
         return Ok(beside);
+    }
+    // Test binaries live one folder down, in target/<profile>/deps.
+    if let Some(up) = dir.parent().map(|d| d.join("raft-node")).filter(|p| p.is_file()) {
+        if dir.file_name().is_some_and(|n| n == "deps") {
+            return Ok(up);
+        }
     }
     Err(format!(
         "raft-node not found at {} (build it with `cargo build --release --workspace`, or pass --node-bin PATH)",
@@ -177,8 +236,20 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
         })
         .collect();
     let nodes = nodes_json(&specs);
-    let flags = node_flags(&spec.options);
-    let mut c = Cluster::new(bin.clone(), specs, command_line(flags));
+    // The driver's own runs may use the test hooks (bugs, failpoints); each
+    // node reports its role changes and broken invariants in its events
+    // file for the checkers.
+    let mut flags = vec!["--test-hooks".to_string()];
+    flags.extend(node_flags(&spec.options));
+    let events_dir = dir.join("nodes");
+    let base = command_line(flags);
+    let with_events: CommandLine = Arc::new(move |s: &NodeSpec| {
+        let mut a = base(s);
+        a.push("--events-file".into());
+        a.push(events_dir.join(format!("n{}.events.jsonl", s.id)).display().to_string());
+        a
+    });
+    let mut c = Cluster::new(bin.clone(), specs, with_events);
     c.start_all()?;
     let cluster = Arc::new(Mutex::new(c));
     let channels = open_channels(&listen)?;

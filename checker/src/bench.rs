@@ -33,6 +33,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 cas: true,
                 appends: false,
                 seed: 1,
+                ..GenOptions::default()
             },
         },
         Scenario {
@@ -47,6 +48,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 cas: true,
                 appends: false,
                 seed: 2,
+                ..GenOptions::default()
             },
         },
         Scenario {
@@ -61,6 +63,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 cas: false,
                 appends: true,
                 seed: 3,
+                ..GenOptions::default()
             },
         },
     ]

@@ -64,8 +64,9 @@ enum Cmd {
         /// Seconds after which one key is reported unknown.
         #[arg(long)]
         key_time_limit: Option<f64>,
-        /// Memory budget for the search caches, in MiB.
-        #[arg(long, default_value_t = 1024)]
+        /// Memory budget of the whole process (resident set, measured), in
+        /// MiB: a key whose search would pass it is reported unknown.
+        #[arg(long, default_value_t = raft_checker::check::DEFAULT_MEMORY_LIMIT >> 20)]
         memory_mib: usize,
         /// Worker threads (default: one per core).
         #[arg(long, default_value_t = 0)]
@@ -82,6 +83,11 @@ enum Cmd {
         /// the EDN default).
         #[arg(long, value_enum)]
         null_reads: Option<NullReads>,
+        /// Stop at the first key proven invalid (exit 1): a quick pass over
+        /// every key first, then the searches; the keys left are reported
+        /// not checked.
+        #[arg(long)]
+        fail_fast: bool,
     },
     /// Benchmark the checker on generated histories: seconds and peak memory.
     ///
@@ -134,6 +140,24 @@ enum Cmd {
         /// reads, writes and cas.
         #[arg(long)]
         appends: bool,
+        /// An info operation that takes effect may do so up to this many
+        /// milliseconds after its info line (a crash's write committed late).
+        #[arg(long, default_value_t = 0)]
+        late_info_ms: u64,
+        /// Keys k0, k1, ... that get one stale read each (a violation on
+        /// append keys).
+        #[arg(long, default_value_t = 0)]
+        stale_keys: usize,
+        /// A crash every this many milliseconds (0: none): operations due
+        /// during one time out as info, half take effect after it.
+        #[arg(long, default_value_t = 0)]
+        crash_every_ms: u64,
+        /// How long each crash lasts, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        crash_ms: u64,
+        /// The share of reads among the operations.
+        #[arg(long, default_value_t = 0.5)]
+        read_fraction: f64,
     },
     /// Draw the latency and rate plots of a history, with no check.
     Plot {
@@ -171,12 +195,18 @@ fn format_of(f: Option<FormatArg>) -> Option<Format> {
     })
 }
 
+/// The longest time limit accepted: about 31 years, far beyond any check
+/// and far below what overflows a clock.
+const MAX_SECONDS: f64 = 1e9;
+
 fn seconds(s: Option<f64>, what: &str) -> Result<Option<Duration>, String> {
     match s {
         None => Ok(None),
-        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) if s.is_finite() && s > 0.0 && s <= MAX_SECONDS => {
+            Ok(Some(Duration::from_secs_f64(s)))
+        }
         Some(s) => Err(format!(
-            "{what} must be a positive number of seconds, not {s}"
+            "{what} must be a positive number of seconds, at most {MAX_SECONDS:e}, not {s}"
         )),
     }
 }
@@ -206,6 +236,7 @@ fn run(cli: Cli) -> Result<i32, String> {
             out,
             json,
             null_reads,
+            fail_fast,
         } => {
             let file = history_path(&history);
             let format = format_of(format).unwrap_or_else(|| Format::guess(&file));
@@ -228,6 +259,7 @@ fn run(cli: Cli) -> Result<i32, String> {
                 threads,
                 progress: true,
                 null_read_is_unknown: null_reads == NullReads::Unknown,
+                fail_fast,
             };
             let h = read_history(&history, Some(format))
                 .map_err(|e| format!("{}: {e}", file.display()))?;
@@ -266,6 +298,11 @@ fn run(cli: Cli) -> Result<i32, String> {
             seed,
             corrupt,
             appends,
+            late_info_ms,
+            stale_keys,
+            crash_every_ms,
+            crash_ms,
+            read_fraction,
         } => {
             if !(0.0..=1.0).contains(&info_rate) {
                 return Err(format!(
@@ -282,6 +319,11 @@ fn run(cli: Cli) -> Result<i32, String> {
                     cas: !appends,
                     appends,
                     seed,
+                    late_info_ns: late_info_ms.saturating_mul(1_000_000),
+                    stale_keys,
+                    crash_every_ns: crash_every_ms.saturating_mul(1_000_000),
+                    crash_ns: crash_ms.saturating_mul(1_000_000),
+                    read_fraction,
                 });
             if corrupt {
                 raft_checker::generate::corrupt_one_read(&mut events, seed);

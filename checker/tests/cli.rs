@@ -218,6 +218,7 @@ fn exit_codes_say_valid_invalid_and_unknown() {
         cas: true,
         appends: false,
         seed: 2,
+        ..raft_checker::generate::GenOptions::default()
     });
     let text: String = events
         .iter()

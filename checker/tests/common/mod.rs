@@ -337,7 +337,6 @@ pub fn random_append_history(rng: &mut SmallRng, max_ops: usize) -> (Vec<Event>,
     (events, brute)
 }
 
-
 /// What happens to an operation once it takes effect (or not).
 #[derive(Debug, Clone)]
 struct Flight {
@@ -410,7 +409,13 @@ pub fn crash_append_history(
             } else {
                 EventType::Fail
             };
-            events.push(event(&events, process_of[p], EventType::Invoke, f, v.clone()));
+            events.push(event(
+                &events,
+                process_of[p],
+                EventType::Invoke,
+                f,
+                v.clone(),
+            ));
             in_flight[p] = Some(Flight {
                 f,
                 value: v,
@@ -451,7 +456,8 @@ pub fn crash_append_history(
             process_of[p] = fresh;
             fresh += 1;
         }
-        let counts = fl.outcome != EventType::Fail && !(fl.f == "read" && fl.outcome != EventType::Ok);
+        let counts =
+            fl.outcome != EventType::Fail && !(fl.f == "read" && fl.outcome != EventType::Ok);
         if counts {
             brute.push(BruteOp {
                 f: fl.f.to_string(),

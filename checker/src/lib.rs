@@ -33,6 +33,7 @@ pub mod report;
 pub mod search;
 pub mod shape;
 pub mod stats;
+pub mod verdict_text;
 pub mod witness;
 
 pub use check::{

@@ -206,23 +206,58 @@ fn core<M: SearchHints>(oracle: &mut Oracle<M>, seed: &[usize]) -> Option<Vec<us
     (!oracle.out_of_time()).then(|| (0..all.len()).collect())
 }
 
+/// How many operations of the current set name each operation as one it
+/// needs all of: an operation so named cannot leave while they stay.
+fn pins<M: SearchHints>(oracle: &Oracle<M>, c: &[usize]) -> Vec<u32> {
+    let mut count = vec![0u32; oracle.all.len()];
+    for &q in c {
+        for &p in &oracle.needs[q].all_of {
+            count[p as usize] += 1;
+        }
+    }
+    count
+}
+
+/// Whether removing `chunk` from the set whose [`pins`] are `pinned` would
+/// leave an operation without one it needs all of (a sure "no", found
+/// without building the rest).
+fn leaves_pinned<M: SearchHints>(oracle: &Oracle<M>, pinned: &mut [u32], chunk: &[usize]) -> bool {
+    for &q in chunk {
+        for &p in &oracle.needs[q].all_of {
+            pinned[p as usize] -= 1;
+        }
+    }
+    let stuck = chunk.iter().any(|&p| pinned[p] > 0);
+    for &q in chunk {
+        for &p in &oracle.needs[q].all_of {
+            pinned[p as usize] += 1;
+        }
+    }
+    stuck
+}
+
 /// Zeller's ddmin: tries each of n chunks, then each complement, doubling
 /// n when neither holds. The flag says whether it finished.
 fn ddmin<M: SearchHints>(oracle: &mut Oracle<M>, mut c: Vec<usize>) -> (Vec<usize>, bool) {
     let mut n = 2;
+    let mut pinned = pins(oracle, &c);
     while c.len() >= 2 {
         if oracle.out_of_time() {
             return (c, false);
         }
         let size = c.len().div_ceil(n);
-        let chunks: Vec<Vec<usize>> = c.chunks(size).map(<[usize]>::to_vec).collect();
+        let chunks: Vec<&[usize]> = c.chunks(size).collect();
         if let Some(ch) = chunks.iter().find(|ch| oracle.holds(ch)) {
-            c = ch.clone();
+            c = ch.to_vec();
+            pinned = pins(oracle, &c);
             n = 2;
             continue;
         }
         if chunks.len() > 2 {
             let complement = (0..chunks.len()).find_map(|k| {
+                if leaves_pinned(oracle, &mut pinned, chunks[k]) {
+                    return None;
+                }
                 let rest: Vec<usize> = chunks
                     .iter()
                     .enumerate()
@@ -233,6 +268,7 @@ fn ddmin<M: SearchHints>(oracle: &mut Oracle<M>, mut c: Vec<usize>) -> (Vec<usiz
             });
             if let Some(rest) = complement {
                 c = rest;
+                pinned = pins(oracle, &c);
                 n = (n - 1).max(2);
                 continue;
             }
@@ -245,14 +281,21 @@ fn ddmin<M: SearchHints>(oracle: &mut Oracle<M>, mut c: Vec<usize>) -> (Vec<usiz
     (c, true)
 }
 
-/// Drops single operations while the rest still holds, until none can go.
+/// Drops single operations while the rest still holds, until none can go
+/// (after a finished ddmin this only confirms: ddmin's last round tried
+/// every single drop).
 fn one_by_one<M: SearchHints>(oracle: &mut Oracle<M>, mut c: Vec<usize>) -> (Vec<usize>, bool) {
     loop {
         let mut dropped = false;
+        let mut pinned = pins(oracle, &c);
         let mut k = 0;
         while k < c.len() {
             if oracle.out_of_time() {
                 return (c, false);
+            }
+            if pinned[c[k]] > 0 {
+                k += 1;
+                continue;
             }
             let rest: Vec<usize> = c
                 .iter()
@@ -262,6 +305,7 @@ fn one_by_one<M: SearchHints>(oracle: &mut Oracle<M>, mut c: Vec<usize>) -> (Vec
                 .collect();
             if oracle.holds(&rest) {
                 c = rest;
+                pinned = pins(oracle, &c);
                 dropped = true;
             } else {
                 k += 1;

@@ -95,6 +95,10 @@ enum Cmd {
     /// Scenario b: one key, 20 processes, 10,000 operations, 5% info.
     /// Scenario c: one append key, 30 processes, 300 operations (about 30
     /// appends in flight at once).
+    /// Scenarios hard-valid and hard-invalid: 10 append keys, 50
+    /// processes, 150,000 operations with crashes (late info appends); the
+    /// invalid one has a stale read on 6 keys. Scenario hard-register: 10
+    /// cas-register keys of 5 values, 50 processes, crashes.
     /// Scenario knossos: the whole Knossos corpus, read and checked.
     Bench {
         /// Which scenario; `all` runs each in a fresh process, so that each
@@ -111,6 +115,12 @@ enum Cmd {
         /// `knossos`.
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/knossos/cas-register"))]
         corpus: PathBuf,
+        /// Memory budget of the whole process, in MiB.
+        #[arg(long, default_value_t = raft_checker::check::DEFAULT_MEMORY_LIMIT >> 20)]
+        memory_mib: usize,
+        /// Stop at the first invalid key (as `check --fail-fast`).
+        #[arg(long)]
+        fail_fast: bool,
     },
     /// Write a generated linearizable history as JSON lines on stdout (for
     /// trying the checker and its report without a cluster).
@@ -288,7 +298,19 @@ fn run(cli: Cli) -> Result<i32, String> {
             threads,
             time_limit,
             corpus,
-        } => bench(&scenario, threads, time_limit, &corpus),
+            memory_mib,
+            fail_fast,
+        } => {
+            let opts = CheckOptions {
+                time_limit: seconds(Some(time_limit), "--time-limit")?,
+                memory_limit: memory_mib.saturating_mul(1 << 20),
+                threads,
+                progress: true,
+                fail_fast,
+                ..CheckOptions::default()
+            };
+            bench(&scenario, &opts, &corpus)
+        }
         Cmd::Generate {
             ops,
             keys,
@@ -358,15 +380,10 @@ fn run(cli: Cli) -> Result<i32, String> {
     }
 }
 
-fn bench(
-    scenario: &str,
-    threads: usize,
-    time_limit: f64,
-    corpus: &std::path::Path,
-) -> Result<i32, String> {
+fn bench(scenario: &str, opts: &CheckOptions, corpus: &std::path::Path) -> Result<i32, String> {
     let all = raft_checker::bench::scenarios();
     if scenario == "knossos" {
-        let r = raft_checker::bench::run_corpus(corpus, threads)?;
+        let r = raft_checker::bench::run_corpus(corpus, opts.threads)?;
         say!(
             "scenario knossos: {} corpus files read and checked in {:.2} s; {} of them as expected; peak RSS {:.0} MiB",
             r.files,
@@ -380,17 +397,20 @@ fn bench(
         // One process per scenario: VmHWM is a per-process high-water mark.
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         for name in all.iter().map(|s| s.name).chain(["knossos"]) {
-            let status = std::process::Command::new(&exe)
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args(["bench", "--scenario", name])
+                .args(["--threads", &opts.threads.to_string()])
                 .args([
-                    "bench",
-                    "--scenario",
-                    name,
-                    "--threads",
-                    &threads.to_string(),
+                    "--time-limit",
+                    &opts.time_limit.map_or(0.0, |t| t.as_secs_f64()).to_string(),
                 ])
-                .args(["--time-limit", &time_limit.to_string()])
+                .args(["--memory-mib", &(opts.memory_limit >> 20).to_string()])
                 .arg("--corpus")
-                .arg(corpus)
+                .arg(corpus);
+            if opts.fail_fast {
+                cmd.arg("--fail-fast");
+            }
+            let status = cmd
                 .status()
                 .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
             if !status.success() {
@@ -399,20 +419,17 @@ fn bench(
         }
         return Ok(0);
     }
-    let s = all
-        .iter()
-        .find(|s| s.name == scenario)
-        .ok_or_else(|| format!("unknown scenario {scenario:?} (a, b, knossos or all)"))?;
-    let opts = CheckOptions {
-        time_limit: seconds(Some(time_limit), "--time-limit")?,
-        threads,
-        progress: true,
-        ..CheckOptions::default()
-    };
-    let r = raft_checker::bench::run(s, &opts);
+    let names: Vec<&str> = all.iter().map(|s| s.name).collect();
+    let s = all.iter().find(|s| s.name == scenario).ok_or_else(|| {
+        format!(
+            "unknown scenario {scenario:?} ({}, knossos or all)",
+            names.join(", ")
+        )
+    })?;
+    let r = raft_checker::bench::run(s, opts);
     say!(
-        "scenario {}: {}\n  {} events generated in {:.2} s; checked in {:.2} s; verdict {}; {} memoised states; peak RSS {:.0} MiB",
-        r.scenario, r.description, r.events, r.generate_s, r.check_s, r.verdict, r.states, r.peak_rss_mib
+        "scenario {}: {}\n  {} events generated in {:.2} s; checked in {:.2} s; verdict {} ({}); {} memoised states; peak RSS {:.0} MiB",
+        r.scenario, r.description, r.events, r.generate_s, r.check_s, r.verdict, r.keys, r.states, r.peak_rss_mib
     );
     Ok(0)
 }

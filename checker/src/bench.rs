@@ -1,8 +1,9 @@
 //! The benchmark behind `raft-checker bench`: generated histories checked
 //! in-process, reporting seconds and peak memory.
 
-use crate::check::{check_history, CheckOptions};
+use crate::check::CheckOptions;
 use crate::generate::{generate, GenOptions};
+use crate::history_check::check_history;
 use crate::register::RegisterKind;
 use serde::Serialize;
 use std::time::Instant;

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod generate;
 pub mod hints;
 pub mod history;
+pub mod history_check;
 pub mod impossible;
 pub mod input;
 pub mod jepsen;
@@ -36,12 +37,10 @@ pub mod stats;
 pub mod verdict_text;
 pub mod witness;
 
-pub use check::{
-    check_history, check_with_model, CheckOptions, CheckResult, Explanation, KeyResult, OpRef,
-    Validity,
-};
+pub use check::{CheckOptions, CheckResult, Explanation, KeyResult, OpRef, Validity};
 pub use error::HistoryError;
 pub use history::{Event, EventType, History, HistoryWriter, Process};
+pub use history_check::{check_history, check_with_model};
 pub use register::RegisterKind;
 
 /// Exit code: the history is linearizable.

@@ -352,7 +352,9 @@ fn absurd_time_limits_exit_2_with_a_message() {
         }
     }
     // The library takes any Duration without overflowing a clock.
-    let events = raft_checker::history::read_jsonl(VALID.as_bytes()).unwrap().events;
+    let events = raft_checker::history::read_jsonl(VALID.as_bytes())
+        .unwrap()
+        .events;
     let opts = raft_checker::CheckOptions {
         time_limit: Some(std::time::Duration::MAX),
         key_time_limit: Some(std::time::Duration::MAX),
@@ -404,7 +406,11 @@ fn fail_fast_stops_at_the_first_invalid_key_and_names_the_others_not_checked() {
     assert_eq!(r.invalid_keys, vec!["k3".to_string()]);
     assert_eq!(r.not_checked_keys.len(), 7, "{:?}", r.keys);
     assert!(r.unknown_keys.is_empty());
-    assert!(r.summary.ends_with("7 keys not checked (--fail-fast)"), "{}", r.summary);
+    assert!(
+        r.summary.ends_with("7 keys not checked (--fail-fast)"),
+        "{}",
+        r.summary
+    );
     // Without it every key is checked.
     let all = raft_checker::check_history(&events, &raft_checker::CheckOptions::default()).unwrap();
     assert!(all.not_checked_keys.is_empty());
@@ -418,7 +424,10 @@ fn fail_fast_stops_at_the_first_invalid_key_and_names_the_others_not_checked() {
     assert!(text.contains("7 keys not checked (--fail-fast)"), "{text}");
     // A valid history is checked whole and stays valid.
     let valid = write(dir.path(), "v.jsonl", VALID);
-    assert_eq!(checker(&["check", &valid, "--fail-fast"]).status.code(), Some(0));
+    assert_eq!(
+        checker(&["check", &valid, "--fail-fast"]).status.code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -493,6 +502,8 @@ fn stdout_of_an_invalid_check_is_tens_of_short_lines() {
 }
 
 /// Peak resident memory of a child that exited, in bytes (wait4's rusage).
+// wait4 reaps the child, which std's wait would not measure.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
     use std::io::Read;
     let mut child = Command::new(env!("CARGO_BIN_EXE_raft-checker"))

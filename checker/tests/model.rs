@@ -39,7 +39,10 @@ impl Model for Counter {
             ("read", Some(n)) => Ok(Some(CounterOp::Read(n))),
             // A read that never answered constrains nothing.
             ("read", None) => Ok(None),
-            (f, _) => Err(format!("a counter has add and read, not {f} of {}", op.value())),
+            (f, _) => Err(format!(
+                "a counter has add and read, not {f} of {}",
+                op.value()
+            )),
         }
     }
 }
@@ -69,7 +72,10 @@ fn a_counter_with_only_its_specification_is_checked() {
     assert_eq!(r.model, "counter");
 
     // A read of 4 after both adds finished: no order gives 4.
-    let bad = CONCURRENT_ADDS.replace(r#""type":"ok","f":"read","value":5"#, r#""type":"ok","f":"read","value":4"#);
+    let bad = CONCURRENT_ADDS.replace(
+        r#""type":"ok","f":"read","value":5"#,
+        r#""type":"ok","f":"read","value":4"#,
+    );
     let r = check(&bad);
     assert_eq!(r.valid, Validity::Invalid, "{}", r.summary);
     let e = &r.explanations[0];

@@ -174,137 +174,147 @@ fn append_shape(all: &[SearchOp<RegOp>], initial: &Val, w: &[usize]) -> Option<S
             }
         }
     }
-    two_orders(&reads, &piece)
-        .or_else(|| missed(all, &reads, &appends, &piece))
-        .or_else(|| wrong_order(all, &reads, &appends, &piece))
+    let w = PieceWitness {
+        all,
+        reads: &reads,
+        appends: &appends,
+        piece: &piece,
+    };
+    w.two_orders()
+        .or_else(|| w.missed())
+        .or_else(|| w.wrong_order())
 }
 
-/// Two reads that show two appends in opposite orders, or neither of
-/// which extends the other.
-fn two_orders(reads: &[PieceRead], piece: &dyn Fn(usize) -> String) -> Option<Shape> {
-    for (k, r1) in reads.iter().enumerate() {
-        let pos1: HashMap<usize, usize> = r1
-            .pieces
-            .iter()
-            .enumerate()
-            .filter_map(|(j, &(_, a))| a.map(|a| (a, j)))
-            .collect();
-        for r2 in &reads[k + 1..] {
-            let both: Vec<usize> = r2
+/// The reads and appends of a witness on a key of pieces.
+struct PieceWitness<'a> {
+    all: &'a [SearchOp<RegOp>],
+    reads: &'a [PieceRead<'a>],
+    appends: &'a [usize],
+    /// An append's piece, quoted.
+    piece: &'a dyn Fn(usize) -> String,
+}
+
+impl PieceWitness<'_> {
+    /// Two reads that show two appends in opposite orders, or neither of
+    /// which extends the other.
+    fn two_orders(&self) -> Option<Shape> {
+        let (reads, piece) = (self.reads, self.piece);
+        for (k, r1) in reads.iter().enumerate() {
+            let pos1: HashMap<usize, usize> = r1
                 .pieces
                 .iter()
-                .filter_map(|&(_, a)| a.filter(|a| pos1.contains_key(a)))
+                .enumerate()
+                .filter_map(|(j, &(_, a))| a.map(|a| (a, j)))
                 .collect();
-            for (j, &b) in both.iter().enumerate() {
-                if let Some(&a) = both[j + 1..].iter().find(|&&a| pos1[&a] < pos1[&b]) {
-                    return shape_of(
-                        format!(
-                            "two appends seen in two orders: {{0}} shows {} before {}, {{1}} \
+            for r2 in &reads[k + 1..] {
+                let both: Vec<usize> = r2
+                    .pieces
+                    .iter()
+                    .filter_map(|&(_, a)| a.filter(|a| pos1.contains_key(a)))
+                    .collect();
+                for (j, &b) in both.iter().enumerate() {
+                    if let Some(&a) = both[j + 1..].iter().find(|&&a| pos1[&a] < pos1[&b]) {
+                        return shape_of(
+                            format!(
+                                "two appends seen in two orders: {{0}} shows {} before {}, {{1}} \
                              shows {} before {}",
-                            piece(a),
-                            piece(b),
-                            piece(b),
-                            piece(a)
-                        ),
-                        vec![r1.op, r2.op],
+                                piece(a),
+                                piece(b),
+                                piece(b),
+                                piece(a)
+                            ),
+                            vec![r1.op, r2.op],
+                        );
+                    }
+                }
+                let (short, long) = if r1.pieces.len() <= r2.pieces.len() {
+                    (r1, r2)
+                } else {
+                    (r2, r1)
+                };
+                if !long.pieces.starts_with(&short.pieces) {
+                    return shape_of(
+                        "two reads no order of appends explains: neither {0}'s value nor {1}'s \
+                     extends the other, and appends only extend the value"
+                            .to_string(),
+                        vec![short.op, long.op],
                     );
                 }
             }
-            let (short, long) = if r1.pieces.len() <= r2.pieces.len() {
-                (r1, r2)
-            } else {
-                (r2, r1)
-            };
-            if !long.pieces.starts_with(&short.pieces) {
-                return shape_of(
-                    "two reads no order of appends explains: neither {0}'s value nor {1}'s \
-                     extends the other, and appends only extend the value"
-                        .to_string(),
-                    vec![short.op, long.op],
-                );
-            }
         }
+        None
     }
-    None
-}
 
-/// A read that misses an append acknowledged before it began.
-fn missed(
-    all: &[SearchOp<RegOp>],
-    reads: &[PieceRead],
-    appends: &[usize],
-    piece: &dyn Fn(usize) -> String,
-) -> Option<Shape> {
-    for r in reads {
-        let shows = |a: usize| r.pieces.iter().any(|&(_, b)| b == Some(a));
-        for &x in appends {
-            if shows(x) || all[x].ret.is_none_or(|xr| xr >= all[r.op].call) {
-                continue;
-            }
-            let seen_elsewhere = all.iter().any(|o| match &o.op {
-                RegOp::Read(Val::Str(s)) => o.ret.is_some() && s.contains(&*piece_text(all, x)),
-                _ => false,
-            });
-            let text = if seen_elsewhere {
-                format!(
-                    "stale read: {{0}} misses {}, which {{1}} appended and was acknowledged \
+    /// A read that misses an append acknowledged before it began.
+    fn missed(&self) -> Option<Shape> {
+        let (all, piece) = (self.all, self.piece);
+        for r in self.reads {
+            let shows = |a: usize| r.pieces.iter().any(|&(_, b)| b == Some(a));
+            for &x in self.appends {
+                if shows(x) || all[x].ret.is_none_or(|xr| xr >= all[r.op].call) {
+                    continue;
+                }
+                let seen_elsewhere = all.iter().any(|o| match &o.op {
+                    RegOp::Read(Val::Str(s)) => o.ret.is_some() && s.contains(&*Self::piece_text(all, x)),
+                    _ => false,
+                });
+                let text = if seen_elsewhere {
+                    format!(
+                        "stale read: {{0}} misses {}, which {{1}} appended and was acknowledged \
                      before the read began (other reads show it)",
-                    piece(x)
-                )
-            } else {
-                format!(
+                        piece(x)
+                    )
+                } else {
+                    format!(
                     "lost write: {{1}} appended {} and was acknowledged, yet {{0}}, which began \
                      after that, misses it, and no read ever shows it",
                     piece(x)
                 )
-            };
-            return shape_of(text, vec![r.op, x]);
-        }
-    }
-    None
-}
-
-fn piece_text(all: &[SearchOp<RegOp>], a: usize) -> std::sync::Arc<str> {
-    match &all[a].op {
-        RegOp::Append(s) => s.clone(),
-        _ => "".into(),
-    }
-}
-
-/// Two appends, one acknowledged before the other began, that a read shows
-/// the other way round (or the later one without the earlier).
-fn wrong_order(
-    all: &[SearchOp<RegOp>],
-    reads: &[PieceRead],
-    appends: &[usize],
-    piece: &dyn Fn(usize) -> String,
-) -> Option<Shape> {
-    for r in reads {
-        let pos = |a: usize| r.pieces.iter().position(|&(_, b)| b == Some(a));
-        for &x in appends {
-            for &y in appends {
-                let (Some(xr), Some(py)) = (all[x].ret, pos(y)) else {
-                    continue;
                 };
-                if xr >= all[y].call || pos(x).is_some_and(|px| px < py) {
-                    continue;
-                }
-                let how = if pos(x).is_some() {
-                    "before"
-                } else {
-                    "without"
-                };
-                return shape_of(
-                    format!(
-                        "two appends in the wrong order: {{1}} was acknowledged before {{2}} \
-                         began, but {{0}} shows {} {how} {}",
-                        piece(y),
-                        piece(x)
-                    ),
-                    vec![r.op, x, y],
-                );
+                return shape_of(text, vec![r.op, x]);
             }
         }
+        None
     }
-    None
+
+    fn piece_text(all: &[SearchOp<RegOp>], a: usize) -> std::sync::Arc<str> {
+        match &all[a].op {
+            RegOp::Append(s) => s.clone(),
+            _ => "".into(),
+        }
+    }
+
+    /// Two appends, one acknowledged before the other began, that a read shows
+    /// the other way round (or the later one without the earlier).
+    fn wrong_order(&self) -> Option<Shape> {
+        let (all, piece) = (self.all, self.piece);
+        for r in self.reads {
+            let pos = |a: usize| r.pieces.iter().position(|&(_, b)| b == Some(a));
+            for &x in self.appends {
+                for &y in self.appends {
+                    let (Some(xr), Some(py)) = (all[x].ret, pos(y)) else {
+                        continue;
+                    };
+                    if xr >= all[y].call || pos(x).is_some_and(|px| px < py) {
+                        continue;
+                    }
+                    let how = if pos(x).is_some() {
+                        "before"
+                    } else {
+                        "without"
+                    };
+                    return shape_of(
+                        format!(
+                            "two appends in the wrong order: {{1}} was acknowledged before {{2}} \
+                         began, but {{0}} shows {} {how} {}",
+                            piece(y),
+                            piece(x)
+                        ),
+                        vec![r.op, x, y],
+                    );
+                }
+            }
+        }
+        None
+    }
 }

@@ -9,6 +9,36 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use serde_json::{json, Value};
 
+/// Options for one random key: the kv model, one thread.
+fn kv(initial: &Value) -> CheckOptions {
+    CheckOptions {
+        model: RegisterKind::Kv,
+        initial_value: initial.clone(),
+        threads: 1,
+        ..CheckOptions::default()
+    }
+}
+
+/// What the brute force says, counted.
+fn verdict(brute: &[common::BruteOp], initial: &Value, counts: &mut (usize, usize)) -> Validity {
+    if brute_force(brute, initial) {
+        counts.0 += 1;
+        Validity::Valid
+    } else {
+        counts.1 += 1;
+        Validity::Invalid
+    }
+}
+
+/// A history as JSON lines, for failure messages.
+fn text(events: &[raft_checker::Event]) -> String {
+    events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn checker_agrees_with_brute_force_on_small_random_histories() {
     // DIFFERENTIAL_CASES, DIFFERENTIAL_SEED and DIFFERENTIAL_MAX_OPS widen
@@ -26,34 +56,21 @@ fn checker_agrees_with_brute_force_on_small_random_histories() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let mut rng = SmallRng::seed_from_u64(seed);
-    let (mut valid, mut invalid, mut quick_invalid) = (0, 0, 0);
+    let mut counts = (0, 0);
+    let mut quick_invalid = 0;
     for case in 0..cases {
         let (events, brute) = random_history(&mut rng, max_ops);
         let initial = if case % 2 == 0 { Value::Null } else { json!(0) };
-        let expected = brute_force(&brute, &initial);
-        let opts = CheckOptions {
-            model: RegisterKind::Kv,
-            initial_value: initial.clone(),
-            threads: 1,
-            ..CheckOptions::default()
-        };
+        let want = verdict(&brute, &initial, &mut counts);
+        let opts = kv(&initial);
         let got = check_history(&events, &opts).expect("generated histories are well formed");
-        let want = if expected {
-            Validity::Valid
-        } else {
-            Validity::Invalid
-        };
         assert_eq!(
             got.valid,
             want,
             "case {case}, initial {initial}: checker says {:?}, brute force {:?}\n{}",
             got.valid,
             want,
-            events
-                .iter()
-                .map(|e| serde_json::to_string(e).unwrap())
-                .collect::<Vec<_>>()
-                .join("\n")
+            text(&events)
         );
         // With no memory for the search, only the quick impossibility check
         // can decide: it may say invalid (then rightly) or unknown.
@@ -69,13 +86,9 @@ fn checker_agrees_with_brute_force_on_small_random_histories() {
         if quick == Validity::Invalid {
             quick_invalid += 1;
         }
-        if expected {
-            valid += 1;
-        } else {
-            invalid += 1;
-        }
     }
     // The generator must exercise both verdicts, or the test proves little.
+    let (valid, invalid) = counts;
     assert!(
         valid > cases / 8 && invalid > cases / 8,
         "valid {valid}, invalid {invalid}"
@@ -93,34 +106,19 @@ fn checker_agrees_with_brute_force_on_many_concurrent_appends() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
     let mut rng = SmallRng::seed_from_u64(7_20261130);
-    let (mut valid, mut invalid) = (0, 0);
+    let mut counts = (0, 0);
     for case in 0..cases {
         let (events, brute) = random_append_history(&mut rng, 9);
         let initial = [Value::Null, json!("0,"), json!(0)][case % 3].clone();
-        let want = if brute_force(&brute, &initial) {
-            valid += 1;
-            Validity::Valid
-        } else {
-            invalid += 1;
-            Validity::Invalid
-        };
-        let opts = CheckOptions {
-            model: RegisterKind::Kv,
-            initial_value: initial.clone(),
-            threads: 1,
-            ..CheckOptions::default()
-        };
+        let want = verdict(&brute, &initial, &mut counts);
+        let opts = kv(&initial);
         let got = check_history(&events, &opts).expect("generated histories are well formed");
         assert_eq!(
             got.valid,
             want,
             "case {case}, initial {initial}: {}\n{}",
             got.summary,
-            events
-                .iter()
-                .map(|e| serde_json::to_string(e).unwrap())
-                .collect::<Vec<_>>()
-                .join("\n")
+            text(&events)
         );
         let starved = CheckOptions {
             memory_limit: 0,
@@ -132,6 +130,7 @@ fn checker_agrees_with_brute_force_on_many_concurrent_appends() {
             "case {case}: the quick check says {quick:?}, brute force {want:?}"
         );
     }
+    let (valid, invalid) = counts;
     assert!(
         valid > cases / 4 && invalid > cases / 8,
         "valid {valid}, invalid {invalid}"
@@ -150,30 +149,13 @@ fn keys_of_pieces_with_crashed_appends_are_decided_as_the_brute_force_does() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4000);
     let mut rng = SmallRng::seed_from_u64(15_20261130);
-    let (mut valid, mut invalid, mut decided) = (0, 0, 0);
+    let (mut counts, mut decided) = ((0, 0), 0);
     for case in 0..cases {
         let initial = [Value::Null, json!("0,"), json!("")][case % 3].clone();
         let (events, brute) = common::crash_append_history(&mut rng, 9, &initial);
-        let want = if brute_force(&brute, &initial) {
-            valid += 1;
-            Validity::Valid
-        } else {
-            invalid += 1;
-            Validity::Invalid
-        };
-        let opts = CheckOptions {
-            model: RegisterKind::Kv,
-            initial_value: initial.clone(),
-            threads: 1,
-            ..CheckOptions::default()
-        };
-        let history = || {
-            events
-                .iter()
-                .map(|e| serde_json::to_string(e).unwrap())
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
+        let want = verdict(&brute, &initial, &mut counts);
+        let opts = kv(&initial);
+        let history = || text(&events);
         let got = check_history(&events, &opts).expect("well formed");
         assert_eq!(
             got.valid,
@@ -200,6 +182,7 @@ fn keys_of_pieces_with_crashed_appends_are_decided_as_the_brute_force_does() {
             decided += 1;
         }
     }
+    let (valid, invalid) = counts;
     assert!(
         valid > cases / 4 && invalid > cases / 5 && decided > cases / 2,
         "valid {valid}, invalid {invalid}, decided by pieces {decided}"

@@ -199,15 +199,15 @@ fn witnesses_of_random_register_and_append_keys_are_invalid_alone_and_1_minimal(
     });
 }
 
-/// A history from JSON lines written as `(process, type, f, value)`, one
-/// key, times 10 apart.
-fn history(lines: &[(u64, &str, &str, Value)]) -> Vec<Event> {
-    let text: String = lines
+/// A history of one key from `(process, type, f, value)` lines, times 10
+/// apart.
+fn history(key: &str, items: &[(u64, &str, &str, Value)]) -> Vec<Event> {
+    let text: String = items
         .iter()
         .enumerate()
         .map(|(i, (p, t, f, v))| {
             json!({"index": i, "time": i * 10, "process": p, "type": t, "f": f,
-                   "key": "a5", "value": v})
+                   "key": key, "value": v})
             .to_string()
                 + "\n"
         })
@@ -220,18 +220,21 @@ fn a_stale_read_of_appends_is_named_in_a_sentence_with_its_few_operations() {
     // The shape of issue 13: "3," is acknowledged (index 5) before process
     // 9's read begins (index 8), process 7 has already seen it, and
     // process 9's read lacks it.
-    let events = history(&[
-        (1, "invoke", "append", json!("1,")),
-        (1, "ok", "append", json!("1,")),
-        (2, "invoke", "append", json!("2,")),
-        (2, "ok", "append", json!("2,")),
-        (3, "invoke", "append", json!("3,")),
-        (3, "ok", "append", json!("3,")),
-        (7, "invoke", "read", Value::Null),
-        (7, "ok", "read", json!("1,2,3,")),
-        (9, "invoke", "read", Value::Null),
-        (9, "ok", "read", json!("1,2,")),
-    ]);
+    let events = history(
+        "a5",
+        &[
+            (1, "invoke", "append", json!("1,")),
+            (1, "ok", "append", json!("1,")),
+            (2, "invoke", "append", json!("2,")),
+            (2, "ok", "append", json!("2,")),
+            (3, "invoke", "append", json!("3,")),
+            (3, "ok", "append", json!("3,")),
+            (7, "invoke", "read", Value::Null),
+            (7, "ok", "read", json!("1,2,3,")),
+            (9, "invoke", "read", Value::Null),
+            (9, "ok", "read", json!("1,2,")),
+        ],
+    );
     let r = check_history(&events, &opts(&Value::Null)).expect("well formed");
     assert_eq!(r.valid, Validity::Invalid);
     let e = &r.explanations[0];
@@ -298,27 +301,14 @@ fn a_read_of_a_value_never_written_is_its_own_witness() {
     );
 }
 
-/// A history of one key "k" from `(process, type, f, value)` lines.
-fn lines(items: &[(u64, &str, &str, Value)]) -> Vec<Event> {
-    let text: String = items
-        .iter()
-        .enumerate()
-        .map(|(i, (p, t, f, v))| {
-            json!({"index": i, "time": i * 10, "process": p, "type": t, "f": f,
-                   "key": "k", "value": v})
-            .to_string()
-                + "\n"
-        })
-        .collect();
-    read_jsonl(text.as_bytes()).expect("test history").events
-}
-
 #[test]
 fn the_common_shapes_get_their_sentence() {
     let cases: Vec<(&str, Vec<Event>)> = vec![
         (
             "two appends seen in two orders: process 3's read (index 5) shows \"1,\" before \"2,\", process 4's read (index 7) shows \"2,\" before \"1,\"",
-            lines(&[
+            history(
+                "k",
+                &[
                 (1, "invoke", "append", json!("1,")),
                 (2, "invoke", "append", json!("2,")),
                 (1, "ok", "append", json!("1,")),
@@ -327,36 +317,46 @@ fn the_common_shapes_get_their_sentence() {
                 (3, "ok", "read", json!("1,2,")),
                 (4, "invoke", "read", Value::Null),
                 (4, "ok", "read", json!("2,1,")),
-            ]),
+            ],
+            ),
         ),
         (
             "lost write: process 1's append (index 1) appended \"1,\" and was acknowledged, yet process 2's read (index 3), which began after that, misses it, and no read ever shows it",
-            lines(&[
+            history(
+                "k",
+                &[
                 (1, "invoke", "append", json!("1,")),
                 (1, "ok", "append", json!("1,")),
                 (2, "invoke", "read", Value::Null),
                 (2, "ok", "read", Value::Null),
-            ]),
+            ],
+            ),
         ),
         (
             "a cas succeeded against a value that was not there: process 3's cas (index 5) expected 1, but process 2's write (index 3) had written 2 over it and was acknowledged before the cas began, after process 1's write (index 1) wrote 1",
-            lines(&[
+            history(
+                "k",
+                &[
                 (1, "invoke", "write", json!(1)),
                 (1, "ok", "write", json!(1)),
                 (2, "invoke", "write", json!(2)),
                 (2, "ok", "write", json!(2)),
                 (3, "invoke", "cas", json!([1, 3])),
                 (3, "ok", "cas", json!([1, 3])),
-            ]),
+            ],
+            ),
         ),
         (
             "a read saw an append before it began: process 1's read (index 1) shows \"1,\", but process 2's append (index 3) was invoked after the read returned",
-            lines(&[
+            history(
+                "k",
+                &[
                 (1, "invoke", "read", Value::Null),
                 (1, "ok", "read", json!("1,")),
                 (2, "invoke", "append", json!("1,")),
                 (2, "ok", "append", json!("1,")),
-            ]),
+            ],
+            ),
         ),
     ];
     for (want, events) in cases {

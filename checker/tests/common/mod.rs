@@ -186,6 +186,32 @@ pub fn random_history(rng: &mut SmallRng, max_ops: usize) -> (Vec<Event>, Vec<Br
     (events, brute)
 }
 
+/// A new operation of an append history: an append of the next piece
+/// (with probability `append`) or a read, and how it will end: ok with
+/// probability `ok`, else info (up to 0.9), else fail.
+fn draw_append_op(
+    rng: &mut SmallRng,
+    pieces: &mut usize,
+    append: f64,
+    ok: f64,
+) -> (&'static str, Value, EventType) {
+    let (f, v) = if rng.gen_bool(append) {
+        *pieces += 1;
+        ("append", json!(format!("{pieces},")))
+    } else {
+        ("read", Value::Null)
+    };
+    let r: f64 = rng.gen();
+    let outcome = if r < ok {
+        EventType::Ok
+    } else if r < 0.9 {
+        EventType::Info
+    } else {
+        EventType::Fail
+    };
+    (f, v, outcome)
+}
+
 /// A history of reads and appends on one key, from a real execution with
 /// many overlapping appends (each takes effect at some instant between its
 /// invoke and its completion), so that most are linearizable; in some, one
@@ -217,20 +243,7 @@ pub fn random_append_history(rng: &mut SmallRng, max_ops: usize) -> (Vec<Event>,
         // Prefer starting: many appends in flight at once.
         if can_start && (busy.is_empty() || rng.gen_bool(0.6)) {
             let p = idle[rng.gen_range(0..idle.len())];
-            let (f, v) = if rng.gen_bool(0.6) {
-                pieces += 1;
-                ("append", json!(format!("{pieces},")))
-            } else {
-                ("read", Value::Null)
-            };
-            let r: f64 = rng.gen();
-            let outcome = if r < 0.8 {
-                EventType::Ok
-            } else if r < 0.9 {
-                EventType::Info
-            } else {
-                EventType::Fail
-            };
+            let (f, v, outcome) = draw_append_op(rng, &mut pieces, 0.6, 0.8);
             events.push(Event {
                 index: events.len() as u64,
                 time: events.len() as u64 * 10,
@@ -395,20 +408,7 @@ pub fn crash_append_history(
         }
         if can_start && (busy.is_empty() || rng.gen_bool(0.6)) {
             let p = idle[rng.gen_range(0..idle.len())];
-            let (f, v) = if rng.gen_bool(0.55) {
-                pieces += 1;
-                ("append", json!(format!("{pieces},")))
-            } else {
-                ("read", Value::Null)
-            };
-            let r: f64 = rng.gen();
-            let outcome = if r < 0.7 {
-                EventType::Ok
-            } else if r < 0.9 {
-                EventType::Info
-            } else {
-                EventType::Fail
-            };
+            let (f, v, outcome) = draw_append_op(rng, &mut pieces, 0.55, 0.7);
             events.push(event(
                 &events,
                 process_of[p],

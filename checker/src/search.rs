@@ -454,43 +454,10 @@ fn search_with<M: SearchHints>(
                 continue;
             }
         }
-        let candidate = match cursor {
-            Cursor::Certain(r) => match w.cands.get(r) {
-                Some(&e) => {
-                    cursor = Cursor::Certain(r + 1);
-                    Some(w.entries[e as usize].op as usize)
-                }
-                None => {
-                    cursor = Cursor::Uncertain(0);
-                    None
-                }
-            },
-            Cursor::Uncertain(i) => match f.uncertain.get(i) {
-                Some(&op) if ops[op].call < w.entries[w.frontier as usize].pos => {
-                    cursor = Cursor::Uncertain(i + 1);
-                    let usable =
-                        !w.linearized.get(op) && f.before[op].is_none_or(|p| w.linearized.get(p));
-                    usable.then_some(op)
-                }
-                _ => {
-                    // Stuck: nothing can go before this return.
-                    best.stuck(&w);
-                    cursor = Cursor::Exhausted;
-                    None
-                }
-            },
-            Cursor::Exhausted => {
-                let Some(resume) = w.pop() else {
-                    let v = best.violation.unwrap_or(Violation {
-                        op: w.entries[w.frontier as usize].op as usize,
-                        prefix: Vec::new(),
-                        states: vec![w.state.clone()],
-                    });
-                    return (SearchOutcome::Violation(v), w.stats(steps));
-                };
-                cursor = resume;
-                None
-            }
+        let candidate = match pick(&mut w, &f, &mut cursor, &mut best) {
+            Pick::Op(op) => Some(op),
+            Pick::Nothing => None,
+            Pick::Exhausted(v) => return (SearchOutcome::Violation(v), w.stats(steps)),
         };
         let Some(op) = candidate else { continue };
         let Some(next_state) = next(&w, &f, op) else {
@@ -504,6 +471,67 @@ fn search_with<M: SearchHints>(
             Push::Seen => {}
             Push::Full => return (SearchOutcome::Unknown(w.out_of_memory()), w.stats(steps)),
         }
+    }
+}
+
+/// What the scan offers next.
+enum Pick<S> {
+    /// An operation to try.
+    Op(usize),
+    /// Nothing here; scan on.
+    Nothing,
+    /// Every configuration is exhausted: no linearization.
+    Exhausted(Violation<S>),
+}
+
+/// Moves the scan one step: the next candidate call, the next usable
+/// uncertain operation, or a backtrack.
+fn pick<M: SearchHints>(
+    w: &mut Walk<M>,
+    f: &Facts,
+    cursor: &mut Cursor,
+    best: &mut Best<M::State>,
+) -> Pick<M::State> {
+    match *cursor {
+        Cursor::Certain(r) => match w.cands.get(r) {
+            Some(&e) => {
+                *cursor = Cursor::Certain(r + 1);
+                Pick::Op(w.entries[e as usize].op as usize)
+            }
+            None => {
+                *cursor = Cursor::Uncertain(0);
+                Pick::Nothing
+            }
+        },
+        Cursor::Uncertain(i) => match f.uncertain.get(i) {
+            Some(&op) if w.ops[op].call < w.entries[w.frontier as usize].pos => {
+                *cursor = Cursor::Uncertain(i + 1);
+                let usable =
+                    !w.linearized.get(op) && f.before[op].is_none_or(|p| w.linearized.get(p));
+                if usable {
+                    Pick::Op(op)
+                } else {
+                    Pick::Nothing
+                }
+            }
+            _ => {
+                // Stuck: nothing can go before this return.
+                best.stuck(w);
+                *cursor = Cursor::Exhausted;
+                Pick::Nothing
+            }
+        },
+        Cursor::Exhausted => match w.pop() {
+            Some(resume) => {
+                *cursor = resume;
+                Pick::Nothing
+            }
+            None => Pick::Exhausted(best.violation.take().unwrap_or(Violation {
+                op: w.entries[w.frontier as usize].op as usize,
+                prefix: Vec::new(),
+                states: vec![w.state.clone()],
+            })),
+        },
     }
 }
 

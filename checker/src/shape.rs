@@ -255,7 +255,9 @@ impl PieceWitness<'_> {
                     continue;
                 }
                 let seen_elsewhere = all.iter().any(|o| match &o.op {
-                    RegOp::Read(Val::Str(s)) => o.ret.is_some() && s.contains(&*Self::piece_text(all, x)),
+                    RegOp::Read(Val::Str(s)) => {
+                        o.ret.is_some() && s.contains(&*Self::piece_text(all, x))
+                    }
                     _ => false,
                 });
                 let text = if seen_elsewhere {

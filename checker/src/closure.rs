@@ -14,27 +14,33 @@ use std::collections::HashMap;
 /// names (the latest ones): a witness keeps one of them.
 const SOURCES: usize = 64;
 
-/// What each of the key's operations needs in a witness.
-pub fn needs(all: &[SearchOp<RegOp>], initial: &Val) -> Vec<Need> {
-    let mut out = vec![Need::default(); all.len()];
+/// What each of the key's operations needs in a witness, as a function of
+/// its index (the indexes it needs are built once).
+pub fn needs<'a>(all: &'a [SearchOp<RegOp>], initial: &'a Val) -> Box<dyn Fn(usize) -> Need + 'a> {
     if all.iter().any(|o| matches!(o.op, RegOp::Append(_))) {
         let (Some(init), true, Some(piece_of)) = (text(initial), append_only(all), piece_map(all))
         else {
             // Appends mixed with writes, or values that are not pieces:
             // nothing is required.
-            return out;
+            return Box::new(|_| Need::default());
         };
-        for (i, o) in all.iter().enumerate() {
-            let (RegOp::Read(v), Some(_)) = (&o.op, o.ret) else {
-                continue;
+        return Box::new(move |i| {
+            let (RegOp::Read(v), Some(_)) = (&all[i].op, all[i].ret) else {
+                return Need::default();
             };
-            if let Some(rest) = text(v).and_then(|t| t.strip_prefix(init)) {
-                out[i].all_of = split(rest, &piece_of)
-                    .filter_map(|p| piece_of.get(p).map(|&a| a as u32))
-                    .collect();
+            let all_of = text(v)
+                .and_then(|t| t.strip_prefix(init))
+                .map(|rest| {
+                    split(rest, &piece_of)
+                        .filter_map(|p| piece_of.get(p).map(|&a| a as u32))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Need {
+                all_of,
+                any_of: Vec::new(),
             }
-        }
-        return out;
+        });
     }
     let mut writers: HashMap<&Val, Vec<usize>> = HashMap::new();
     for (i, o) in all.iter().enumerate() {
@@ -45,20 +51,21 @@ pub fn needs(all: &[SearchOp<RegOp>], initial: &Val) -> Vec<Need> {
     for w in writers.values_mut() {
         w.sort_by_key(|&p| all[p].call);
     }
-    for (i, o) in all.iter().enumerate() {
-        let (RegOp::Read(v) | RegOp::Cas(v, _), Some(ret)) = (&o.op, o.ret) else {
-            continue;
+    Box::new(move |i| {
+        let (RegOp::Read(v) | RegOp::Cas(v, _), Some(ret)) = (&all[i].op, all[i].ret) else {
+            return Need::default();
         };
-        if v == initial {
-            continue;
-        }
-        let Some(w) = writers.get(v) else { continue };
+        let Some(w) = writers.get(v).filter(|_| v != initial) else {
+            return Need::default();
+        };
         let before = w.partition_point(|&p| all[p].call < ret);
-        out[i].any_of = w[before.saturating_sub(SOURCES)..before]
-            .iter()
-            .rev()
-            .map(|&p| p as u32)
-            .collect();
-    }
-    out
+        Need {
+            all_of: Vec::new(),
+            any_of: w[before.saturating_sub(SOURCES)..before]
+                .iter()
+                .rev()
+                .map(|&p| p as u32)
+                .collect(),
+        }
+    })
 }

@@ -128,9 +128,12 @@ pub trait SearchHints: Model {
     /// the sub-history could have produced (when some operation of the key
     /// produced it). A sub-history lacking that is never taken for a
     /// witness: it would be invalid merely because the writes its reads saw
-    /// were left out. The default: nothing is needed.
-    fn needs(&self, all: &[SearchOp<Self::Op>]) -> Vec<Need> {
-        vec![Need::default(); all.len()]
+    /// were left out. Returned as a function of the operation's index, so
+    /// that only the operations a witness considers pay for it. The
+    /// default: nothing is needed.
+    fn needs<'a>(&'a self, all: &'a [SearchOp<Self::Op>]) -> Box<dyn Fn(usize) -> Need + 'a> {
+        let _ = all;
+        Box::new(|_| Need::default())
     }
 
     /// For witnesses: one plain sentence naming the shape of the violation

@@ -110,7 +110,7 @@ impl SearchHints for RegisterModel {
         }
     }
 
-    fn needs(&self, all: &[SearchOp<RegOp>]) -> Vec<Need> {
+    fn needs<'a>(&'a self, all: &'a [SearchOp<RegOp>]) -> Box<dyn Fn(usize) -> Need + 'a> {
         crate::closure::needs(all, &self.initial)
     }
 

@@ -49,7 +49,9 @@ pub fn not_linearizable<M: SearchHints>(
 struct Oracle<'a, M: SearchHints> {
     model: &'a M,
     all: &'a [SearchOp<M::Op>],
-    needs: Vec<Need>,
+    need_of: Box<dyn Fn(usize) -> Need + 'a>,
+    /// What each operation needs, filled in as operations come up.
+    needs: Vec<Option<Need>>,
     /// Scratch: which operations the sub-history under test holds.
     member: Vec<bool>,
     budget: Budget<'a>,
@@ -58,14 +60,33 @@ struct Oracle<'a, M: SearchHints> {
 }
 
 impl<M: SearchHints> Oracle<'_, M> {
+    /// Works out what the operations of `ids` need, where not yet known.
+    fn learn(&mut self, ids: &[usize]) {
+        for &i in ids {
+            if self.needs[i].is_none() {
+                self.needs[i] = Some((self.need_of)(i));
+            }
+        }
+    }
+
+    /// What operation `i` needs (once [`Oracle::learn`]ed; else nothing).
+    fn need(&self, i: usize) -> &Need {
+        static NOTHING: Need = Need {
+            all_of: Vec::new(),
+            any_of: Vec::new(),
+        };
+        self.needs[i].as_ref().unwrap_or(&NOTHING)
+    }
+
     /// Whether every operation of `chosen` has what it needs there.
     fn closed(&mut self, chosen: &[usize]) -> bool {
+        self.learn(chosen);
         for &i in chosen {
             self.member[i] = true;
         }
         let member = &self.member;
         let ok = chosen.iter().all(|&i| {
-            let n = &self.needs[i];
+            let n = self.need(i);
             n.all_of.iter().all(|&p| member[p as usize])
                 && (n.any_of.is_empty() || n.any_of.iter().any(|&p| member[p as usize]))
         });
@@ -80,12 +101,13 @@ impl<M: SearchHints> Oracle<'_, M> {
     /// missing.
     fn completed(&mut self, mut chosen: Vec<usize>) -> Vec<usize> {
         loop {
+            self.learn(&chosen);
             for &i in &chosen {
                 self.member[i] = true;
             }
             let mut more: Vec<usize> = Vec::new();
             for &i in &chosen {
-                let n = &self.needs[i];
+                let n = self.need(i);
                 more.extend(
                     n.all_of
                         .iter()
@@ -144,7 +166,8 @@ pub fn shrink<M: SearchHints>(
     let mut oracle = Oracle {
         model,
         all,
-        needs: model.needs(all),
+        need_of: model.needs(all),
+        needs: vec![None; all.len()],
         member: vec![false; all.len()],
         budget,
         undecided: false,
@@ -208,10 +231,11 @@ fn core<M: SearchHints>(oracle: &mut Oracle<M>, seed: &[usize]) -> Option<Vec<us
 
 /// How many operations of the current set name each operation as one it
 /// needs all of: an operation so named cannot leave while they stay.
-fn pins<M: SearchHints>(oracle: &Oracle<M>, c: &[usize]) -> Vec<u32> {
+fn pins<M: SearchHints>(oracle: &mut Oracle<M>, c: &[usize]) -> Vec<u32> {
+    oracle.learn(c);
     let mut count = vec![0u32; oracle.all.len()];
     for &q in c {
-        for &p in &oracle.needs[q].all_of {
+        for &p in &oracle.need(q).all_of {
             count[p as usize] += 1;
         }
     }
@@ -223,13 +247,13 @@ fn pins<M: SearchHints>(oracle: &Oracle<M>, c: &[usize]) -> Vec<u32> {
 /// without building the rest).
 fn leaves_pinned<M: SearchHints>(oracle: &Oracle<M>, pinned: &mut [u32], chunk: &[usize]) -> bool {
     for &q in chunk {
-        for &p in &oracle.needs[q].all_of {
+        for &p in &oracle.need(q).all_of {
             pinned[p as usize] -= 1;
         }
     }
     let stuck = chunk.iter().any(|&p| pinned[p] > 0);
     for &q in chunk {
-        for &p in &oracle.needs[q].all_of {
+        for &p in &oracle.need(q).all_of {
             pinned[p as usize] += 1;
         }
     }

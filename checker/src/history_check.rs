@@ -64,8 +64,8 @@ pub fn check_with_model<M: SearchHints>(
     Ok(assemble(model_name, events, &operations, outcomes, started))
 }
 
-/// `--fail-fast`'s first phase: the quick decisions of every key, cheapest
-/// first; stops at the first key proven invalid.
+/// `--fail-fast`'s first phase: the quick decisions of every key, smallest
+/// keys first; stops at the first key proven invalid.
 fn quick_pass<M: SearchHints>(
     ctx: &KeyCheck<M>,
     jobs: &[KeyJob<M::Op>],
@@ -73,16 +73,8 @@ fn quick_pass<M: SearchHints>(
 ) {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| jobs[i].ops.len());
-    for i in order {
-        let Some(outcome) = quick_decision(ctx, &jobs[i]) else {
-            continue;
-        };
-        let invalid = outcome.result.valid == Validity::Invalid;
+    for (i, outcome) in on_workers(ctx, &order, None, |i| quick_decision(ctx, &jobs[i])) {
         outcomes[i] = Some(outcome);
-        if invalid {
-            ctx.stop.store(true, Ordering::Relaxed);
-            return;
-        }
     }
 }
 
@@ -93,6 +85,32 @@ fn search_keys<M: SearchHints>(
     outcomes: &mut [Option<KeyOutcome>],
 ) {
     let open: Vec<usize> = (0..jobs.len()).filter(|&i| outcomes[i].is_none()).collect();
+    let progress = progress_bar(ctx.opts, open.len());
+    let done = on_workers(ctx, &open, progress.as_ref(), |i| {
+        let outcome = check_key(ctx, &jobs[i]);
+        // A big search leaves freed pages the next key's budget would
+        // count; a small one is not worth the call.
+        if outcome.result.states_explored > BIG_SEARCH_STATES {
+            crate::memory::release_free_memory();
+        }
+        Some(outcome)
+    });
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    for (i, outcome) in done {
+        outcomes[i] = Some(outcome);
+    }
+}
+
+/// Runs `decide` over `keys` (job indexes) on the worker threads, taking
+/// keys in order; with `fail_fast`, the first invalid key stops them all.
+fn on_workers<M: SearchHints>(
+    ctx: &KeyCheck<M>,
+    keys: &[usize],
+    progress: Option<&indicatif::ProgressBar>,
+    decide: impl Fn(usize) -> Option<KeyOutcome> + Sync,
+) -> Vec<(usize, KeyOutcome)> {
     let threads = if ctx.opts.threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -100,8 +118,7 @@ fn search_keys<M: SearchHints>(
     } else {
         ctx.opts.threads
     }
-    .clamp(1, open.len().max(1));
-    let progress = progress_bar(ctx.opts, open.len());
+    .clamp(1, keys.len().max(1));
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, KeyOutcome)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -110,33 +127,24 @@ fn search_keys<M: SearchHints>(
                 if ctx.stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let Some(&i) = open.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                let Some(&i) = keys.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     break;
                 };
-                let outcome = check_key(ctx, &jobs[i]);
-                // A big search leaves freed pages the next key's budget
-                // would count; a small one is not worth the call.
-                if outcome.result.states_explored > BIG_SEARCH_STATES {
-                    crate::memory::release_free_memory();
+                let outcome = decide(i);
+                if let Some(bar) = progress {
+                    bar.inc(1);
                 }
+                let Some(outcome) = outcome else { continue };
                 if ctx.opts.fail_fast && outcome.result.valid == Validity::Invalid {
                     ctx.stop.store(true, Ordering::Relaxed);
                 }
                 if let Ok(mut d) = done.lock() {
                     d.push((i, outcome));
                 }
-                if let Some(bar) = &progress {
-                    bar.inc(1);
-                }
             });
         }
     });
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
-    for (i, outcome) in done.into_inner().unwrap_or_default() {
-        outcomes[i] = Some(outcome);
-    }
+    done.into_inner().unwrap_or_default()
 }
 
 fn progress_bar(opts: &CheckOptions, keys: usize) -> Option<indicatif::ProgressBar> {

@@ -34,6 +34,23 @@ pub struct GenOptions {
     pub appends: bool,
     /// The random seed.
     pub seed: u64,
+    /// An uncertain operation that takes effect does so up to this many
+    /// nanoseconds after its completion (a write stuck in a crashed node's
+    /// log, committed later); 0: within its interval, like ok ones.
+    pub late_info_ns: u64,
+    /// Keys `k0` .. that get one stale ok read each: it returns the value
+    /// from before the latest operation acknowledged before the read was
+    /// invoked (on append keys, always a violation).
+    pub stale_keys: usize,
+    /// A crash every this many nanoseconds (0: none): for `crash_ns` no
+    /// operation takes effect on time; each one due then times out as
+    /// info, and half of those take effect after the crash, in any order,
+    /// within `late_info_ns` of its end (the new leader commits them).
+    pub crash_every_ns: u64,
+    /// How long each crash lasts.
+    pub crash_ns: u64,
+    /// The share of reads among the operations.
+    pub read_fraction: f64,
 }
 
 impl Default for GenOptions {
@@ -47,6 +64,11 @@ impl Default for GenOptions {
             cas: true,
             appends: false,
             seed: 0,
+            late_info_ns: 0,
+            stale_keys: 0,
+            crash_every_ns: 0,
+            crash_ns: 0,
+            read_fraction: 0.5,
         }
     }
 }
@@ -59,6 +81,9 @@ enum Step {
     Complete,
     /// The worker starts its next operation.
     Invoke,
+    /// An uncertain operation takes effect after its completion (the
+    /// number is an index into the late operations, not a worker).
+    Late,
 }
 
 struct Pending {
@@ -68,149 +93,338 @@ struct Pending {
     value: Value,
     result: Option<Value>,
     outcome: EventType,
+    invoke_time: u64,
+    /// An uncertain operation that will take effect after its completion.
+    late: bool,
+    /// No earlier than this (the end of the crash it was caught in).
+    late_from: u64,
+    /// The version of its key this operation created, if it changed it.
+    created: Option<usize>,
 }
 
-/// Generates a linearizable history (initial value of every key: null).
+/// What the key held after each change, for stale reads: a register's
+/// value, or an append key's length (its values are prefixes of the last).
+#[derive(Debug, Clone)]
+enum Version {
+    Value(Value),
+    Len(Option<usize>),
+}
+
+/// Per-key bookkeeping for stale reads (only on keys that get one).
+#[derive(Debug, Default)]
+struct StaleKey {
+    /// `versions[0]` is the initial value.
+    versions: Vec<Version>,
+    /// (completion time, version created) of acknowledged changes.
+    acked: Vec<(u64, usize)>,
+    /// The ordinal of the ok read that returns a stale value.
+    target: Option<u64>,
+    reads: u64,
+}
+
+/// Generates a history of a real execution (initial value of every key:
+/// null): linearizable unless `stale_keys` asks for stale reads.
 pub fn generate(opts: &GenOptions) -> Vec<Event> {
-    let mut rng = SmallRng::seed_from_u64(opts.seed);
-    let keys = opts.keys.max(1);
-    let workers = opts.processes.max(1);
-    let mut state: Vec<Value> = vec![Value::Null; keys];
-    let mut events: Vec<Event> = Vec::with_capacity(opts.ops * 2);
-    let mut queue: BinaryHeap<Reverse<(u64, u64, Step, usize)>> = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut pending: Vec<Option<Pending>> = (0..workers).map(|_| None).collect();
-    let mut process_of: Vec<u64> = (0..workers as u64).collect();
-    let mut next_process = workers as u64;
-    let mut issued = 0usize;
-    let mut appended: Vec<u64> = vec![0; keys];
-    for w in 0..workers {
-        seq += 1;
-        queue.push(Reverse((rng.gen_range(0..1_000_000), seq, Step::Invoke, w)));
-    }
-    while let Some(Reverse((t, _, step, w))) = queue.pop() {
+    let mut g = Sim::new(opts);
+    while let Some(Reverse((t, _, step, w))) = g.queue.pop() {
         match step {
-            Step::Invoke => {
-                if issued >= opts.ops {
-                    continue;
-                }
-                issued += 1;
-                let key = rng.gen_range(0..keys);
-                let r: f64 = rng.gen();
-                let v = rng.gen_range(0..opts.values.max(1));
-                let (f, value) = if r < 0.5 {
-                    ("read", Value::Null)
-                } else if opts.appends {
-                    appended[key] += 1;
-                    ("append", json!(format!("{},", appended[key])))
-                } else if r < 0.8 || !opts.cas {
-                    ("write", json!(v))
-                } else {
-                    ("cas", json!([rng.gen_range(0..opts.values.max(1)), v]))
-                };
-                let outcome = if rng.gen_bool(opts.info_rate.clamp(0.0, 1.0)) {
-                    EventType::Info
-                } else {
-                    EventType::Ok
-                };
-                events.push(Event {
-                    index: events.len() as u64,
-                    time: t,
-                    process: Process::Client(process_of[w]),
-                    kind: EventType::Invoke,
-                    f: f.to_string(),
-                    key: Some(format!("k{key}")),
-                    value: value.clone(),
-                    error: None,
-                });
-                pending[w] = Some(Pending {
-                    process: process_of[w],
-                    f,
-                    key,
-                    value,
-                    result: None,
-                    outcome,
-                });
-                seq += 1;
-                queue.push(Reverse((
-                    t + rng.gen_range(1..2_000_000),
-                    seq,
-                    Step::Apply,
-                    w,
-                )));
+            Step::Invoke => g.invoke(t, w),
+            Step::Apply => g.apply(t, w),
+            Step::Complete => g.complete(t, w),
+            Step::Late => g.late(w),
+        }
+    }
+    g.events
+}
+
+/// The simulated execution behind [`generate`].
+struct Sim<'a> {
+    opts: &'a GenOptions,
+    rng: SmallRng,
+    keys: usize,
+    state: Vec<Value>,
+    events: Vec<Event>,
+    queue: BinaryHeap<Reverse<(u64, u64, Step, usize)>>,
+    seq: u64,
+    pending: Vec<Option<Pending>>,
+    late: Vec<Pending>,
+    process_of: Vec<u64>,
+    next_process: u64,
+    issued: usize,
+    appended: Vec<u64>,
+    stale: Vec<StaleKey>,
+}
+
+impl<'a> Sim<'a> {
+    fn new(opts: &'a GenOptions) -> Self {
+        let keys = opts.keys.max(1);
+        let workers = opts.processes.max(1);
+        let mut g = Sim {
+            opts,
+            rng: SmallRng::seed_from_u64(opts.seed),
+            keys,
+            state: vec![Value::Null; keys],
+            events: Vec::with_capacity(opts.ops * 2),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            pending: (0..workers).map(|_| None).collect(),
+            late: Vec::new(),
+            process_of: (0..workers as u64).collect(),
+            next_process: workers as u64,
+            issued: 0,
+            appended: vec![0; keys],
+            stale: Vec::new(),
+        };
+        for w in 0..workers {
+            let t = g.rng.gen_range(0..1_000_000);
+            g.schedule(t, Step::Invoke, w);
+        }
+        // The stale read falls in the second quarter of a key's reads.
+        let reads_per_key = (opts.ops as f64 / keys as f64 * opts.read_fraction) as u64;
+        for _ in 0..opts.stale_keys.min(keys) {
+            let target = g.rng.gen_range(reads_per_key / 4..reads_per_key / 2 + 1);
+            let initial = if opts.appends {
+                Version::Len(None)
+            } else {
+                Version::Value(Value::Null)
+            };
+            g.stale.push(StaleKey {
+                versions: vec![initial],
+                target: Some(target),
+                ..StaleKey::default()
+            });
+        }
+        g
+    }
+
+    /// The end of the crash under way at `t`, if one is.
+    fn crash_end(&self, t: u64) -> Option<u64> {
+        let every = self.opts.crash_every_ns;
+        if every == 0 || t < every {
+            return None;
+        }
+        let start = t / every * every;
+        (t < start + self.opts.crash_ns).then_some(start + self.opts.crash_ns)
+    }
+
+    fn schedule(&mut self, t: u64, step: Step, w: usize) {
+        self.seq += 1;
+        self.queue.push(Reverse((t, self.seq, step, w)));
+    }
+
+    fn invoke(&mut self, t: u64, w: usize) {
+        if self.issued >= self.opts.ops {
+            return;
+        }
+        self.issued += 1;
+        let opts = self.opts;
+        let key = self.rng.gen_range(0..self.keys);
+        let r: f64 = self.rng.gen();
+        let v = self.rng.gen_range(0..opts.values.max(1));
+        let (f, value) = if r < opts.read_fraction {
+            ("read", Value::Null)
+        } else if opts.appends {
+            self.appended[key] += 1;
+            ("append", json!(format!("{},", self.appended[key])))
+        } else if r < opts.read_fraction + (1.0 - opts.read_fraction) * 0.6 || !opts.cas {
+            ("write", json!(v))
+        } else {
+            ("cas", json!([self.rng.gen_range(0..opts.values.max(1)), v]))
+        };
+        let outcome = if self.rng.gen_bool(opts.info_rate.clamp(0.0, 1.0)) {
+            EventType::Info
+        } else {
+            EventType::Ok
+        };
+        self.events.push(Event {
+            index: self.events.len() as u64,
+            time: t,
+            process: Process::Client(self.process_of[w]),
+            kind: EventType::Invoke,
+            f: f.to_string(),
+            key: Some(format!("k{key}")),
+            value: value.clone(),
+            error: None,
+        });
+        self.pending[w] = Some(Pending {
+            process: self.process_of[w],
+            f,
+            key,
+            value,
+            result: None,
+            outcome,
+            invoke_time: t,
+            late: false,
+            late_from: 0,
+            created: None,
+        });
+        let at = t + self.rng.gen_range(1..2_000_000);
+        self.schedule(at, Step::Apply, w);
+    }
+
+    fn apply(&mut self, t: u64, w: usize) {
+        let Some(mut p) = self.pending[w].take() else {
+            return;
+        };
+        let crash_end = self.crash_end(t);
+        if crash_end.is_some() {
+            p.outcome = EventType::Info;
+        }
+        // Half of the uncertain operations never take effect.
+        let happens = p.outcome == EventType::Ok || self.rng.gen_bool(0.5);
+        if let (Some(end), true, false) = (crash_end, happens, p.f == "read") {
+            p.late = true;
+            p.late_from = end;
+        } else if p.f == "read" {
+            p.result = Some(self.read(&p));
+        } else if happens && p.outcome == EventType::Info && self.opts.late_info_ns > 0 {
+            p.late = true;
+        } else {
+            let changed = self.effect(&p, happens);
+            if !changed && p.f == "cas" && p.outcome == EventType::Ok {
+                p.outcome = EventType::Fail;
             }
-            Step::Apply => {
-                let Some(p) = pending[w].as_mut() else {
-                    continue;
-                };
-                // Half of the uncertain operations never take effect.
-                let happens = p.outcome == EventType::Ok || rng.gen_bool(0.5);
-                let cur = &mut state[p.key];
-                match p.f {
-                    "read" => p.result = Some(cur.clone()),
-                    "append" => {
-                        if happens {
-                            let so_far = cur.as_str().unwrap_or_default();
-                            *cur =
-                                json!(format!("{so_far}{}", p.value.as_str().unwrap_or_default()));
-                        }
-                    }
-                    "write" => {
-                        if happens {
-                            *cur = p.value.clone();
-                        }
-                    }
-                    _ => {
-                        let (from, to) = (p.value[0].clone(), p.value[1].clone());
-                        if *cur == from {
-                            if happens {
-                                *cur = to;
-                            }
-                        } else if p.outcome == EventType::Ok {
-                            p.outcome = EventType::Fail;
-                        }
-                    }
-                }
-                seq += 1;
-                queue.push(Reverse((
-                    t + rng.gen_range(1..2_000_000),
-                    seq,
-                    Step::Complete,
-                    w,
-                )));
+            if changed {
+                p.created = self.record_version(p.key);
             }
-            Step::Complete => {
-                let Some(p) = pending[w].take() else { continue };
-                let value = match (p.f, p.outcome) {
-                    ("read", EventType::Ok) => p.result.unwrap_or(Value::Null),
-                    ("read", _) => Value::Null,
-                    _ => p.value,
-                };
-                events.push(Event {
-                    index: events.len() as u64,
-                    time: t,
-                    process: Process::Client(p.process),
-                    kind: p.outcome,
-                    f: p.f.to_string(),
-                    key: Some(format!("k{}", p.key)),
-                    value,
-                    error: (p.outcome == EventType::Info).then(|| "timeout".to_string()),
-                });
-                if p.outcome == EventType::Info {
-                    process_of[w] = next_process;
-                    next_process += 1;
+        }
+        self.pending[w] = Some(p);
+        // Caught in a crash, the client waits for its timeout.
+        let wait = match crash_end {
+            Some(_) => self.rng.gen_range(1..self.opts.crash_ns / 2 + 2),
+            None => self.rng.gen_range(1..2_000_000),
+        };
+        self.schedule(t + wait, Step::Complete, w);
+    }
+
+    /// What a read returns: the current value, or for the chosen stale
+    /// read, the value before the latest change acknowledged before it
+    /// began.
+    fn read(&mut self, p: &Pending) -> Value {
+        let current = self.state[p.key].clone();
+        let Some(sk) = self.stale.get_mut(p.key) else {
+            return current;
+        };
+        if p.outcome != EventType::Ok {
+            return current;
+        }
+        sk.reads += 1;
+        if sk.target.is_none_or(|n| sk.reads < n) {
+            return current;
+        }
+        let Some(&(_, v)) = sk.acked.iter().rev().find(|(c, _)| *c < p.invoke_time) else {
+            // Nothing acknowledged yet: the next read then.
+            return current;
+        };
+        sk.target = None;
+        match &sk.versions[v - 1] {
+            Version::Value(old) => old.clone(),
+            Version::Len(None) => Value::Null,
+            Version::Len(Some(n)) => json!(current.as_str().unwrap_or_default()[..*n]),
+        }
+    }
+
+    /// Applies a write, cas or append to its key if it `happens`; whether
+    /// the key changed (a cas whose expected value is not there does not).
+    fn effect(&mut self, p: &Pending, happens: bool) -> bool {
+        let cur = &mut self.state[p.key];
+        match p.f {
+            "append" => {
+                if happens {
+                    let so_far = cur.as_str().unwrap_or_default();
+                    *cur = json!(format!("{so_far}{}", p.value.as_str().unwrap_or_default()));
                 }
-                seq += 1;
-                queue.push(Reverse((
-                    t + rng.gen_range(1..500_000),
-                    seq,
-                    Step::Invoke,
-                    w,
-                )));
+                happens
+            }
+            "write" => {
+                if happens {
+                    *cur = p.value.clone();
+                }
+                happens
+            }
+            _ => {
+                let (from, to) = (p.value[0].clone(), p.value[1].clone());
+                if *cur != from {
+                    return false;
+                }
+                if happens {
+                    *cur = to;
+                }
+                // An uncertain cas that did not happen did not fail either.
+                happens || p.outcome != EventType::Ok
             }
         }
     }
-    events
+
+    fn record_version(&mut self, key: usize) -> Option<usize> {
+        let sk = self.stale.get_mut(key)?;
+        let now = &self.state[key];
+        sk.versions.push(match now {
+            Value::String(s) if self.opts.appends => Version::Len(Some(s.len())),
+            v => Version::Value(v.clone()),
+        });
+        Some(sk.versions.len() - 1)
+    }
+
+    fn complete(&mut self, t: u64, w: usize) {
+        let Some(p) = self.pending[w].take() else {
+            return;
+        };
+        let value = match (p.f, p.outcome) {
+            ("read", EventType::Ok) => p.result.clone().unwrap_or(Value::Null),
+            ("read", _) => Value::Null,
+            _ => p.value.clone(),
+        };
+        self.events.push(Event {
+            index: self.events.len() as u64,
+            time: t,
+            process: Process::Client(p.process),
+            kind: p.outcome,
+            f: p.f.to_string(),
+            key: Some(format!("k{}", p.key)),
+            value,
+            error: (p.outcome == EventType::Info).then(|| "timeout".to_string()),
+        });
+        if p.outcome == EventType::Info {
+            self.process_of[w] = self.next_process;
+            self.next_process += 1;
+        }
+        if p.outcome == EventType::Ok {
+            if let (Some(v), Some(sk)) = (p.created, self.stale.get_mut(p.key)) {
+                sk.acked.push((t, v));
+            }
+        }
+        if p.late {
+            let at = t.max(p.late_from) + self.rng.gen_range(0..self.opts.late_info_ns.max(1));
+            self.late.push(p);
+            let id = self.late.len() - 1;
+            self.schedule(at, Step::Late, id);
+        }
+        let at = t + self.rng.gen_range(1..500_000);
+        self.schedule(at, Step::Invoke, w);
+    }
+
+    /// An uncertain operation taking effect after its completion.
+    fn late(&mut self, id: usize) {
+        let p = std::mem::replace(
+            &mut self.late[id],
+            Pending {
+                process: 0,
+                f: "read",
+                key: 0,
+                value: Value::Null,
+                result: None,
+                outcome: EventType::Info,
+                invoke_time: 0,
+                late: false,
+                late_from: 0,
+                created: None,
+            },
+        );
+        if self.effect(&p, true) {
+            self.record_version(p.key);
+        }
+    }
 }
 
 /// Changes the value of one ok read (chosen by `seed`) to a value that was

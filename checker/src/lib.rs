@@ -9,29 +9,39 @@
 
 pub mod bench;
 pub mod check;
+pub mod closure;
 pub mod edn;
 pub mod error;
 pub mod faults;
 pub mod generate;
+pub mod hints;
 pub mod history;
+pub mod history_check;
+pub mod impossible;
 pub mod input;
 pub mod jepsen;
+pub mod jobs;
+pub mod key_check;
 pub mod linset;
+pub mod memory;
 pub mod model;
 pub mod operation;
+pub mod pieces;
 pub mod plot;
 pub mod register;
+pub mod register_hints;
 pub mod report;
 pub mod search;
+pub mod shape;
 pub mod stats;
 pub mod verdict;
+pub mod verdict_text;
+pub mod witness;
 
-pub use check::{
-    check_history, check_with_model, CheckOptions, CheckResult, Explanation, KeyResult, OpRef,
-    Validity,
-};
+pub use check::{CheckOptions, CheckResult, Explanation, KeyResult, OpRef, Validity};
 pub use error::HistoryError;
 pub use history::{Event, EventType, History, HistoryWriter, Process};
+pub use history_check::{check_history, check_with_model};
 pub use register::RegisterKind;
 
 /// Exit code: the history is linearizable.

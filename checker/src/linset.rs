@@ -6,7 +6,7 @@
 //! window only. Uncertain operations never have to be linearized, so they
 //! get bits of their own after it.
 
-use crate::search::SearchOp;
+use crate::model::SearchOp;
 
 /// Which operations are linearized.
 #[derive(Debug, Clone)]

@@ -64,8 +64,9 @@ enum Cmd {
         /// Seconds after which one key is reported unknown.
         #[arg(long)]
         key_time_limit: Option<f64>,
-        /// Memory budget for the search caches, in MiB.
-        #[arg(long, default_value_t = 1024)]
+        /// Memory budget of the whole process (resident set, measured), in
+        /// MiB: a key whose search would pass it is reported unknown.
+        #[arg(long, default_value_t = raft_checker::check::DEFAULT_MEMORY_LIMIT >> 20)]
         memory_mib: usize,
         /// Worker threads (default: one per core).
         #[arg(long, default_value_t = 0)]
@@ -82,6 +83,11 @@ enum Cmd {
         /// the EDN default).
         #[arg(long, value_enum)]
         null_reads: Option<NullReads>,
+        /// Stop at the first key proven invalid (exit 1): a quick pass over
+        /// every key first, then the searches; the keys left are reported
+        /// not checked.
+        #[arg(long)]
+        fail_fast: bool,
     },
     /// Benchmark the checker on generated histories: seconds and peak memory.
     ///
@@ -89,6 +95,10 @@ enum Cmd {
     /// Scenario b: one key, 20 processes, 10,000 operations, 5% info.
     /// Scenario c: one append key, 30 processes, 300 operations (about 30
     /// appends in flight at once).
+    /// Scenarios hard-valid and hard-invalid: 10 append keys, 50
+    /// processes, 150,000 operations with crashes (late info appends); the
+    /// invalid one has a stale read on 6 keys. Scenario hard-register: 10
+    /// cas-register keys of 5 values, 50 processes, crashes.
     /// Scenario knossos: the whole Knossos corpus, read and checked.
     Bench {
         /// Which scenario; `all` runs each in a fresh process, so that each
@@ -105,6 +115,12 @@ enum Cmd {
         /// `knossos`.
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/knossos/cas-register"))]
         corpus: PathBuf,
+        /// Memory budget of the whole process, in MiB.
+        #[arg(long, default_value_t = raft_checker::check::DEFAULT_MEMORY_LIMIT >> 20)]
+        memory_mib: usize,
+        /// Stop at the first invalid key (as `check --fail-fast`).
+        #[arg(long)]
+        fail_fast: bool,
     },
     /// Write a generated linearizable history as JSON lines on stdout (for
     /// trying the checker and its report without a cluster).
@@ -134,6 +150,24 @@ enum Cmd {
         /// reads, writes and cas.
         #[arg(long)]
         appends: bool,
+        /// An info operation that takes effect may do so up to this many
+        /// milliseconds after its info line (a crash's write committed late).
+        #[arg(long, default_value_t = 0)]
+        late_info_ms: u64,
+        /// Keys k0, k1, ... that get one stale read each (a violation on
+        /// append keys).
+        #[arg(long, default_value_t = 0)]
+        stale_keys: usize,
+        /// A crash every this many milliseconds (0: none): operations due
+        /// during one time out as info, half take effect after it.
+        #[arg(long, default_value_t = 0)]
+        crash_every_ms: u64,
+        /// How long each crash lasts, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        crash_ms: u64,
+        /// The share of reads among the operations.
+        #[arg(long, default_value_t = 0.5)]
+        read_fraction: f64,
     },
     /// Draw the latency and rate plots of a history, with no check.
     Plot {
@@ -171,12 +205,18 @@ fn format_of(f: Option<FormatArg>) -> Option<Format> {
     })
 }
 
+/// The longest time limit accepted: about 31 years, far beyond any check
+/// and far below what overflows a clock.
+const MAX_SECONDS: f64 = 1e9;
+
 fn seconds(s: Option<f64>, what: &str) -> Result<Option<Duration>, String> {
     match s {
         None => Ok(None),
-        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) if s.is_finite() && s > 0.0 && s <= MAX_SECONDS => {
+            Ok(Some(Duration::from_secs_f64(s)))
+        }
         Some(s) => Err(format!(
-            "{what} must be a positive number of seconds, not {s}"
+            "{what} must be a positive number of seconds, at most {MAX_SECONDS:e}, not {s}"
         )),
     }
 }
@@ -206,6 +246,7 @@ fn run(cli: Cli) -> Result<i32, String> {
             out,
             json,
             null_reads,
+            fail_fast,
         } => {
             let file = history_path(&history);
             let format = format_of(format).unwrap_or_else(|| Format::guess(&file));
@@ -228,6 +269,7 @@ fn run(cli: Cli) -> Result<i32, String> {
                 threads,
                 progress: true,
                 null_read_is_unknown: null_reads == NullReads::Unknown,
+                fail_fast,
             };
             let loaded = raft_checker::verdict::run::load(&history, Some(format))
                 .map_err(|e| format!("{}: {e}", file.display()))?;
@@ -248,8 +290,17 @@ fn run(cli: Cli) -> Result<i32, String> {
             }
             let out = out.or_else(|| history.is_dir().then(|| history.clone()));
             if let Some(dir) = out {
-                raft_checker::report::write_run_outputs(&dir, &loaded.history.events, &result)
-                    .map_err(|e| format!("cannot write the report into {}: {e}", dir.display()))?;
+                // The verdict stands, but a gate must not read a report that
+                // is not there: exit 3 with the reason.
+                if let Err(e) =
+                    raft_checker::report::write_run_outputs(&dir, &loaded.history.events, &result)
+                {
+                    eprintln!(
+                        "raft-checker: cannot write the report into {}: {e}",
+                        dir.display()
+                    );
+                    return Ok(raft_checker::EXIT_UNKNOWN);
+                }
                 if !json {
                     say!("report: {}", dir.join("index.html").display());
                 }
@@ -261,7 +312,19 @@ fn run(cli: Cli) -> Result<i32, String> {
             threads,
             time_limit,
             corpus,
-        } => bench(&scenario, threads, time_limit, &corpus),
+            memory_mib,
+            fail_fast,
+        } => {
+            let opts = CheckOptions {
+                time_limit: seconds(Some(time_limit), "--time-limit")?,
+                memory_limit: memory_mib.saturating_mul(1 << 20),
+                threads,
+                progress: true,
+                fail_fast,
+                ..CheckOptions::default()
+            };
+            bench(&scenario, &opts, &corpus)
+        }
         Cmd::Generate {
             ops,
             keys,
@@ -271,6 +334,11 @@ fn run(cli: Cli) -> Result<i32, String> {
             seed,
             corrupt,
             appends,
+            late_info_ms,
+            stale_keys,
+            crash_every_ms,
+            crash_ms,
+            read_fraction,
         } => {
             if !(0.0..=1.0).contains(&info_rate) {
                 return Err(format!(
@@ -287,6 +355,11 @@ fn run(cli: Cli) -> Result<i32, String> {
                     cas: !appends,
                     appends,
                     seed,
+                    late_info_ns: late_info_ms.saturating_mul(1_000_000),
+                    stale_keys,
+                    crash_every_ns: crash_every_ms.saturating_mul(1_000_000),
+                    crash_ns: crash_ms.saturating_mul(1_000_000),
+                    read_fraction,
                 });
             if corrupt {
                 raft_checker::generate::corrupt_one_read(&mut events, seed);
@@ -321,15 +394,10 @@ fn run(cli: Cli) -> Result<i32, String> {
     }
 }
 
-fn bench(
-    scenario: &str,
-    threads: usize,
-    time_limit: f64,
-    corpus: &std::path::Path,
-) -> Result<i32, String> {
+fn bench(scenario: &str, opts: &CheckOptions, corpus: &std::path::Path) -> Result<i32, String> {
     let all = raft_checker::bench::scenarios();
     if scenario == "knossos" {
-        let r = raft_checker::bench::run_corpus(corpus, threads)?;
+        let r = raft_checker::bench::run_corpus(corpus, opts.threads)?;
         say!(
             "scenario knossos: {} corpus files read and checked in {:.2} s; {} of them as expected; peak RSS {:.0} MiB",
             r.files,
@@ -343,17 +411,20 @@ fn bench(
         // One process per scenario: VmHWM is a per-process high-water mark.
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         for name in all.iter().map(|s| s.name).chain(["knossos"]) {
-            let status = std::process::Command::new(&exe)
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args(["bench", "--scenario", name])
+                .args(["--threads", &opts.threads.to_string()])
                 .args([
-                    "bench",
-                    "--scenario",
-                    name,
-                    "--threads",
-                    &threads.to_string(),
+                    "--time-limit",
+                    &opts.time_limit.map_or(0.0, |t| t.as_secs_f64()).to_string(),
                 ])
-                .args(["--time-limit", &time_limit.to_string()])
+                .args(["--memory-mib", &(opts.memory_limit >> 20).to_string()])
                 .arg("--corpus")
-                .arg(corpus)
+                .arg(corpus);
+            if opts.fail_fast {
+                cmd.arg("--fail-fast");
+            }
+            let status = cmd
                 .status()
                 .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
             if !status.success() {
@@ -362,20 +433,17 @@ fn bench(
         }
         return Ok(0);
     }
-    let s = all
-        .iter()
-        .find(|s| s.name == scenario)
-        .ok_or_else(|| format!("unknown scenario {scenario:?} (a, b, knossos or all)"))?;
-    let opts = CheckOptions {
-        time_limit: seconds(Some(time_limit), "--time-limit")?,
-        threads,
-        progress: true,
-        ..CheckOptions::default()
-    };
-    let r = raft_checker::bench::run(s, &opts);
+    let names: Vec<&str> = all.iter().map(|s| s.name).collect();
+    let s = all.iter().find(|s| s.name == scenario).ok_or_else(|| {
+        format!(
+            "unknown scenario {scenario:?} ({}, knossos or all)",
+            names.join(", ")
+        )
+    })?;
+    let r = raft_checker::bench::run(s, opts);
     say!(
-        "scenario {}: {}\n  {} events generated in {:.2} s; checked in {:.2} s; verdict {}; {} memoised states; peak RSS {:.0} MiB",
-        r.scenario, r.description, r.events, r.generate_s, r.check_s, r.verdict, r.states, r.peak_rss_mib
+        "scenario {}: {}\n  {} events generated in {:.2} s; checked in {:.2} s; verdict {} ({}); {} memoised states; peak RSS {:.0} MiB",
+        r.scenario, r.description, r.events, r.generate_s, r.check_s, r.verdict, r.keys, r.states, r.peak_rss_mib
     );
     Ok(0)
 }

@@ -6,11 +6,9 @@
 //! (a failed cas is recorded as `fail` and did not happen); `append` with a
 //! string value concatenates onto the current string (absent counts as "").
 
-use crate::model::Model;
+use crate::model::{Model, SearchOp};
 use crate::operation::{Operation, Outcome};
-use crate::search::SearchOp;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Which operations a register accepts.
@@ -172,10 +170,6 @@ impl Model for RegisterModel {
         }
     }
 
-    fn partition(&self, op: &Operation) -> String {
-        op.key.clone().unwrap_or_default()
-    }
-
     fn prepare(&self, op: &Operation) -> Result<Option<RegOp>, String> {
         let accepts = self.kind.accepts();
         if !accepts.contains(&op.f.as_str()) {
@@ -209,220 +203,14 @@ impl Model for RegisterModel {
         }))
     }
 
-    fn reads_state(&self, op: &RegOp) -> bool {
-        !matches!(op, RegOp::Write(_))
-    }
-
-    fn is_read_only(&self, op: &RegOp) -> bool {
-        matches!(op, RegOp::Read(_))
-    }
-
-    /// An uncertain write (or cas) of a value that no kept operation ever
-    /// observes (no read returned it, no cas expects it) is never needed:
-    /// in any linearization that includes it, the next operation touching
-    /// the register must overwrite it, so removing it changes no result.
-    /// Appends read what came before, so a key with appends keeps everything.
-    fn redundant(&self, ops: &[RegOp], uncertain: &[bool]) -> Vec<bool> {
-        let mut out = vec![false; ops.len()];
-        if ops.iter().any(|o| matches!(o, RegOp::Append(_))) {
-            return out;
-        }
-        let mut observed: HashSet<&Val> = HashSet::new();
-        for (op, &u) in ops.iter().zip(uncertain) {
-            match op {
-                RegOp::Read(v) if !u => {
-                    observed.insert(v);
-                }
-                RegOp::Cas(from, _) => {
-                    observed.insert(from);
-                }
-                _ => {}
-            }
-        }
-        for (i, (op, &u)) in ops.iter().zip(uncertain).enumerate() {
-            if !u {
-                continue;
-            }
-            out[i] = match op {
-                RegOp::Write(v) | RegOp::Cas(_, v) => !observed.contains(v),
-                _ => false,
-            };
-        }
-        out
-    }
-
-    /// A certain read (or cas) that needs value `v` when no linearization
-    /// can give it `v`: nothing that may have happened wrote `v` before the
-    /// operation returned; or `v` was certainly overwritten before it began
-    /// (every certain write of `v` returned before some certain write of
-    /// another value was invoked, that one returned before the operation was
-    /// invoked, and no uncertain write of `v` was invoked before the
-    /// operation returned). The second is the stale read. Appends build
-    /// values from pieces, so a key with appends is skipped.
-    fn impossible(&self, ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
-        if append_only(ops) {
-            return unordered_reads(ops, &self.initial);
-        }
-        if ops.iter().any(|o| matches!(o.op, RegOp::Append(_))) {
-            return None;
-        }
-        /// The earliest return of a setter, and its value.
-        type Earliest<'a> = Option<(usize, &'a Val)>;
-        /// What is known of the writes of one value.
-        struct Writes {
-            first_call: usize,
-            /// Latest return of a certain write; -1 for the initial value.
-            last_certain_ret: Option<i64>,
-            first_uncertain_call: usize,
-        }
-        let mut writes: HashMap<&Val, Writes> = HashMap::new();
-        writes.insert(
-            &self.initial,
-            Writes {
-                first_call: 0,
-                last_certain_ret: Some(-1),
-                first_uncertain_call: usize::MAX,
-            },
-        );
-        // Certain operations that set the state: (call, ret, value).
-        let mut setters: Vec<(usize, usize, &Val)> = Vec::new();
-        for o in ops {
-            if let RegOp::Write(v) | RegOp::Cas(_, v) = &o.op {
-                let w = writes.entry(v).or_insert(Writes {
-                    first_call: usize::MAX,
-                    last_certain_ret: None,
-                    first_uncertain_call: usize::MAX,
-                });
-                w.first_call = w.first_call.min(o.call);
-                match o.ret {
-                    Some(r) => {
-                        w.last_certain_ret =
-                            Some(w.last_certain_ret.map_or(r as i64, |x| x.max(r as i64)));
-                        setters.push((o.call, r, v));
-                    }
-                    None => w.first_uncertain_call = w.first_uncertain_call.min(o.call),
-                }
-            }
-        }
-        setters.sort_by_key(|s| s.0);
-        // For each suffix of the setters (by call): the earliest return, and
-        // the earliest return among those of another value than that one.
-        let mut best: Vec<(Earliest, Earliest)> = vec![(None, None); setters.len() + 1];
-        for i in (0..setters.len()).rev() {
-            let (_, ret, v) = setters[i];
-            let (mut b1, mut b2) = best[i + 1];
-            if b1.is_none_or(|(r, _)| ret < r) {
-                if b1.is_some_and(|(_, bv)| bv != v) {
-                    b2 = b1;
-                } else if b2.is_some_and(|(_, bv)| bv == v) {
-                    b2 = None;
-                }
-                b1 = Some((ret, v));
-            } else if b1.is_some_and(|(_, bv)| bv != v) && b2.is_none_or(|(r, _)| ret < r) {
-                b2 = Some((ret, v));
-            }
-            best[i] = (b1, b2);
-        }
-        // The earliest return of a setter of a value other than `v` among
-        // those invoked after `after`.
-        let overwritten_by = |v: &Val, after: i64| -> Option<usize> {
-            let i = setters.partition_point(|s| (s.0 as i64) <= after);
-            let (b1, b2) = best[i];
-            match b1 {
-                Some((r, bv)) if bv != v => Some(r),
-                _ => b2.map(|(r, _)| r),
-            }
-        };
-        ops.iter()
-            .enumerate()
-            .filter_map(|(i, o)| {
-                let ret = o.ret?;
-                let needed = match &o.op {
-                    RegOp::Read(v) | RegOp::Cas(v, _) => v,
-                    _ => return None,
-                };
-                let why = match writes.get(needed) {
-                    None => format!("nothing ever wrote {}", needed.to_json()),
-                    Some(w) if w.first_call > ret => format!(
-                        "{} was first written after this operation returned",
-                        needed.to_json()
-                    ),
-                    Some(w) => {
-                        let last = w.last_certain_ret?;
-                        if w.first_uncertain_call < ret {
-                            return None;
-                        }
-                        let over = overwritten_by(needed, last)?;
-                        if over >= o.call {
-                            return None;
-                        }
-                        format!(
-                            "{} was overwritten before this operation began: every write of it \
-                             had returned before another value was written, and that write \
-                             returned before this operation was invoked (a stale read)",
-                            needed.to_json()
-                        )
-                    }
-                };
-                Some((ret, i, why))
-            })
-            .min_by_key(|(ret, _, _)| *ret)
-            .map(|(_, i, why)| (i, why))
-    }
-
     fn describe_state(&self, state: &Val) -> Value {
         state.to_json()
-    }
-
-    /// On a key with only appends and reads, the certain reads, shortest
-    /// value first.
-    ///
-    /// Why pruning with them is sound: on such a key every step either
-    /// leaves the state as it is (a read) or appends to it, so the text of
-    /// the state only ever grows by extension (and a non-string state, which
-    /// no append accepts, never changes). A certain read must be linearized
-    /// at some point after the current one, where the state extends the
-    /// current state; so if its value does not extend the current state
-    /// (see [`RegisterModel::reachable`]), no continuation linearizes it and
-    /// the configuration can be dropped. Checking any one pending read is
-    /// sound; the shortest pending one is the tightest when the reads form
-    /// a chain, as they do on every linearizable key.
-    ///
-    /// This is what keeps many concurrent appends cheap: each order of them
-    /// is a distinct state, so memoisation does not merge them, but all
-    /// orders except the one the next read shows are cut at once.
-    fn watched(&self, ops: &[SearchOp<RegOp>]) -> Vec<usize> {
-        if !append_only(ops) {
-            return Vec::new();
-        }
-        let mut reads: Vec<usize> = (0..ops.len())
-            .filter(|&i| ops[i].ret.is_some() && matches!(ops[i].op, RegOp::Read(_)))
-            .collect();
-        reads.sort_by_key(|&i| match &ops[i].op {
-            RegOp::Read(v) => text(v).map_or(0, str::len),
-            _ => 0,
-        });
-        reads
-    }
-
-    /// For a read on an append-only key: whether its value extends the
-    /// state's text (or, for a state or value that is not a string, whether
-    /// they are equal, since no append changes a non-string state and no
-    /// append makes one).
-    fn reachable(&self, state: &Val, op: &RegOp) -> bool {
-        match op {
-            RegOp::Read(v) => match (text(state), text(v)) {
-                (Some(now), Some(then)) => then.starts_with(now),
-                _ => state == v,
-            },
-            _ => true,
-        }
     }
 }
 
 /// The text an append extends: "" for absent, the string itself; `None`
 /// for a value no append accepts.
-fn text(v: &Val) -> Option<&str> {
+pub(crate) fn text(v: &Val) -> Option<&str> {
     match v {
         Val::Absent => Some(""),
         Val::Str(s) => Some(s),
@@ -432,84 +220,17 @@ fn text(v: &Val) -> Option<&str> {
 
 /// Whether a key's operations are only appends and reads (its state only
 /// grows by extension).
-fn append_only(ops: &[SearchOp<RegOp>]) -> bool {
+pub(crate) fn append_only(ops: &[SearchOp<RegOp>]) -> bool {
     ops.iter().any(|o| matches!(o.op, RegOp::Append(_)))
         && ops
             .iter()
             .all(|o| matches!(o.op, RegOp::Append(_) | RegOp::Read(_)))
 }
 
-/// On an append-only key, the first certain read (by return) whose value is
-/// neither a prefix nor an extension of an earlier-returning certain read's
-/// value. Both reads must be linearized, and the state only grows by
-/// extension, so the two values would both lie on one chain of prefixes:
-/// no order explains both. (Keeping the longest value so far suffices: if
-/// the new value is comparable with it, it is comparable with every value
-/// before, since those are all prefixes of the longest.)
-///
-/// Also a certain read of a value that is not a string (nor absent) and not
-/// the initial value: appends only make strings.
-fn unordered_reads(ops: &[SearchOp<RegOp>], initial: &Val) -> Option<(usize, String)> {
-    let not_text = ops
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| match (&o.op, o.ret) {
-            (RegOp::Read(v), Some(r)) if text(v).is_none() && v != initial => Some((r, i)),
-            _ => None,
-        })
-        .min()
-        .map(|(r, i)| {
-            (
-                r,
-                i,
-                "the key only ever sees appends, which make strings, and this value is \
-                 not a string nor the initial value"
-                    .to_string(),
-            )
-        });
-    let unordered = unordered_text_reads(ops).map(|(i, why)| (ops[i].ret.unwrap_or(0), i, why));
-    [not_text, unordered]
-        .into_iter()
-        .flatten()
-        .min_by_key(|&(r, i, _)| (r, i))
-        .map(|(_, i, why)| (i, why))
-}
-
-fn unordered_text_reads(ops: &[SearchOp<RegOp>]) -> Option<(usize, String)> {
-    let mut reads: Vec<(usize, usize, &str)> = ops
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| match (&o.op, o.ret) {
-            (RegOp::Read(v), Some(r)) => text(v).map(|t| (r, i, t)),
-            _ => None,
-        })
-        .collect();
-    reads.sort_by_key(|&(r, i, _)| (r, i));
-    let mut longest: Option<(usize, &str)> = None;
-    for &(_, i, t) in &reads {
-        match longest {
-            None => longest = Some((i, t)),
-            Some((_, l)) if t.starts_with(l) => longest = Some((i, t)),
-            Some((_, l)) if l.starts_with(t) => {}
-            Some((j, l)) => {
-                return Some((
-                    i,
-                    format!(
-                        "it read {:?} but an earlier-returning read (invoked at event position {}) \
-                         saw {:?}; neither is a prefix of the other, and appends only extend \
-                         the value, so no order explains both",
-                        t, ops[j].call, l
-                    ),
-                ))
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hints::SearchHints;
     use serde_json::json;
 
     #[test]

@@ -1,6 +1,6 @@
 //! Reports: the verdict in words, results.json, and index.html.
 
-use crate::check::{CheckResult, Explanation, Validity};
+use crate::check::{CheckResult, Explanation};
 use crate::faults::fault_intervals;
 use crate::history::Event;
 use crate::operation::{pair_lenient, Operation, Outcome};
@@ -18,41 +18,10 @@ pub const EXPLANATIONS_SHOWN: usize = 10;
 /// Rows of the per-key table on the page.
 pub const KEYS_SHOWN: usize = 100;
 
-/// The verdict and explanations in words, as `raft-checker check` prints.
+/// The verdict and explanations in words, as `raft-checker check` prints
+/// (see [`crate::verdict_text`]).
 pub fn text_report(r: &CheckResult) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "{}", r.summary);
-    let _ = writeln!(
-        s,
-        "{} events, {} operations, {} keys, checked in {:.0} ms",
-        r.event_count,
-        r.op_count,
-        r.keys.len(),
-        r.elapsed_ms
-    );
-    for e in &r.explanations {
-        let _ = writeln!(s, "\n{}", e.message);
-        if !e.prefix_tail.is_empty() {
-            let _ = writeln!(
-                s,
-                "  last operations of the linearizable prefix ({} in all):",
-                e.prefix_len
-            );
-            for op in &e.prefix_tail {
-                let _ = writeln!(s, "    {}", op.describe());
-            }
-        }
-    }
-    for k in r.keys.iter().filter(|k| k.valid == Validity::Unknown) {
-        let _ = writeln!(
-            s,
-            "key {:?}: unknown ({})",
-            k.key,
-            k.reason.as_deref().unwrap_or("")
-        );
-    }
-    let _ = writeln!(s, "verdict: {}", r.valid.as_str());
-    s
+    crate::verdict_text::text_report(r)
 }
 
 /// Writes results.json, the plots (PNG and SVG) and index.html into `dir`:

@@ -12,31 +12,39 @@
 //! no return: they may be linearized at any point after their call, or
 //! never. The search succeeds once every certain operation is linearized.
 
+use crate::hints::SearchHints;
 use crate::linset::LinSet;
-use crate::model::Model;
+use crate::memory::MemoryGauge;
+use crate::model::{Model, SearchOp};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// One operation as the search sees it.
-#[derive(Debug, Clone)]
-pub struct SearchOp<O> {
-    /// The model operation.
-    pub op: O,
-    /// Position of the call in history order.
-    pub call: usize,
-    /// Position of the return; `None` if the operation may take effect at
-    /// any time after its call, or never.
-    pub ret: Option<usize>,
-}
 
 /// Limits after which the search gives up with "unknown".
 #[derive(Debug, Clone, Copy)]
-pub struct Budget {
+pub struct Budget<'a> {
     /// Give up at this instant.
     pub deadline: Option<Instant>,
-    /// Give up when the memo cache takes about this many bytes.
-    pub max_bytes: usize,
+    /// Give up before the whole process's resident memory would pass this
+    /// many bytes (measured; see [`crate::memory`]).
+    pub max_rss: usize,
+    /// Give up as soon as this is set (another key was found invalid and
+    /// the check stops at the first).
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl Budget<'_> {
+    /// Why the search must stop now, if it must (time or cancellation).
+    pub fn expired(&self) -> Option<&'static str> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            Some("stopped: another key was found invalid first (--fail-fast)")
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some("time limit reached")
+        } else {
+            None
+        }
+    }
 }
 
 /// Why a search found no linearization.
@@ -154,6 +162,7 @@ struct Walk<'a, M: Model> {
     linearized: LinSet,
     /// Estimated bytes held by `cache`.
     bytes: usize,
+    gauge: MemoryGauge,
     cache: Memo<M::State>,
     stack: Vec<Frame<M::State>>,
     state: M::State,
@@ -170,10 +179,10 @@ enum Push {
     Full,
 }
 
-impl<M: Model> Walk<'_, M> {
+impl<M: SearchHints> Walk<'_, M> {
     /// Linearizes `op` (already stepped to `next_state`) unless that
     /// configuration was seen before.
-    fn push(&mut self, op: usize, next_state: M::State, resume: Cursor, max_bytes: usize) -> Push {
+    fn push(&mut self, op: usize, next_state: M::State, resume: Cursor) -> Push {
         let is_uncertain = self.ops[op].ret.is_none();
         self.linearized.set(op);
         let key = (self.linearized.key(), next_state, is_uncertain);
@@ -181,16 +190,24 @@ impl<M: Model> Walk<'_, M> {
             self.linearized.clear(op);
             return Push::Seen;
         }
-        // The key's words, its allocation, and a slot of the table (which
-        // keeps some slack, hence twice the entry).
-        let cost = key.0.len() * 8 + 16 + 2 * std::mem::size_of::<(Box<[u64]>, M::State, bool)>();
-        if self.bytes + cost > max_bytes {
+        // The key's words and allocation, the state's heap, and when the
+        // table is full the new table it is about to allocate.
+        let entry = std::mem::size_of::<(Box<[u64]>, M::State, bool)>();
+        let mut cost = key.0.len() * 8 + 16 + self.model.state_heap_bytes(&key.1);
+        let growing = self.cache.len() == self.cache.capacity();
+        if growing {
+            cost += (self.cache.capacity() + 1) * 2 * (entry + 1) * 8 / 7;
+        }
+        if !self.gauge.admit(cost) {
             self.linearized.clear(op);
             return Push::Full;
         }
         self.bytes += cost;
         let next_state = key.1.clone();
         self.cache.insert(key);
+        if growing {
+            self.gauge.measure();
+        }
         self.stack.push(Frame {
             op,
             resume,
@@ -232,6 +249,65 @@ impl<M: Model> Walk<'_, M> {
                 .map(|s| (op, s))
         })
     }
+
+    fn stats(&self, steps: u64) -> SearchStats {
+        SearchStats {
+            states: self.cache.len(),
+            steps,
+            bytes: self.bytes,
+        }
+    }
+
+    fn out_of_memory(&self) -> String {
+        format!(
+            "memory limit reached: the process holds about {} MiB of its {} MiB budget \
+             ({} memoised states)",
+            self.gauge.used() >> 20,
+            self.gauge.limit() >> 20,
+            self.cache.len()
+        )
+    }
+}
+
+/// What the search knows of the operations, fixed for the whole search.
+struct Facts {
+    /// Uncertain operations in call order.
+    uncertain: Vec<usize>,
+    /// For each uncertain operation, the previous identical one.
+    before: Vec<Option<usize>>,
+    reads_state: Vec<bool>,
+    reads_only: Vec<bool>,
+    /// Certain operations whose success constrains earlier states.
+    watched: Vec<usize>,
+}
+
+/// The farthest point the search got stuck at, with what it saw there.
+struct Best<S> {
+    pos: Option<usize>,
+    violation: Option<Violation<S>>,
+}
+
+impl<S: Clone> Best<S> {
+    /// Notes that the search is stuck at the frontier return.
+    fn stuck<M: Model<State = S>>(&mut self, w: &Walk<M>) {
+        let e = w.entries[w.frontier as usize];
+        if self.pos.is_none_or(|b| e.pos > b) {
+            self.pos = Some(e.pos);
+            self.violation = Some(Violation {
+                op: e.op as usize,
+                prefix: w.stack.iter().map(|f| f.op).collect(),
+                states: vec![w.state.clone()],
+            });
+        } else if self.pos == Some(e.pos) {
+            if let Some(b) = self.violation.as_mut() {
+                if b.states.len() < MAX_REPORTED_STATES
+                    && !b.states.iter().any(|s| w.model.equal(s, &w.state))
+                {
+                    b.states.push(w.state.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Searches for a linearization of `ops` under `model`.
@@ -244,7 +320,7 @@ impl<M: Model> Walk<'_, M> {
 /// followed at once by an operation that reads the state (otherwise
 /// dropping it changes nothing), and identical uncertain operations are
 /// used in call order.
-pub fn search<M: Model>(
+pub fn search<M: SearchHints>(
     model: &M,
     ops: &[SearchOp<M::Op>],
     budget: Budget,
@@ -252,12 +328,12 @@ pub fn search<M: Model>(
     search_with(model, ops, budget, true)
 }
 
-/// [`search`] without the pruning by [`Model::watched`] operations. Same
-/// verdicts, often far slower; but a violation it reports names the first
-/// operation no linearization gets past, whereas with pruning the search
-/// may stop earlier, at an operation that is only impossible because a
-/// later one is.
-pub fn search_unpruned<M: Model>(
+/// [`search`] without the pruning by [`SearchHints::watched`] operations.
+/// Same verdicts, often far slower; but a violation it reports names the
+/// first operation no linearization gets past, whereas with pruning the
+/// search may stop earlier, at an operation that is only impossible because
+/// a later one is.
+pub fn search_unpruned<M: SearchHints>(
     model: &M,
     ops: &[SearchOp<M::Op>],
     budget: Budget,
@@ -265,31 +341,10 @@ pub fn search_unpruned<M: Model>(
     search_with(model, ops, budget, false)
 }
 
-fn search_with<M: Model>(
-    model: &M,
-    ops: &[SearchOp<M::Op>],
-    budget: Budget,
-    prune: bool,
-) -> (SearchOutcome<M::State>, SearchStats) {
+fn facts<M: SearchHints>(model: &M, ops: &[SearchOp<M::Op>], prune: bool) -> Facts {
     let n = ops.len();
-    let mut stats = SearchStats::default();
-    if n == 0 {
-        return (SearchOutcome::Linearizable, stats);
-    }
-    if n >= NIL as usize / 2 {
-        return (
-            SearchOutcome::Unknown(format!(
-                "{n} operations on one key is more than the search supports"
-            )),
-            stats,
-        );
-    }
-    let entries = build_entries(ops);
-    let before = same_uncertain_predecessor(ops);
     let mut uncertain: Vec<usize> = (0..n).filter(|&i| ops[i].ret.is_none()).collect();
     uncertain.sort_by_key(|&i| ops[i].call);
-    let reads_state: Vec<bool> = ops.iter().map(|o| model.reads_state(&o.op)).collect();
-    let reads_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(&o.op)).collect();
     let mut watched = if prune {
         model.watched(ops)
     } else {
@@ -298,7 +353,22 @@ fn search_with<M: Model>(
     // Only certain operations must be linearized; an uncertain one proves
     // nothing about the states before it.
     watched.retain(|&k| k < n && ops[k].ret.is_some());
-    let mut call_entry = vec![NIL; n];
+    Facts {
+        uncertain,
+        before: same_uncertain_predecessor(ops),
+        reads_state: ops.iter().map(|o| model.reads_state(&o.op)).collect(),
+        reads_only: ops.iter().map(|o| model.is_read_only(&o.op)).collect(),
+        watched,
+    }
+}
+
+fn walk<'a, M: SearchHints>(
+    model: &'a M,
+    ops: &'a [SearchOp<M::Op>],
+    budget: &Budget,
+) -> Walk<'a, M> {
+    let entries = build_entries(ops);
+    let mut call_entry = vec![NIL; ops.len()];
     for (i, e) in entries.iter().enumerate().skip(1) {
         if e.is_call {
             call_entry[e.op as usize] = i as u32;
@@ -311,6 +381,7 @@ fn search_with<M: Model>(
         call_entry,
         linearized: LinSet::new(ops),
         bytes: 0,
+        gauge: MemoryGauge::new(budget.max_rss),
         cache: HashSet::default(),
         stack: Vec::new(),
         state: model.init(),
@@ -319,151 +390,174 @@ fn search_with<M: Model>(
         frontier: NIL,
     };
     w.frontier = candidates(&w.entries, &mut w.cands);
+    w
+}
 
-    let mut best_pos: Option<usize> = None;
-    let mut best: Option<Violation<M::State>> = None;
-    let unknown = |why: String, w: &Walk<M>, stats: &mut SearchStats| {
-        stats.states = w.cache.len();
-        stats.bytes = w.bytes;
-        (SearchOutcome::Unknown(why), *stats)
+fn search_with<M: SearchHints>(
+    model: &M,
+    ops: &[SearchOp<M::Op>],
+    budget: Budget,
+    prune: bool,
+) -> (SearchOutcome<M::State>, SearchStats) {
+    let n = ops.len();
+    if n == 0 {
+        return (SearchOutcome::Linearizable, SearchStats::default());
+    }
+    if n >= NIL as usize / 2 {
+        return (
+            SearchOutcome::Unknown(format!(
+                "{n} operations on one key is more than the search supports"
+            )),
+            SearchStats::default(),
+        );
+    }
+    let f = facts(model, ops, prune);
+    let mut w = walk(model, ops, &budget);
+    let mut best = Best {
+        pos: None,
+        violation: None,
     };
-
+    let mut steps = 0u64;
     let mut cursor = Cursor::Certain(0);
     // A configuration just reached: look for a forced move first.
     let mut fresh = true;
     loop {
         if w.entries[HEAD as usize].next == NIL {
-            stats.states = w.cache.len();
-            stats.bytes = w.bytes;
-            return (SearchOutcome::Linearizable, stats);
+            return (SearchOutcome::Linearizable, w.stats(steps));
         }
-        stats.steps += 1;
-        if stats.steps & 0x3ff == 0 {
-            if let Some(d) = budget.deadline {
-                if Instant::now() >= d {
-                    let why = format!(
-                        "time limit reached after {} steps and {} memoised states",
-                        stats.steps,
-                        w.cache.len()
-                    );
-                    return unknown(why, &w, &mut stats);
-                }
+        steps += 1;
+        if steps & 0x3ff == 0 {
+            if let Some(why) = budget.expired() {
+                let why = format!(
+                    "{why} after {steps} steps and {} memoised states",
+                    w.cache.len()
+                );
+                return (SearchOutcome::Unknown(why), w.stats(steps));
+            }
+            if steps & 0xfff == 0 {
+                // Other keys' searches grow the process too.
+                w.gauge.measure();
             }
         }
         if std::mem::take(&mut fresh) {
-            if let Some((op, s)) = w.forced(&reads_only) {
-                match w.push(op, s, Cursor::Exhausted, budget.max_bytes) {
+            if let Some((op, s)) = w.forced(&f.reads_only) {
+                match w.push(op, s, Cursor::Exhausted) {
                     Push::Done => {
                         fresh = true;
                         cursor = Cursor::Certain(0);
                     }
                     Push::Seen => cursor = Cursor::Exhausted,
                     Push::Full => {
-                        let why = format!(
-                            "memory limit reached: {} memoised states, about {} MiB",
-                            w.cache.len(),
-                            w.bytes >> 20
-                        );
-                        return unknown(why, &w, &mut stats);
+                        return (SearchOutcome::Unknown(w.out_of_memory()), w.stats(steps))
                     }
                 }
                 continue;
             }
         }
-        let candidate = match cursor {
-            Cursor::Certain(r) => match w.cands.get(r) {
-                Some(&e) => {
-                    cursor = Cursor::Certain(r + 1);
-                    Some(w.entries[e as usize].op as usize)
-                }
-                None => {
-                    cursor = Cursor::Uncertain(0);
-                    None
-                }
-            },
-            Cursor::Uncertain(i) => match uncertain.get(i) {
-                Some(&op) if ops[op].call < w.entries[w.frontier as usize].pos => {
-                    cursor = Cursor::Uncertain(i + 1);
-                    let usable =
-                        !w.linearized.get(op) && before[op].is_none_or(|p| w.linearized.get(p));
-                    usable.then_some(op)
-                }
-                _ => {
-                    // Stuck: nothing can go before this return.
-                    let e = w.entries[w.frontier as usize];
-                    if best_pos.is_none_or(|b| e.pos > b) {
-                        best_pos = Some(e.pos);
-                        best = Some(Violation {
-                            op: e.op as usize,
-                            prefix: w.stack.iter().map(|f| f.op).collect(),
-                            states: vec![w.state.clone()],
-                        });
-                    } else if best_pos == Some(e.pos) {
-                        if let Some(b) = best.as_mut() {
-                            if b.states.len() < MAX_REPORTED_STATES
-                                && !b.states.iter().any(|s| model.equal(s, &w.state))
-                            {
-                                b.states.push(w.state.clone());
-                            }
-                        }
-                    }
-                    cursor = Cursor::Exhausted;
-                    None
-                }
-            },
-            Cursor::Exhausted => {
-                let Some(resume) = w.pop() else {
-                    stats.states = w.cache.len();
-                    stats.bytes = w.bytes;
-                    let v = best.unwrap_or(Violation {
-                        op: w.entries[w.frontier as usize].op as usize,
-                        prefix: Vec::new(),
-                        states: vec![w.state.clone()],
-                    });
-                    return (SearchOutcome::Violation(v), stats);
-                };
-                cursor = resume;
-                None
-            }
+        let candidate = match pick(&mut w, &f, &mut cursor, &mut best) {
+            Pick::Op(op) => Some(op),
+            Pick::Nothing => None,
+            Pick::Exhausted(v) => return (SearchOutcome::Violation(v), w.stats(steps)),
         };
         let Some(op) = candidate else { continue };
-        if w.restricted && !reads_state[op] {
-            continue;
-        }
-        let Some(next_state) = model.step(&w.state, &ops[op].op) else {
+        let Some(next_state) = next(&w, &f, op) else {
             continue;
         };
-        if ops[op].ret.is_none() && model.equal(&next_state, &w.state) {
-            continue;
-        }
-        // A state from which a watched operation still to come can no
-        // longer succeed leads to no linearization: every certain operation
-        // must be linearized eventually (see `Model::reachable`).
-        if !reads_only[op] {
-            let pending = watched
-                .iter()
-                .copied()
-                .find(|&k| k != op && !w.linearized.get(k));
-            if pending.is_some_and(|k| !model.reachable(&next_state, &ops[k].op)) {
-                continue;
-            }
-        }
-        match w.push(op, next_state, cursor, budget.max_bytes) {
+        match w.push(op, next_state, cursor) {
             Push::Done => {
                 fresh = true;
                 cursor = Cursor::Certain(0);
             }
             Push::Seen => {}
-            Push::Full => {
-                let why = format!(
-                    "memory limit reached: {} memoised states, about {} MiB",
-                    w.cache.len(),
-                    w.bytes >> 20
-                );
-                return unknown(why, &w, &mut stats);
-            }
+            Push::Full => return (SearchOutcome::Unknown(w.out_of_memory()), w.stats(steps)),
         }
     }
+}
+
+/// What the scan offers next.
+enum Pick<S> {
+    /// An operation to try.
+    Op(usize),
+    /// Nothing here; scan on.
+    Nothing,
+    /// Every configuration is exhausted: no linearization.
+    Exhausted(Violation<S>),
+}
+
+/// Moves the scan one step: the next candidate call, the next usable
+/// uncertain operation, or a backtrack.
+fn pick<M: SearchHints>(
+    w: &mut Walk<M>,
+    f: &Facts,
+    cursor: &mut Cursor,
+    best: &mut Best<M::State>,
+) -> Pick<M::State> {
+    match *cursor {
+        Cursor::Certain(r) => match w.cands.get(r) {
+            Some(&e) => {
+                *cursor = Cursor::Certain(r + 1);
+                Pick::Op(w.entries[e as usize].op as usize)
+            }
+            None => {
+                *cursor = Cursor::Uncertain(0);
+                Pick::Nothing
+            }
+        },
+        Cursor::Uncertain(i) => match f.uncertain.get(i) {
+            Some(&op) if w.ops[op].call < w.entries[w.frontier as usize].pos => {
+                *cursor = Cursor::Uncertain(i + 1);
+                let usable =
+                    !w.linearized.get(op) && f.before[op].is_none_or(|p| w.linearized.get(p));
+                if usable {
+                    Pick::Op(op)
+                } else {
+                    Pick::Nothing
+                }
+            }
+            _ => {
+                // Stuck: nothing can go before this return.
+                best.stuck(w);
+                *cursor = Cursor::Exhausted;
+                Pick::Nothing
+            }
+        },
+        Cursor::Exhausted => match w.pop() {
+            Some(resume) => {
+                *cursor = resume;
+                Pick::Nothing
+            }
+            None => Pick::Exhausted(best.violation.take().unwrap_or(Violation {
+                op: w.entries[w.frontier as usize].op as usize,
+                prefix: Vec::new(),
+                states: vec![w.state.clone()],
+            })),
+        },
+    }
+}
+
+/// The state after linearizing `op` now, if that is worth trying.
+fn next<M: SearchHints>(w: &Walk<M>, f: &Facts, op: usize) -> Option<M::State> {
+    if w.restricted && !f.reads_state[op] {
+        return None;
+    }
+    let next_state = w.model.step(&w.state, &w.ops[op].op)?;
+    if w.ops[op].ret.is_none() && w.model.equal(&next_state, &w.state) {
+        return None;
+    }
+    // A state from which a watched operation still to come can no longer
+    // succeed leads to no linearization: every certain operation must be
+    // linearized eventually (see `SearchHints::reachable`).
+    if !f.reads_only[op] {
+        let pending = f
+            .watched
+            .iter()
+            .copied()
+            .find(|&k| k != op && !w.linearized.get(k));
+        if pending.is_some_and(|k| !w.model.reachable(&next_state, &w.ops[k].op)) {
+            return None;
+        }
+    }
+    Some(next_state)
 }
 
 /// The certain calls that may go next (those before the first return in

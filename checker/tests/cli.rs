@@ -218,6 +218,7 @@ fn exit_codes_say_valid_invalid_and_unknown() {
         cas: true,
         appends: false,
         seed: 2,
+        ..raft_checker::generate::GenOptions::default()
     });
     let text: String = events
         .iter()
@@ -335,5 +336,220 @@ fn an_append_key_with_two_unordered_reads_exits_1_with_the_reason() {
     assert!(
         text.contains(r#"read "2,1," (ok, index 7) cannot be linearized"#),
         "{text}"
+    );
+}
+
+#[test]
+fn absurd_time_limits_exit_2_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "h.jsonl", VALID);
+    for flag in ["--time-limit", "--key-time-limit"] {
+        for value in ["1e300", "1e19", "-1", "NaN", "inf", "0"] {
+            let out = checker(&["check", &file, &format!("{flag}={value}")]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{flag}={value}: {err}");
+            assert!(err.contains(flag), "{flag}={value}: {err}");
+        }
+    }
+    // The library takes any Duration without overflowing a clock.
+    let events = raft_checker::history::read_jsonl(VALID.as_bytes())
+        .unwrap()
+        .events;
+    let opts = raft_checker::CheckOptions {
+        time_limit: Some(std::time::Duration::MAX),
+        key_time_limit: Some(std::time::Duration::MAX),
+        ..raft_checker::CheckOptions::default()
+    };
+    let r = raft_checker::check_history(&events, &opts).unwrap();
+    assert_eq!(r.valid, raft_checker::Validity::Valid);
+}
+
+/// Register keys k0.. with one read of a value never written on `bad`.
+fn registers_one_bad(bad: usize) -> Vec<raft_checker::Event> {
+    let mut events = raft_checker::generate::generate(&raft_checker::generate::GenOptions {
+        ops: 4000,
+        keys: 8,
+        processes: 10,
+        values: 1000,
+        seed: 5,
+        ..raft_checker::generate::GenOptions::default()
+    });
+    let read = events
+        .iter()
+        .position(|e| {
+            e.kind == raft_checker::EventType::Ok
+                && e.f == "read"
+                && e.key.as_deref() == Some(&format!("k{bad}"))
+        })
+        .expect("a read on the key");
+    events[read].value = serde_json::json!(-7);
+    events
+}
+
+fn jsonl(events: &[raft_checker::Event]) -> String {
+    events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect()
+}
+
+#[test]
+fn fail_fast_stops_at_the_first_invalid_key_and_names_the_others_not_checked() {
+    let events = registers_one_bad(3);
+    let opts = raft_checker::CheckOptions {
+        fail_fast: true,
+        threads: 1,
+        ..raft_checker::CheckOptions::default()
+    };
+    let r = raft_checker::check_history(&events, &opts).unwrap();
+    assert_eq!(r.valid, raft_checker::Validity::Invalid);
+    assert_eq!(r.invalid_keys, vec!["k3".to_string()]);
+    assert_eq!(r.not_checked_keys.len(), 7, "{:?}", r.keys);
+    assert!(r.unknown_keys.is_empty());
+    assert!(
+        r.summary.ends_with("7 keys not checked (--fail-fast)"),
+        "{}",
+        r.summary
+    );
+    // Without it every key is checked.
+    let all = raft_checker::check_history(&events, &raft_checker::CheckOptions::default()).unwrap();
+    assert!(all.not_checked_keys.is_empty());
+    assert_eq!(all.keys.len(), 8);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "h.jsonl", &jsonl(&events));
+    let out = checker(&["check", &file, "--fail-fast"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("7 keys not checked (--fail-fast)"), "{text}");
+    // A valid history is checked whole and stays valid.
+    let valid = write(dir.path(), "v.jsonl", VALID);
+    assert_eq!(
+        checker(&["check", &valid, "--fail-fast"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn the_witness_lines_alone_are_found_invalid_by_the_command() {
+    // Appends with stale reads on two keys, and registers with a read of a
+    // value never written.
+    let mut events = raft_checker::generate::generate(&raft_checker::generate::GenOptions {
+        ops: 3000,
+        keys: 3,
+        processes: 12,
+        appends: true,
+        info_rate: 0.1,
+        late_info_ns: 5_000_000,
+        stale_keys: 2,
+        seed: 9,
+        ..raft_checker::generate::GenOptions::default()
+    });
+    let n = events.len() as u64;
+    for mut e in registers_one_bad(1) {
+        e.index += n;
+        if let raft_checker::Process::Client(p) = &mut e.process {
+            *p += 1_000_000;
+        }
+        e.key = e.key.map(|k| format!("r{k}"));
+        events.push(e);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "h.jsonl", &jsonl(&events));
+    let out = checker(&["check", &file, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r: raft_checker::CheckResult = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r.explanations.len(), 3, "{}", r.summary);
+    for e in &r.explanations {
+        assert!(e.witness_minimal, "{}", e.key);
+        let w = write(dir.path(), "w.jsonl", &jsonl(&e.witness));
+        let again = checker(&["check", &w]);
+        assert_eq!(
+            again.status.code(),
+            Some(1),
+            "key {}: {}",
+            e.key,
+            String::from_utf8_lossy(&again.stdout)
+        );
+    }
+}
+
+#[test]
+fn stdout_of_an_invalid_check_is_tens_of_short_lines() {
+    let events = raft_checker::generate::generate(&raft_checker::generate::GenOptions {
+        ops: 20_000,
+        keys: 40,
+        processes: 50,
+        appends: true,
+        stale_keys: 30,
+        seed: 4,
+        ..raft_checker::generate::GenOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "h.jsonl", &jsonl(&events));
+    let out = checker(&["check", &file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() <= 40, "{} lines:\n{text}", lines.len());
+    assert!(
+        lines.iter().all(|l| l.chars().count() <= 400),
+        "a long line:\n{text}"
+    );
+    assert!(text.contains("cannot all be linearized"), "{text}");
+    assert!(text.contains("more invalid keys"), "{text}");
+    assert!(text.contains("stale read"), "{text}");
+}
+
+/// Peak resident memory of a child that exited, in bytes (wait4's rusage).
+// wait4 reaps the child, which std's wait would not measure.
+#[allow(clippy::zombie_processes)]
+fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_raft-checker"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run raft-checker");
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out).expect("read stdout");
+    }
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, whose pid we hold; nothing else waits for it.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, out, usage.ru_maxrss as u64 * 1024)
+}
+
+#[test]
+fn the_memory_budget_holds_the_whole_process_within_ten_percent() {
+    // The register scenario the search needs about 450 MiB for, with 150.
+    let s = raft_checker::bench::scenarios()
+        .into_iter()
+        .find(|s| s.name == "hard-register")
+        .expect("the hard-register bench scenario");
+    let events = raft_checker::generate::generate(&s.gen);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "h.jsonl", &jsonl(&events));
+    let budget_mib = 150;
+    let (code, out, peak) = run_measured(&[
+        "check",
+        &file,
+        "--model",
+        "cas-register",
+        "--memory-mib",
+        &budget_mib.to_string(),
+    ]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("memory limit reached"), "{out}");
+    let limit = (budget_mib << 20) as f64 * 1.1;
+    assert!(
+        (peak as f64) <= limit,
+        "peak RSS {} MiB over the {budget_mib} MiB budget\n{out}",
+        peak >> 20
     );
 }

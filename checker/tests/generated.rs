@@ -26,6 +26,7 @@ fn cases() -> impl Iterator<Item = GenOptions> {
         // Every fifth history is of reads and appends.
         appends: seed % 5 == 4,
         seed,
+        ..GenOptions::default()
     })
 }
 
@@ -72,6 +73,7 @@ fn uncertain_writes_that_took_effect_late_are_accepted() {
             cas: true,
             appends: false,
             seed,
+            ..GenOptions::default()
         };
         let r = check_history(&generate(&g), &opts()).expect("well formed");
         assert_eq!(r.valid, Validity::Valid, "seed {seed}: {}", r.summary);

@@ -24,6 +24,7 @@ fn page_size_is_bounded_for_long_histories_with_many_violations() {
         cas: true,
         appends: false,
         seed: 7,
+        ..GenOptions::default()
     });
     // Break every ok read of a value: hundreds of invalid keys.
     for e in events.iter_mut() {

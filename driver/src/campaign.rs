@@ -722,7 +722,9 @@ mod tests {
     #[test]
     fn default_matrix_is_every_nemesis_alone_and_all_on_3_and_5_nodes() {
         let p = args(&["--seed", "10"]).plan().unwrap();
-        assert_eq!(p.matrix_size, 8 * 2);
+        // Every kind alone, then `all`, on each of 3 and 5 nodes.
+        let kinds = crate::nemesis::schedule::NemesisKind::ALL.len();
+        assert_eq!(p.matrix_size, (kinds + 1) * 2);
         let sets: std::collections::BTreeSet<&str> =
             p.runs.iter().map(|r| r.nemesis.as_str()).collect();
         for k in crate::nemesis::schedule::NemesisKind::ALL {
@@ -736,7 +738,9 @@ mod tests {
     #[test]
     fn default_matrix_leaves_membership_out_below_three_nodes() {
         let p = args(&["--seed", "1", "--nodes", "1,3"]).plan().unwrap();
-        assert_eq!(p.matrix_size, 7 + 8);
+        // One node: every kind but membership, and `all`; three: all of it.
+        let kinds = crate::nemesis::schedule::NemesisKind::ALL.len();
+        assert_eq!(p.matrix_size, kinds + (kinds + 1));
         assert!(!p
             .runs
             .iter()

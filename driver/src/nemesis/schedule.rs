@@ -5,6 +5,7 @@
 //! later `replay` can re-apply it exactly. Targets that depend on the
 //! cluster at that moment (the current leader) are resolved when applied.
 
+use crate::net::messages::MessageFaults;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -32,11 +33,13 @@ pub enum NemesisKind {
     /// voter right after each vote it grants (raft-node's crash-after-vote
     /// failpoint), restarting it after a delay.
     VoteCrash,
+    /// Duplicate, reorder, delay and replay whole peer messages on links.
+    Messages,
 }
 
 impl NemesisKind {
     /// Every kind, in the order `all` uses.
-    pub const ALL: [NemesisKind; 7] = [
+    pub const ALL: [NemesisKind; 8] = [
         NemesisKind::Partition,
         NemesisKind::Kill,
         NemesisKind::Pause,
@@ -44,6 +47,7 @@ impl NemesisKind {
         NemesisKind::LeaderTransfer,
         NemesisKind::Membership,
         NemesisKind::VoteCrash,
+        NemesisKind::Messages,
     ];
 
     /// The command-line name.
@@ -56,6 +60,7 @@ impl NemesisKind {
             NemesisKind::LeaderTransfer => "leader-transfer",
             NemesisKind::Membership => "membership",
             NemesisKind::VoteCrash => "vote-crash",
+            NemesisKind::Messages => "messages",
         }
     }
 
@@ -302,6 +307,17 @@ pub enum FaultOp {
     },
     /// Disarm the failpoint, heal, and restart the node if it is down.
     StopVoteCrash,
+    /// Message faults on the peer streams of `links` (see
+    /// [`crate::nemesis::messages`]).
+    StartMessages {
+        /// Directed links `[from, to]`; None: every link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        links: Option<Vec<(u64, u64)>>,
+        /// What is done to the messages.
+        faults: MessageFaults,
+    },
+    /// Messages pass unchanged again.
+    StopMessages,
 }
 
 impl FaultOp {
@@ -322,6 +338,8 @@ impl FaultOp {
             FaultOp::StopMembership => "stop-membership",
             FaultOp::StartVoteCrash { .. } => "start-vote-crash",
             FaultOp::StopVoteCrash => "stop-vote-crash",
+            FaultOp::StartMessages { .. } => "start-messages",
+            FaultOp::StopMessages => "stop-messages",
         }
     }
 
@@ -335,6 +353,7 @@ impl FaultOp {
             FaultOp::StartTransfer { .. } | FaultOp::StopTransfer => NemesisKind::LeaderTransfer,
             FaultOp::StartMembership { .. } | FaultOp::StopMembership => NemesisKind::Membership,
             FaultOp::StartVoteCrash { .. } | FaultOp::StopVoteCrash => NemesisKind::VoteCrash,
+            FaultOp::StartMessages { .. } | FaultOp::StopMessages => NemesisKind::Messages,
         }
     }
 
@@ -348,6 +367,7 @@ impl FaultOp {
             FaultOp::StartTransfer { .. } => FaultOp::StopTransfer,
             FaultOp::StartMembership { .. } => FaultOp::StopMembership,
             FaultOp::StartVoteCrash { .. } => FaultOp::StopVoteCrash,
+            FaultOp::StartMessages { .. } => FaultOp::StopMessages,
             _ => return None,
         })
     }
@@ -506,6 +526,7 @@ fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> Fault
                 restart_after_ms,
             }
         }
+        NemesisKind::Messages => crate::nemesis::messages::draw_start(nodes, rng),
     }
 }
 

@@ -1,0 +1,525 @@
+//! Message faults on a raft-node peer stream: duplicate, reorder and delay
+//! whole frames, and replay frames of earlier connections at the start of
+//! a new one (so old messages, possibly of an older term, arrive after
+//! newer ones). Frames are only ever moved or copied whole, so the framing
+//! stays valid: a malformed frame would make the node close the stream,
+//! which tests nothing.
+//!
+//! Everything here is driven by the caller's clock and a seeded generator,
+//! so it is tested without sleeping.
+
+use super::frames::{frame_field, APPEND_ENTRIES};
+use bytes::Bytes;
+use rand::rngs::SmallRng;
+use rand::seq::index;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What the message faults of a link do; all chances are per frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MessageFaults {
+    /// Chance that a frame is sent twice (if it is also held back, one copy
+    /// passes now and the other later: a stale duplicate).
+    pub duplicate: f64,
+    /// Chance that a frame is held back until 1 to `reorder_depth` later
+    /// frames have passed it (or `delay_ms` at most, if traffic stops).
+    pub reorder: f64,
+    /// Most frames that overtake a reordered one.
+    pub reorder_depth: u32,
+    /// Chance that a frame is held for `delay_ms` while later ones pass.
+    pub delay: f64,
+    /// How long a delayed frame is held.
+    pub delay_ms: u64,
+    /// Frames of earlier connections of the link sent at the start of each
+    /// new one, before its own traffic (at most [`RING_FRAMES`] kept).
+    pub replay: u32,
+    /// Mean lifetime of a peer connection before the proxy resets it, so
+    /// that the node reconnects and replays happen (0: never reset).
+    pub reset_ms: u64,
+    /// Seeds the draws (with the link and the connection).
+    pub seed: u64,
+}
+
+/// Frames of a link kept for replay.
+pub const RING_FRAMES: usize = 64;
+/// Bytes of frames kept for replay (the oldest go first beyond it).
+const RING_BYTES: usize = 4 << 20;
+/// Frames one connection holds back at once; beyond that frames pass.
+const MAX_HELD: usize = 64;
+
+/// What the message faults of one link did, counted as it happens.
+#[derive(Debug, Default)]
+pub struct MessageCounts {
+    duplicated: AtomicU64,
+    reordered: AtomicU64,
+    delayed: AtomicU64,
+    replayed: AtomicU64,
+    replayed_appends: AtomicU64,
+    resets: AtomicU64,
+    stalled_chunks: AtomicU64,
+}
+
+/// A reading of [`MessageCounts`], or the difference of two.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageTally {
+    /// Frames sent twice.
+    pub duplicated: u64,
+    /// Frames overtaken by later ones (held back by count).
+    pub reordered: u64,
+    /// Frames held back by time.
+    pub delayed: u64,
+    /// Old frames sent at the start of a new connection.
+    pub replayed: u64,
+    /// Of the replayed frames, AppendEntries (heartbeats included).
+    pub replayed_appends: u64,
+    /// Connections the proxy reset (peer streams and etcd's HTTP).
+    pub resets: u64,
+    /// etcd HTTP chunks held for `delay_ms` (with every chunk behind them).
+    pub stalled_chunks: u64,
+}
+
+/// A counter of [`MessageCounts`].
+#[derive(Debug, Clone, Copy)]
+pub enum Count {
+    /// See [`MessageTally::duplicated`].
+    Duplicated,
+    /// See [`MessageTally::reordered`].
+    Reordered,
+    /// See [`MessageTally::delayed`].
+    Delayed,
+    /// See [`MessageTally::replayed`].
+    Replayed,
+    /// See [`MessageTally::replayed_appends`].
+    ReplayedAppends,
+    /// See [`MessageTally::resets`].
+    Resets,
+    /// See [`MessageTally::stalled_chunks`].
+    StalledChunks,
+}
+
+impl MessageCounts {
+    /// Adds `n` to one counter.
+    pub fn add(&self, c: Count, n: u64) {
+        let a = match c {
+            Count::Duplicated => &self.duplicated,
+            Count::Reordered => &self.reordered,
+            Count::Delayed => &self.delayed,
+            Count::Replayed => &self.replayed,
+            Count::ReplayedAppends => &self.replayed_appends,
+            Count::Resets => &self.resets,
+            Count::StalledChunks => &self.stalled_chunks,
+        };
+        a.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn tally(&self) -> MessageTally {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        MessageTally {
+            duplicated: r(&self.duplicated),
+            reordered: r(&self.reordered),
+            delayed: r(&self.delayed),
+            replayed: r(&self.replayed),
+            replayed_appends: r(&self.replayed_appends),
+            resets: r(&self.resets),
+            stalled_chunks: r(&self.stalled_chunks),
+        }
+    }
+}
+
+impl MessageTally {
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &MessageTally) -> MessageTally {
+        MessageTally {
+            duplicated: self.duplicated - earlier.duplicated,
+            reordered: self.reordered - earlier.reordered,
+            delayed: self.delayed - earlier.delayed,
+            replayed: self.replayed - earlier.replayed,
+            replayed_appends: self.replayed_appends - earlier.replayed_appends,
+            resets: self.resets - earlier.resets,
+            stalled_chunks: self.stalled_chunks - earlier.stalled_chunks,
+        }
+    }
+
+    /// The sum of two tallies.
+    pub fn plus(&self, o: &MessageTally) -> MessageTally {
+        MessageTally {
+            duplicated: self.duplicated + o.duplicated,
+            reordered: self.reordered + o.reordered,
+            delayed: self.delayed + o.delayed,
+            replayed: self.replayed + o.replayed,
+            replayed_appends: self.replayed_appends + o.replayed_appends,
+            resets: self.resets + o.resets,
+            stalled_chunks: self.stalled_chunks + o.stalled_chunks,
+        }
+    }
+}
+
+/// The last frames a link carried, across its connections.
+#[derive(Debug, Default)]
+pub struct ReplayRing {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+}
+
+impl ReplayRing {
+    /// Keeps `frame`, dropping the oldest beyond the bounds.
+    pub fn record(&mut self, frame: Bytes) {
+        self.bytes += frame.len();
+        self.frames.push_back(frame);
+        while self.frames.len() > RING_FRAMES || (self.bytes > RING_BYTES && self.frames.len() > 1)
+        {
+            if let Some(old) = self.frames.pop_front() {
+                self.bytes -= old.len();
+            }
+        }
+    }
+
+    /// Up to `n` kept frames chosen by `rng`, oldest first.
+    pub fn pick(&self, n: usize, rng: &mut SmallRng) -> Vec<Bytes> {
+        let n = n.min(self.frames.len());
+        let mut at = index::sample(rng, self.frames.len(), n).into_vec();
+        at.sort_unstable();
+        at.into_iter().map(|i| self.frames[i].clone()).collect()
+    }
+
+    /// Forgets every frame.
+    pub fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes = 0;
+    }
+
+    /// Frames kept.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether no frame is kept.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
+/// A frame held back, and when it goes.
+#[derive(Debug)]
+struct Held {
+    frame: Bytes,
+    /// Frames that must still pass it (reorder), if held by count.
+    after: Option<u32>,
+    /// When it goes at the latest.
+    until: Instant,
+    /// Frames that passed it so far.
+    overtaken: u32,
+}
+
+/// The message faults of one connection: what it holds back and its draws.
+#[derive(Debug)]
+pub struct Faulter {
+    rng: SmallRng,
+    held: Vec<Held>,
+}
+
+impl Faulter {
+    /// A faulter drawing from `rng`.
+    pub fn new(rng: SmallRng) -> Self {
+        Faulter {
+            rng,
+            held: Vec::new(),
+        }
+    }
+
+    /// The generator (the replay draws come from it too).
+    pub fn rng(&mut self) -> &mut SmallRng {
+        &mut self.rng
+    }
+
+    /// Frames held back now.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// When the next held frame is due, if any.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.held.iter().map(|h| h.until).min()
+    }
+
+    /// Takes one frame read at `now`: appends to `out` the frames to send
+    /// now, in order (this one, copies, and held ones it released).
+    pub fn on_frame(
+        &mut self,
+        f: &MessageFaults,
+        frame: Bytes,
+        now: Instant,
+        counts: &MessageCounts,
+        out: &mut Vec<Bytes>,
+    ) {
+        self.release_due(now, counts, out);
+        let dup = self.rng.gen_bool(f.duplicate.clamp(0.0, 1.0));
+        let fate: f64 = self.rng.gen();
+        let room = self.held.len() < MAX_HELD;
+        let hold_for = Duration::from_millis(f.delay_ms);
+        let held = if room && fate < f.delay {
+            counts.add(Count::Delayed, 1);
+            Some(None)
+        } else if room && fate < f.delay + f.reorder {
+            Some(Some(self.rng.gen_range(1..=f.reorder_depth.max(1))))
+        } else {
+            None
+        };
+        if dup {
+            counts.add(Count::Duplicated, 1);
+        }
+        match held {
+            Some(after) => {
+                // A duplicate's first copy goes now: the held one is stale.
+                if dup {
+                    self.pass(frame.clone(), counts, out);
+                }
+                self.held.push(Held {
+                    frame,
+                    after,
+                    until: now + hold_for,
+                    overtaken: 0,
+                });
+            }
+            None => {
+                if dup {
+                    out.push(frame.clone());
+                }
+                self.pass(frame, counts, out);
+            }
+        }
+    }
+
+    /// Sends `frame` now and releases the reordered frames it was the last
+    /// to overtake, right behind it.
+    fn pass(&mut self, frame: Bytes, counts: &MessageCounts, out: &mut Vec<Bytes>) {
+        out.push(frame);
+        for h in &mut self.held {
+            h.overtaken += 1;
+            if let Some(a) = &mut h.after {
+                *a = a.saturating_sub(1);
+            }
+        }
+        self.release_where(|h| h.after == Some(0), counts, out);
+    }
+
+    /// Releases, in the order they were held, the frames due by `now`.
+    pub fn release_due(&mut self, now: Instant, counts: &MessageCounts, out: &mut Vec<Bytes>) {
+        self.release_where(|h| h.until <= now, counts, out);
+    }
+
+    /// Releases every held frame (the faults were switched off).
+    pub fn drain(&mut self, counts: &MessageCounts, out: &mut Vec<Bytes>) {
+        self.release_where(|_| true, counts, out);
+    }
+
+    fn release_where(
+        &mut self,
+        go: impl Fn(&Held) -> bool,
+        counts: &MessageCounts,
+        out: &mut Vec<Bytes>,
+    ) {
+        let mut i = 0;
+        while i < self.held.len() {
+            if go(&self.held[i]) {
+                let h = self.held.remove(i);
+                if h.after.is_some() && h.overtaken > 0 {
+                    counts.add(Count::Reordered, 1);
+                }
+                out.push(h.frame);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Picks up to `n` frames of `ring` to replay and counts them.
+pub fn replay_frames(
+    ring: &ReplayRing,
+    n: u32,
+    rng: &mut SmallRng,
+    counts: &MessageCounts,
+) -> Vec<Bytes> {
+    let frames = ring.pick(n as usize, rng);
+    let appends = frames
+        .iter()
+        .filter(|f| frame_field(f) == Some(APPEND_ENTRIES))
+        .count();
+    counts.add(Count::Replayed, frames.len() as u64);
+    counts.add(Count::ReplayedAppends, appends as u64);
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::frames::tests::frame;
+    use rand::SeedableRng;
+
+    fn faults() -> MessageFaults {
+        MessageFaults {
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_depth: 1,
+            delay: 0.0,
+            delay_ms: 100,
+            replay: 0,
+            reset_ms: 0,
+            seed: 1,
+        }
+    }
+
+    fn bytes(n: u64) -> Bytes {
+        frame(n, false).into()
+    }
+
+    fn n_of(b: &Bytes) -> u64 {
+        crate::net::frames::tests::decode_stream(&[&crate::net::frames::MAGIC[..], b].concat())[0]
+    }
+
+    /// Feeds frames 0..count at 1 ms apart, then lets every held one go;
+    /// returns the frames' `n` in the order they were sent.
+    fn run(f: &MessageFaults, count: u64, counts: &MessageCounts) -> Vec<u64> {
+        let mut faulter = Faulter::new(SmallRng::seed_from_u64(f.seed));
+        let start = Instant::now();
+        let mut out = Vec::new();
+        for n in 0..count {
+            faulter.on_frame(
+                f,
+                bytes(n),
+                start + Duration::from_millis(n),
+                counts,
+                &mut out,
+            );
+        }
+        faulter.release_due(start + Duration::from_secs(3600), counts, &mut out);
+        assert_eq!(faulter.held(), 0);
+        out.iter().map(n_of).collect()
+    }
+
+    #[test]
+    fn a_duplicated_frame_arrives_twice_and_nothing_else_changes() {
+        let counts = MessageCounts::default();
+        let f = MessageFaults {
+            duplicate: 1.0,
+            ..faults()
+        };
+        let got = run(&f, 5, &counts);
+        assert_eq!(got, vec![0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+        assert_eq!(counts.tally().duplicated, 5);
+    }
+
+    #[test]
+    fn reordering_keeps_every_frame_and_lets_later_ones_overtake() {
+        let counts = MessageCounts::default();
+        let f = MessageFaults {
+            reorder: 0.3,
+            reorder_depth: 3,
+            ..faults()
+        };
+        let got = run(&f, 200, &counts);
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..200).collect::<Vec<_>>(), "every frame once");
+        assert_ne!(got, sorted, "some frame was overtaken");
+        assert!(counts.tally().reordered > 0);
+    }
+
+    #[test]
+    fn a_delayed_frame_goes_after_later_frames_once_its_time_is_up() {
+        let counts = MessageCounts::default();
+        let f = MessageFaults {
+            delay: 1.0,
+            delay_ms: 10,
+            ..faults()
+        };
+        let mut faulter = Faulter::new(SmallRng::seed_from_u64(3));
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        faulter.on_frame(&f, bytes(1), t0, &counts, &mut out);
+        assert!(out.is_empty(), "held for its delay");
+        assert_eq!(faulter.next_due(), Some(t0 + Duration::from_millis(10)));
+        let f_pass = MessageFaults { delay: 0.0, ..f };
+        faulter.on_frame(&f_pass, bytes(2), t0, &counts, &mut out);
+        faulter.release_due(t0 + Duration::from_millis(9), &counts, &mut out);
+        assert_eq!(out.iter().map(n_of).collect::<Vec<_>>(), vec![2]);
+        faulter.release_due(t0 + Duration::from_millis(10), &counts, &mut out);
+        assert_eq!(out.iter().map(n_of).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(counts.tally().delayed, 1);
+    }
+
+    #[test]
+    fn a_duplicate_of_a_held_frame_passes_first_and_the_copy_comes_later() {
+        let counts = MessageCounts::default();
+        let f = MessageFaults {
+            duplicate: 1.0,
+            delay: 1.0,
+            ..faults()
+        };
+        let mut faulter = Faulter::new(SmallRng::seed_from_u64(4));
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        faulter.on_frame(&f, bytes(1), t0, &counts, &mut out);
+        let f_pass = MessageFaults {
+            duplicate: 0.0,
+            delay: 0.0,
+            ..f
+        };
+        faulter.on_frame(&f_pass, bytes(2), t0, &counts, &mut out);
+        faulter.drain(&counts, &mut out);
+        assert_eq!(out.iter().map(n_of).collect::<Vec<_>>(), vec![1, 2, 1]);
+    }
+
+    #[test]
+    fn the_same_seed_makes_the_same_choices() {
+        let f = MessageFaults {
+            duplicate: 0.1,
+            reorder: 0.1,
+            reorder_depth: 4,
+            delay: 0.05,
+            ..faults()
+        };
+        let a = run(&f, 300, &MessageCounts::default());
+        let b = run(&f, 300, &MessageCounts::default());
+        assert_eq!(a, b);
+        let c = run(&MessageFaults { seed: 2, ..f }, 300, &MessageCounts::default());
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn the_ring_keeps_the_last_frames_and_picks_them_oldest_first() {
+        let mut ring = ReplayRing::default();
+        for n in 0..(RING_FRAMES as u64 + 10) {
+            ring.record(bytes(n));
+        }
+        assert_eq!(ring.len(), RING_FRAMES);
+        let mut rng = SmallRng::seed_from_u64(5);
+        let counts = MessageCounts::default();
+        let picked: Vec<u64> = replay_frames(&ring, 8, &mut rng, &counts)
+            .iter()
+            .map(n_of)
+            .collect();
+        assert_eq!(picked.len(), 8);
+        assert!(picked.windows(2).all(|w| w[0] < w[1]), "{picked:?}");
+        assert!(picked.iter().all(|&n| n >= 10), "evicted frames stay out");
+        let t = counts.tally();
+        assert_eq!((t.replayed, t.replayed_appends), (8, 8));
+    }
+
+    #[test]
+    fn tallies_subtract_and_add() {
+        let c = MessageCounts::default();
+        let before = c.tally();
+        c.add(Count::Duplicated, 2);
+        c.add(Count::Resets, 1);
+        let d = c.tally().since(&before);
+        assert_eq!((d.duplicated, d.resets), (2, 1));
+        assert_eq!(d.plus(&d).duplicated, 4);
+    }
+}

@@ -146,3 +146,95 @@ impl Nemesis for MessagesNemesis {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::tests::unstarted_ctx;
+    use rand::SeedableRng;
+
+    fn op(links: Option<Vec<(u64, u64)>>) -> FaultOp {
+        FaultOp::StartMessages {
+            links,
+            faults: MessageFaults {
+                duplicate: 0.1,
+                reorder: 0.1,
+                reorder_depth: 2,
+                delay: 0.1,
+                delay_ms: 50,
+                replay: 4,
+                reset_ms: 1000,
+                seed: 3,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn start_faults_only_its_links_and_stop_reports_what_was_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = unstarted_ctx(dir.path()).await;
+        let mut n = MessagesNemesis::default();
+        let v = n.invoke(&ctx, &op(Some(vec![(1, 2), (9, 9)]))).await;
+        assert_eq!(v["links"], json!([[1, 2]]), "unknown links are dropped");
+        assert_eq!(v["faults"]["replay"], json!(4));
+        assert!(ctx.net.link(1, 2).unwrap().faults().messages.is_some());
+        assert!(ctx.net.link(2, 1).unwrap().faults().messages.is_none());
+        let v = n.invoke(&ctx, &FaultOp::StopMessages).await;
+        assert_eq!(v["links"], json!([[1, 2]]));
+        for k in ["duplicated", "reordered", "delayed", "replayed", "resets"] {
+            assert_eq!(v[k], json!(0), "{k}: nothing crossed the link");
+        }
+        assert!(ctx.net.link(1, 2).unwrap().faults().messages.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_new_start_replaces_the_last_and_leaves_partitions_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = unstarted_ctx(dir.path()).await;
+        let cut: BTreeSet<(u64, u64)> = [(1, 3), (3, 1)].into_iter().collect();
+        ctx.net.cut("partition", &cut, false);
+        let mut n = MessagesNemesis::default();
+        n.invoke(&ctx, &op(None)).await;
+        assert!(ctx
+            .net
+            .link_ids()
+            .iter()
+            .all(|&(a, b)| ctx.net.link(a, b).unwrap().faults().messages.is_some()));
+        let v = n.invoke(&ctx, &op(Some(vec![(2, 3)]))).await;
+        assert_eq!(v["replaced"]["links"].as_array().unwrap().len(), 6);
+        assert!(ctx.net.link(1, 2).unwrap().faults().messages.is_none());
+        n.teardown(&ctx).await;
+        assert!(ctx.net.link(2, 3).unwrap().faults().messages.is_none());
+        assert_eq!(ctx.net.held_links(), cut);
+    }
+
+    #[test]
+    fn drawn_starts_name_real_links_and_repeat_with_the_seed() {
+        let nodes = [1, 2, 3, 4, 5];
+        let draw = |seed| {
+            let mut rng = SmallRng::seed_from_u64(seed);
+            (0..50)
+                .map(|_| draw_start(&nodes, &mut rng))
+                .collect::<Vec<_>>()
+        };
+        let ops = draw(7);
+        assert_eq!(ops, draw(7));
+        let mut shapes = BTreeSet::new();
+        for op in &ops {
+            let FaultOp::StartMessages { links, faults } = op else {
+                panic!("{op:?}");
+            };
+            shapes.insert(links.as_ref().map(|l| l.len()));
+            for &(a, b) in links.iter().flatten() {
+                assert!(a != b && nodes.contains(&a) && nodes.contains(&b));
+            }
+            for p in [faults.duplicate, faults.reorder, faults.delay] {
+                assert!(CHANCES.contains(&p));
+            }
+            assert!((1..=4).contains(&faults.reorder_depth));
+            assert!(faults.replay > 0 && faults.reset_ms > 0);
+        }
+        // Every link, or the 4 links out of (or into) one node.
+        assert_eq!(shapes, [None, Some(4)].into_iter().collect());
+    }
+}

@@ -292,7 +292,7 @@ fn brief(v: &Value) -> String {
 // The serialising lock is held across awaits on purpose: it orders whole
 // tests on different threads, and each test runs on its own runtime.
 #[allow(clippy::await_holding_lock)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::nemesis::process::KillNemesis;
     use crate::nemesis::schedule::{Cut, PartitionShape};
@@ -313,12 +313,19 @@ mod tests {
     }
 
     async fn ctx(dir: &std::path::Path) -> NemesisCtx {
+        let ctx = unstarted_ctx(dir).await;
+        ctx.cluster().start_all().unwrap();
+        ctx
+    }
+
+    /// A context over 3 stand-in nodes, not started (for nemeses that act
+    /// only on the links), with proxies in front of unused ports.
+    pub(crate) async fn unstarted_ctx(dir: &std::path::Path) -> NemesisCtx {
         let mut listen: BTreeMap<u64, SocketAddr> = BTreeMap::new();
         for id in 1..=3 {
             listen.insert(id, crate::target::cluster::free_local_addr().unwrap());
         }
-        let mut cluster = sleep_cluster(dir, 3);
-        cluster.start_all().unwrap();
+        let cluster = sleep_cluster(dir, 3);
         NemesisCtx {
             cluster: Arc::new(Mutex::new(cluster)),
             net: Arc::new(Network::start(&listen, 1).await.unwrap()),

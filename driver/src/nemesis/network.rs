@@ -111,3 +111,97 @@ impl Nemesis for SlowNemesis {
         Box::pin(async move { ctx.net.set_slow(None) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::tests::unstarted_ctx;
+    use std::collections::BTreeSet;
+
+    fn start(cut: &Cut) -> FaultOp {
+        FaultOp::StartPartition {
+            shape: PartitionShape::Halves,
+            cut: Some(cut.clone()),
+        }
+    }
+
+    #[tokio::test]
+    async fn stopping_slow_keeps_a_partition_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = unstarted_ctx(dir.path()).await;
+        let (mut part, mut slow) = (PartitionNemesis::default(), SlowNemesis);
+        let cut = Cut::isolate(1, &[1, 2, 3]);
+        part.invoke(&ctx, &start(&cut)).await;
+        let slow_op = FaultOp::StartSlow {
+            delay_ms: 50.0,
+            jitter_ms: 10.0,
+            loss: 0.0,
+        };
+        slow.invoke(&ctx, &slow_op).await;
+        assert!(ctx.net.link(2, 3).unwrap().faults().slow.is_some());
+        slow.invoke(&ctx, &FaultOp::StopSlow).await;
+        assert_eq!(ctx.net.held_links(), cut.blocked_set());
+        assert!(ctx.net.link(2, 3).unwrap().faults().slow.is_none());
+        // And a partition's end leaves a slow link slow.
+        slow.invoke(&ctx, &slow_op).await;
+        part.invoke(&ctx, &FaultOp::StopPartition).await;
+        assert!(ctx.net.held_links().is_empty());
+        assert!(ctx.net.link(1, 2).unwrap().faults().slow.is_some());
+        slow.teardown(&ctx).await;
+    }
+
+    #[tokio::test]
+    async fn a_new_partition_replaces_the_cut_and_the_history_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = unstarted_ctx(dir.path()).await;
+        let mut part = PartitionNemesis::default();
+        let first = Cut::isolate(1, &[1, 2, 3]);
+        let second = Cut::isolate(3, &[1, 2, 3]);
+        let v = part.invoke(&ctx, &start(&first)).await;
+        assert!(v.get("replaced").is_none());
+        let v = part.invoke(&ctx, &start(&second)).await;
+        assert_eq!(ctx.net.held_links(), second.blocked_set());
+        assert_eq!(part.cut(), Some(&second));
+        assert_eq!(v["blocked"], json!(second.blocked));
+        assert_eq!(v["replaced"], json!(first.blocked));
+        let v = part.invoke(&ctx, &FaultOp::StopPartition).await;
+        assert_eq!(v["healed"], json!(second.blocked));
+        assert!(ctx.net.held_links().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_partition_without_a_leader_to_isolate_leaves_nothing_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = unstarted_ctx(dir.path()).await;
+        let mut part = PartitionNemesis::default();
+        part.invoke(&ctx, &start(&Cut::isolate(1, &[1, 2, 3])))
+            .await;
+        // The nodes are not running: there is no leader to isolate.
+        let v = part
+            .invoke(
+                &ctx,
+                &FaultOp::StartPartition {
+                    shape: PartitionShape::Leader,
+                    cut: None,
+                },
+            )
+            .await;
+        assert_eq!(v["error"], json!("no leader"));
+        assert_eq!(v["blocked"], json!([]));
+        assert_eq!(ctx.net.held_links(), BTreeSet::new());
+        assert_eq!(part.cut(), None);
+    }
+
+    #[tokio::test]
+    async fn a_partition_ending_leaves_another_holders_links_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = unstarted_ctx(dir.path()).await;
+        let mut part = PartitionNemesis::default();
+        let other: BTreeSet<(u64, u64)> = [(2, 3)].into_iter().collect();
+        ctx.net.cut("vote-crash", &other, false);
+        part.invoke(&ctx, &start(&Cut::isolate(1, &[1, 2, 3])))
+            .await;
+        part.teardown(&ctx).await;
+        assert_eq!(ctx.net.held_links(), other);
+    }
+}

@@ -145,12 +145,10 @@ impl LinkProxy {
         });
     }
 
-    /// Sets or clears the message faults; clearing them also forgets the
-    /// frames kept for replay, so each fault replays only its own window.
+    /// Sets or clears the message faults. The frames kept for replay stay:
+    /// the next fault's first replays may carry frames of a window before
+    /// it, of older terms (Raft must survive a message of any age).
     pub fn set_messages(&self, messages: Option<MessageFaults>) {
-        if messages.is_none() {
-            self.shared.ring().clear();
-        }
         self.state.send_if_modified(|s| {
             let changed = s.faults.messages != messages;
             s.faults.messages = messages;
@@ -158,7 +156,7 @@ impl LinkProxy {
         });
     }
 
-    /// Clears every fault layer.
+    /// Clears every fault layer and forgets the frames kept for replay.
     pub fn clear(&self) {
         self.shared.ring().clear();
         self.state.send_if_modified(|s| {
@@ -964,6 +962,19 @@ mod tests {
         assert_eq!(new, &[100, 101, 102]);
         let t = p.message_tally();
         assert_eq!((t.replayed, t.replayed_appends), (4, 4));
+        // The next fault window replays frames of the one before it.
+        p.set_messages(None);
+        p.set_messages(Some(MessageFaults {
+            replay: 2,
+            ..faults()
+        }));
+        drop(second);
+        let mut third = TcpStream::connect(p.addr()).await.unwrap();
+        third.write_all(&peer_stream([200])).await.unwrap();
+        let got = collect(&mut rx, 3, |b| has_frames(b, 3)).await;
+        let ns = decode_stream(&got);
+        assert!(ns[..2].iter().all(|&n| n < 200), "{ns:?}");
+        assert_eq!(ns[2], 200);
     }
 
     #[tokio::test]

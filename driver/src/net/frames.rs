@@ -212,6 +212,46 @@ pub fn frame_field(frame: &[u8]) -> Option<u8> {
 /// `raftpb.RaftMessage.append_entries`.
 pub const APPEND_ENTRIES: u8 = 1;
 
+/// Any message of `raftpb.RaftMessage`, read for its header only: prost
+/// skips the other fields (entries included) without copying them.
+#[derive(Clone, PartialEq, prost::Message)]
+struct HeaderOf {
+    #[prost(message, optional, tag = "1")]
+    header: Option<raft_proto::raftpb::Header>,
+}
+
+/// `raftpb.RaftMessage` with every variant read as [`HeaderOf`] (each
+/// variant's header is its field 1).
+#[derive(Clone, PartialEq, prost::Message)]
+struct AnyMessage {
+    #[prost(message, optional, tag = "1")]
+    append_entries: Option<HeaderOf>,
+    #[prost(message, optional, tag = "2")]
+    append_entries_response: Option<HeaderOf>,
+    #[prost(message, optional, tag = "3")]
+    request_vote: Option<HeaderOf>,
+    #[prost(message, optional, tag = "4")]
+    request_vote_response: Option<HeaderOf>,
+    #[prost(message, optional, tag = "5")]
+    timeout_now: Option<HeaderOf>,
+}
+
+/// The term in a whole frame's header, if it decodes.
+pub fn frame_term(frame: &[u8]) -> Option<u64> {
+    let m = <AnyMessage as prost::Message>::decode(frame.get(4..)?).ok()?;
+    [
+        m.append_entries,
+        m.append_entries_response,
+        m.request_vote,
+        m.request_vote_response,
+        m.timeout_now,
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|h| h.header)
+    .map(|h| h.term)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -223,11 +263,16 @@ pub(crate) mod tests {
     /// One encoded frame: an AppendEntries (or a RequestVote if `vote`)
     /// whose prev_log_index (last_log_index) is `n`, to tell frames apart.
     pub fn frame(n: u64, vote: bool) -> Vec<u8> {
+        frame_at(n, vote, 3)
+    }
+
+    /// [`frame`] in `term`.
+    pub fn frame_at(n: u64, vote: bool, term: u64) -> Vec<u8> {
         let header = Some(Header {
             cluster_id: 1,
             from: 1,
             to: 2,
-            term: 3,
+            term,
         });
         let msg = if vote {
             Msg::RequestVote(RequestVoteRequest {
@@ -387,8 +432,11 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_message_field_is_read_from_the_first_key() {
+    fn the_message_field_and_term_are_read_without_a_full_decode() {
         assert_eq!(frame_field(&frame(5, false)), Some(APPEND_ENTRIES));
         assert_eq!(frame_field(&frame(5, true)), Some(3));
+        assert_eq!(frame_term(&frame(5, false)), Some(3));
+        assert_eq!(frame_term(&frame(5, true)), Some(3));
+        assert_eq!(frame_term(b"\0\0\0\x02\xff\xff"), None);
     }
 }

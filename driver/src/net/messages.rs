@@ -8,7 +8,7 @@
 //! Everything here is driven by the caller's clock and a seeded generator,
 //! so it is tested without sleeping.
 
-use super::frames::{frame_field, APPEND_ENTRIES};
+use super::frames::{frame_field, frame_term, APPEND_ENTRIES};
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::seq::index;
@@ -59,6 +59,7 @@ pub struct MessageCounts {
     delayed: AtomicU64,
     replayed: AtomicU64,
     replayed_appends: AtomicU64,
+    replayed_older_term: AtomicU64,
     resets: AtomicU64,
     stalled_chunks: AtomicU64,
 }
@@ -76,6 +77,9 @@ pub struct MessageTally {
     pub replayed: u64,
     /// Of the replayed frames, AppendEntries (heartbeats included).
     pub replayed_appends: u64,
+    /// Of the replayed frames, those of a term older than the newest the
+    /// link kept.
+    pub replayed_older_term: u64,
     /// Connections the proxy reset (peer streams and etcd's HTTP).
     pub resets: u64,
     /// etcd HTTP chunks held for `delay_ms` (with every chunk behind them).
@@ -95,6 +99,8 @@ pub enum Count {
     Replayed,
     /// See [`MessageTally::replayed_appends`].
     ReplayedAppends,
+    /// See [`MessageTally::replayed_older_term`].
+    ReplayedOlderTerm,
     /// See [`MessageTally::resets`].
     Resets,
     /// See [`MessageTally::stalled_chunks`].
@@ -110,6 +116,7 @@ impl MessageCounts {
             Count::Delayed => &self.delayed,
             Count::Replayed => &self.replayed,
             Count::ReplayedAppends => &self.replayed_appends,
+            Count::ReplayedOlderTerm => &self.replayed_older_term,
             Count::Resets => &self.resets,
             Count::StalledChunks => &self.stalled_chunks,
         };
@@ -125,6 +132,7 @@ impl MessageCounts {
             delayed: r(&self.delayed),
             replayed: r(&self.replayed),
             replayed_appends: r(&self.replayed_appends),
+            replayed_older_term: r(&self.replayed_older_term),
             resets: r(&self.resets),
             stalled_chunks: r(&self.stalled_chunks),
         }
@@ -140,6 +148,7 @@ impl MessageTally {
             delayed: self.delayed - earlier.delayed,
             replayed: self.replayed - earlier.replayed,
             replayed_appends: self.replayed_appends - earlier.replayed_appends,
+            replayed_older_term: self.replayed_older_term - earlier.replayed_older_term,
             resets: self.resets - earlier.resets,
             stalled_chunks: self.stalled_chunks - earlier.stalled_chunks,
         }
@@ -153,16 +162,18 @@ impl MessageTally {
             delayed: self.delayed + o.delayed,
             replayed: self.replayed + o.replayed,
             replayed_appends: self.replayed_appends + o.replayed_appends,
+            replayed_older_term: self.replayed_older_term + o.replayed_older_term,
             resets: self.resets + o.resets,
             stalled_chunks: self.stalled_chunks + o.stalled_chunks,
         }
     }
 }
 
-/// The last frames a link carried, across its connections.
+/// The last frames a link carried, across its connections, each with its
+/// term.
 #[derive(Debug, Default)]
 pub struct ReplayRing {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<(Bytes, Option<u64>)>,
     bytes: usize,
 }
 
@@ -170,21 +181,29 @@ impl ReplayRing {
     /// Keeps `frame`, dropping the oldest beyond the bounds.
     pub fn record(&mut self, frame: Bytes) {
         self.bytes += frame.len();
-        self.frames.push_back(frame);
+        let term = frame_term(&frame);
+        self.frames.push_back((frame, term));
         while self.frames.len() > RING_FRAMES || (self.bytes > RING_BYTES && self.frames.len() > 1)
         {
-            if let Some(old) = self.frames.pop_front() {
+            if let Some((old, _)) = self.frames.pop_front() {
                 self.bytes -= old.len();
             }
         }
     }
 
-    /// Up to `n` kept frames chosen by `rng`, oldest first.
-    pub fn pick(&self, n: usize, rng: &mut SmallRng) -> Vec<Bytes> {
+    /// Up to `n` kept frames chosen by `rng`, oldest first, each with
+    /// whether its term is older than the newest kept.
+    pub fn pick(&self, n: usize, rng: &mut SmallRng) -> Vec<(Bytes, bool)> {
+        let newest = self.frames.iter().filter_map(|(_, t)| *t).max();
         let n = n.min(self.frames.len());
         let mut at = index::sample(rng, self.frames.len(), n).into_vec();
         at.sort_unstable();
-        at.into_iter().map(|i| self.frames[i].clone()).collect()
+        at.into_iter()
+            .map(|i| {
+                let (frame, term) = &self.frames[i];
+                (frame.clone(), term.is_some() && *term < newest)
+            })
+            .collect()
     }
 
     /// Forgets every frame.
@@ -346,20 +365,22 @@ pub fn replay_frames(
     rng: &mut SmallRng,
     counts: &MessageCounts,
 ) -> Vec<Bytes> {
-    let frames = ring.pick(n as usize, rng);
-    let appends = frames
+    let picked = ring.pick(n as usize, rng);
+    let appends = picked
         .iter()
-        .filter(|f| frame_field(f) == Some(APPEND_ENTRIES))
+        .filter(|(f, _)| frame_field(f) == Some(APPEND_ENTRIES))
         .count();
-    counts.add(Count::Replayed, frames.len() as u64);
+    let older = picked.iter().filter(|(_, older)| *older).count();
+    counts.add(Count::Replayed, picked.len() as u64);
     counts.add(Count::ReplayedAppends, appends as u64);
-    frames
+    counts.add(Count::ReplayedOlderTerm, older as u64);
+    picked.into_iter().map(|(f, _)| f).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::frames::tests::frame;
+    use crate::net::frames::tests::{frame, frame_at};
     use rand::SeedableRng;
 
     fn faults() -> MessageFaults {
@@ -510,6 +531,20 @@ mod tests {
         assert!(picked.iter().all(|&n| n >= 10), "evicted frames stay out");
         let t = counts.tally();
         assert_eq!((t.replayed, t.replayed_appends), (8, 8));
+        assert_eq!(t.replayed_older_term, 0, "one term only");
+    }
+
+    #[test]
+    fn replayed_frames_of_an_older_term_are_counted() {
+        let mut ring = ReplayRing::default();
+        ring.record(frame_at(1, false, 2).into());
+        ring.record(frame_at(2, true, 2).into());
+        ring.record(frame_at(3, false, 5).into());
+        let counts = MessageCounts::default();
+        let all = replay_frames(&ring, 3, &mut SmallRng::seed_from_u64(1), &counts);
+        assert_eq!(all.iter().map(n_of).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let t = counts.tally();
+        assert_eq!((t.replayed, t.replayed_appends, t.replayed_older_term), (3, 2, 2));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub struct MessageFaults {
     /// How long a delayed frame is held.
     pub delay_ms: u64,
     /// Frames of earlier connections of the link sent at the start of each
-    /// new one, before its own traffic (at most [`RING_FRAMES`] kept).
+    /// new one, before its own traffic (see [`ReplayRing`]).
     pub replay: u32,
     /// Mean lifetime of a peer connection before the proxy resets it, so
     /// that the node reconnects and replays happen (0: never reset).
@@ -44,10 +44,14 @@ pub struct MessageFaults {
     pub seed: u64,
 }
 
-/// Frames of a link kept for replay.
-pub const RING_FRAMES: usize = 64;
-/// Bytes of frames kept for replay (the oldest go first beyond it).
-const RING_BYTES: usize = 4 << 20;
+/// The last frames of a link kept for replay.
+pub const RECENT_FRAMES: usize = 32;
+/// Older frames of a link kept for replay, one per [`AGED_EVERY`].
+pub const AGED_FRAMES: usize = 32;
+/// How far apart the older frames kept for replay are.
+pub const AGED_EVERY: Duration = Duration::from_millis(100);
+/// Bytes of frames in each of the two queues (the oldest go first beyond).
+const RING_BYTES: usize = 2 << 20;
 /// Frames one connection holds back at once; beyond that frames pass.
 const MAX_HELD: usize = 64;
 
@@ -169,57 +173,111 @@ impl MessageTally {
     }
 }
 
-/// The last frames a link carried, across its connections, each with its
-/// term.
+/// A frame kept for replay.
+#[derive(Debug)]
+struct Kept {
+    /// Order of arrival on the link.
+    seq: u64,
+    frame: Bytes,
+    term: Option<u64>,
+}
+
+/// A bounded queue of kept frames.
 #[derive(Debug, Default)]
-pub struct ReplayRing {
-    frames: VecDeque<(Bytes, Option<u64>)>,
+struct KeptQueue {
+    frames: VecDeque<Kept>,
     bytes: usize,
 }
 
-impl ReplayRing {
-    /// Keeps `frame`, dropping the oldest beyond the bounds.
-    pub fn record(&mut self, frame: Bytes) {
-        self.bytes += frame.len();
-        let term = frame_term(&frame);
-        self.frames.push_back((frame, term));
-        while self.frames.len() > RING_FRAMES || (self.bytes > RING_BYTES && self.frames.len() > 1)
-        {
-            if let Some((old, _)) = self.frames.pop_front() {
-                self.bytes -= old.len();
+impl KeptQueue {
+    fn push(&mut self, k: Kept, max_frames: usize) {
+        self.bytes += k.frame.len();
+        self.frames.push_back(k);
+        while self.frames.len() > max_frames || (self.bytes > RING_BYTES && self.frames.len() > 1) {
+            if let Some(old) = self.frames.pop_front() {
+                self.bytes -= old.frame.len();
             }
         }
     }
 
-    /// Up to `n` kept frames chosen by `rng`, oldest first, each with
-    /// whether its term is older than the newest kept.
+    /// `n` of the frames before `before` (by arrival), chosen by `rng`.
+    fn sample(&self, n: usize, before: u64, rng: &mut SmallRng) -> Vec<&Kept> {
+        let older = self.frames.partition_point(|k| k.seq < before);
+        index::sample(rng, older, n.min(older))
+            .into_iter()
+            .map(|i| &self.frames[i])
+            .collect()
+    }
+}
+
+/// Frames a link carried, across its connections and fault windows: the
+/// last ones, and one every [`AGED_EVERY`] for longer, so that a replay
+/// also carries frames seconds old, of an older term after an election (a
+/// leader sends hundreds of frames a second: the last ones alone are all
+/// of the current moment).
+#[derive(Debug, Default)]
+pub struct ReplayRing {
+    recent: KeptQueue,
+    aged: KeptQueue,
+    last_aged: Option<Instant>,
+    seq: u64,
+}
+
+impl ReplayRing {
+    /// Keeps `frame`, read at `now`, dropping the oldest beyond the bounds.
+    pub fn record(&mut self, frame: Bytes, now: Instant) {
+        self.seq += 1;
+        let term = frame_term(&frame);
+        if self.last_aged.is_none_or(|t| now >= t + AGED_EVERY) {
+            self.last_aged = Some(now);
+            let k = Kept {
+                seq: self.seq,
+                frame: frame.clone(),
+                term,
+            };
+            self.aged.push(k, AGED_FRAMES);
+        }
+        let k = Kept {
+            seq: self.seq,
+            frame,
+            term,
+        };
+        self.recent.push(k, RECENT_FRAMES);
+    }
+
+    /// Up to `n` kept frames chosen by `rng`, half recent and half aged
+    /// (more of one if the other is short), oldest first, each with whether
+    /// its term is older than the newest kept.
     pub fn pick(&self, n: usize, rng: &mut SmallRng) -> Vec<(Bytes, bool)> {
-        let newest = self.frames.iter().filter_map(|(_, t)| *t).max();
-        let n = n.min(self.frames.len());
-        let mut at = index::sample(rng, self.frames.len(), n).into_vec();
-        at.sort_unstable();
-        at.into_iter()
-            .map(|i| {
-                let (frame, term) = &self.frames[i];
-                (frame.clone(), term.is_some() && *term < newest)
-            })
+        let all = || self.recent.frames.iter().chain(&self.aged.frames);
+        let newest = all().filter_map(|k| k.term).max();
+        // Aged frames still among the recent ones are picked as recent.
+        let first_recent = self.recent.frames.front().map_or(u64::MAX, |k| k.seq);
+        let aged_len = self.aged.frames.partition_point(|k| k.seq < first_recent);
+        let aged_n = (n - n / 2).min(aged_len);
+        let recent_n = (n - aged_n).min(self.recent.frames.len());
+        let mut picked = self.recent.sample(recent_n, u64::MAX, rng);
+        picked.extend(self.aged.sample(n - recent_n, first_recent, rng));
+        picked.sort_by_key(|k| k.seq);
+        picked
+            .into_iter()
+            .map(|k| (k.frame.clone(), k.term.is_some() && k.term < newest))
             .collect()
     }
 
     /// Forgets every frame.
     pub fn clear(&mut self) {
-        self.frames.clear();
-        self.bytes = 0;
+        *self = ReplayRing::default();
     }
 
-    /// Frames kept.
+    /// Frames kept (a frame kept both as recent and as aged counts twice).
     pub fn len(&self) -> usize {
-        self.frames.len()
+        self.recent.frames.len() + self.aged.frames.len()
     }
 
     /// Whether no frame is kept.
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        self.len() == 0
     }
 }
 
@@ -514,21 +572,26 @@ mod tests {
     }
 
     #[test]
-    fn the_ring_keeps_the_last_frames_and_picks_them_oldest_first() {
+    fn the_ring_keeps_the_last_frames_and_older_ones_spread_in_time() {
         let mut ring = ReplayRing::default();
-        for n in 0..(RING_FRAMES as u64 + 10) {
-            ring.record(bytes(n));
+        let t0 = Instant::now();
+        // 10 s of traffic, a frame every 10 ms.
+        for n in 0..1000 {
+            ring.record(bytes(n), t0 + Duration::from_millis(10 * n));
         }
-        assert_eq!(ring.len(), RING_FRAMES);
-        let mut rng = SmallRng::seed_from_u64(5);
+        assert_eq!(ring.len(), RECENT_FRAMES + AGED_FRAMES);
         let counts = MessageCounts::default();
-        let picked: Vec<u64> = replay_frames(&ring, 8, &mut rng, &counts)
+        let picked: Vec<u64> = replay_frames(&ring, 8, &mut SmallRng::seed_from_u64(5), &counts)
             .iter()
             .map(n_of)
             .collect();
         assert_eq!(picked.len(), 8);
-        assert!(picked.windows(2).all(|w| w[0] < w[1]), "{picked:?}");
-        assert!(picked.iter().all(|&n| n >= 10), "evicted frames stay out");
+        assert!(picked.windows(2).all(|w| w[0] < w[1]), "oldest first: {picked:?}");
+        let recent = 1000 - RECENT_FRAMES as u64;
+        assert_eq!(picked.iter().filter(|&&n| n >= recent).count(), 4, "{picked:?}");
+        // The aged ones are 100 ms apart, over the last 3.2 s.
+        let aged: Vec<u64> = picked.iter().copied().filter(|&n| n < recent).collect();
+        assert!(aged.iter().all(|n| n % 10 == 0 && *n >= 1000 - 10 * AGED_FRAMES as u64), "{aged:?}");
         let t = counts.tally();
         assert_eq!((t.replayed, t.replayed_appends), (8, 8));
         assert_eq!(t.replayed_older_term, 0, "one term only");
@@ -537,11 +600,13 @@ mod tests {
     #[test]
     fn replayed_frames_of_an_older_term_are_counted() {
         let mut ring = ReplayRing::default();
-        ring.record(frame_at(1, false, 2).into());
-        ring.record(frame_at(2, true, 2).into());
-        ring.record(frame_at(3, false, 5).into());
+        let t0 = Instant::now();
+        ring.record(frame_at(1, false, 2).into(), t0);
+        ring.record(frame_at(2, true, 2).into(), t0);
+        ring.record(frame_at(3, false, 5).into(), t0);
         let counts = MessageCounts::default();
-        let all = replay_frames(&ring, 3, &mut SmallRng::seed_from_u64(1), &counts);
+        // All three are recent (the first is also aged: picked once).
+        let all = replay_frames(&ring, 6, &mut SmallRng::seed_from_u64(1), &counts);
         assert_eq!(all.iter().map(n_of).collect::<Vec<_>>(), vec![1, 2, 3]);
         let t = counts.tally();
         assert_eq!((t.replayed, t.replayed_appends, t.replayed_older_term), (3, 2, 2));

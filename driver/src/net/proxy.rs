@@ -490,7 +490,7 @@ async fn read_forward(
                             }
                             Piece::Frame(frame) => match (messages, faulter.as_mut()) {
                                 (Some(m), Some(f)) => {
-                                    dir.shared.ring().record(frame.clone());
+                                    dir.shared.ring().record(frame.clone(), Instant::now());
                                     f.on_frame(&m, frame, Instant::now(), counts, &mut frames);
                                 }
                                 _ => frames.push(frame),

@@ -61,7 +61,11 @@ fn message_faults_and_partitions_leave_a_correct_node_valid() {
             .sum()
     };
     for k in ["duplicated", "reordered", "delayed", "replayed"] {
-        assert!(total(k) > 0, "nothing {k} in {:?}", nemesis("stop-messages"));
+        assert!(
+            total(k) > 0,
+            "nothing {k} in {:?}",
+            nemesis("stop-messages")
+        );
     }
     // No node read a malformed frame: every frame was moved whole.
     for n in 1..=3 {

@@ -195,11 +195,13 @@ mod tests {
         ctx.net.cut("partition", &cut, false);
         let mut n = MessagesNemesis::default();
         n.invoke(&ctx, &op(None)).await;
-        assert!(ctx
+        assert!(ctx.net.link_ids().iter().all(|&(a, b)| ctx
             .net
-            .link_ids()
-            .iter()
-            .all(|&(a, b)| ctx.net.link(a, b).unwrap().faults().messages.is_some()));
+            .link(a, b)
+            .unwrap()
+            .faults()
+            .messages
+            .is_some()));
         let v = n.invoke(&ctx, &op(Some(vec![(2, 3)]))).await;
         assert_eq!(v["replaced"]["links"].as_array().unwrap().len(), 6);
         assert!(ctx.net.link(1, 2).unwrap().faults().messages.is_none());

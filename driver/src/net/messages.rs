@@ -567,7 +567,11 @@ mod tests {
         let a = run(&f, 300, &MessageCounts::default());
         let b = run(&f, 300, &MessageCounts::default());
         assert_eq!(a, b);
-        let c = run(&MessageFaults { seed: 2, ..f }, 300, &MessageCounts::default());
+        let c = run(
+            &MessageFaults { seed: 2, ..f },
+            300,
+            &MessageCounts::default(),
+        );
         assert_ne!(a, c);
     }
 
@@ -586,12 +590,23 @@ mod tests {
             .map(n_of)
             .collect();
         assert_eq!(picked.len(), 8);
-        assert!(picked.windows(2).all(|w| w[0] < w[1]), "oldest first: {picked:?}");
+        assert!(
+            picked.windows(2).all(|w| w[0] < w[1]),
+            "oldest first: {picked:?}"
+        );
         let recent = 1000 - RECENT_FRAMES as u64;
-        assert_eq!(picked.iter().filter(|&&n| n >= recent).count(), 4, "{picked:?}");
+        assert_eq!(
+            picked.iter().filter(|&&n| n >= recent).count(),
+            4,
+            "{picked:?}"
+        );
         // The aged ones are 100 ms apart, over the last 3.2 s.
         let aged: Vec<u64> = picked.iter().copied().filter(|&n| n < recent).collect();
-        assert!(aged.iter().all(|n| n % 10 == 0 && *n >= 1000 - 10 * AGED_FRAMES as u64), "{aged:?}");
+        assert!(
+            aged.iter()
+                .all(|n| n % 10 == 0 && *n >= 1000 - 10 * AGED_FRAMES as u64),
+            "{aged:?}"
+        );
         let t = counts.tally();
         assert_eq!((t.replayed, t.replayed_appends), (8, 8));
         assert_eq!(t.replayed_older_term, 0, "one term only");
@@ -609,7 +624,10 @@ mod tests {
         let all = replay_frames(&ring, 6, &mut SmallRng::seed_from_u64(1), &counts);
         assert_eq!(all.iter().map(n_of).collect::<Vec<_>>(), vec![1, 2, 3]);
         let t = counts.tally();
-        assert_eq!((t.replayed, t.replayed_appends, t.replayed_older_term), (3, 2, 2));
+        assert_eq!(
+            (t.replayed, t.replayed_appends, t.replayed_older_term),
+            (3, 2, 2)
+        );
     }
 
     #[test]

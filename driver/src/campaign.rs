@@ -147,7 +147,10 @@ pub const DEFAULT_SETS: &[&str] = &[
 pub fn parse_nemesis_sets(s: &str) -> Result<Vec<String>, String> {
     let s = s.trim();
     if s == "default" || s.is_empty() {
-        return Ok(DEFAULT_SETS.iter().map(|set| set.replace('+', ",")).collect());
+        return Ok(DEFAULT_SETS
+            .iter()
+            .map(|set| set.replace('+', ","))
+            .collect());
     }
     let mut out: Vec<String> = Vec::new();
     for set in s.split(',').map(str::trim) {
@@ -736,10 +739,14 @@ mod tests {
             p.runs.iter().map(|r| r.nemesis.as_str()).collect();
         assert!(sets.contains("all"));
         // Never one kind at a time.
-        assert!(sets.iter().all(|s| *s == "all" || s.contains(',')), "{sets:?}");
+        assert!(
+            sets.iter().all(|s| *s == "all" || s.contains(',')),
+            "{sets:?}"
+        );
         for k in crate::nemesis::schedule::NemesisKind::ALL {
             assert!(
-                sets.iter().any(|s| *s == "all" || s.split(',').any(|n| n == k.name())),
+                sets.iter()
+                    .any(|s| *s == "all" || s.split(',').any(|n| n == k.name())),
                 "{k:?} is in no default set"
             );
         }
@@ -752,7 +759,9 @@ mod tests {
         // Removing one of two voters leaves no majority: the set with
         // membership is left out below three nodes; `all` leaves the kind
         // out by itself.
-        let p = args(&["--seed", "1", "--nodes", "1,3", "--seeds", "1"]).plan().unwrap();
+        let p = args(&["--seed", "1", "--nodes", "1,3", "--seeds", "1"])
+            .plan()
+            .unwrap();
         assert!(!p
             .runs
             .iter()

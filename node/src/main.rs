@@ -31,7 +31,9 @@ fn main() -> ExitCode {
     if let [flag] = raw.as_slice() {
         let names: Option<Vec<&str>> = match flag.as_str() {
             "--list-bugs" => Some(Bug::ALL.iter().map(|b| b.name()).collect()),
-            "--list-failpoints" => Some(failpoint::Failpoint::ALL.iter().map(|p| p.name()).collect()),
+            "--list-failpoints" => {
+                Some(failpoint::Failpoint::ALL.iter().map(|p| p.name()).collect())
+            }
             _ => None,
         };
         if let Some(names) = names {

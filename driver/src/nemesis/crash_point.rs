@@ -159,8 +159,12 @@ async fn watch_crashes(
                 _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            let started = lock().start_with_args(n, &boot_args).map_err(|e| format!("{e:#}"));
-            push(json!({"at_ms": began.elapsed().as_millis() as u64, "node": n, "restarted_after_ms": delay, "ok": started.is_ok()}));
+            let started = lock()
+                .start_with_args(n, &boot_args)
+                .map_err(|e| format!("{e:#}"));
+            push(
+                json!({"at_ms": began.elapsed().as_millis() as u64, "node": n, "restarted_after_ms": delay, "ok": started.is_ok()}),
+            );
         }
     }
 }

@@ -24,9 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// How faults are laid out in time.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScheduleStyle {
     /// Faults overlap, change into one another, come in bursts; quiet gaps
@@ -161,7 +159,8 @@ impl<'a> Mixed<'a> {
             .collect();
         for k in due {
             if let Some((end, stop)) = self.active.remove(&k) {
-                self.events.push(ScheduledFault::new(end.min(self.limit), stop));
+                self.events
+                    .push(ScheduledFault::new(end.min(self.limit), stop));
             }
         }
     }
@@ -169,21 +168,19 @@ impl<'a> Mixed<'a> {
     /// The next kind to start at `t` that may overlap everything in effect
     /// (a partition in effect may be changed into another), or None.
     fn pick(&mut self, rng: &mut SmallRng) -> Option<NemesisKind> {
-        for _ in 0..2 {
-            if self.round.is_empty() {
-                self.round = self.spec.kinds.to_vec();
-                self.round.shuffle(rng);
-            }
-            let fits = |k: NemesisKind, active: &BTreeMap<NemesisKind, (u64, FaultOp)>| {
-                active.keys().all(|&a| may_overlap(a, k) || (a == k && k == NemesisKind::Partition))
-            };
-            if let Some(pos) = self.round.iter().rposition(|&k| fits(k, &self.active)) {
-                return Some(self.round.remove(pos));
-            }
-            // Nothing left in this round fits now: start a fresh round.
-            self.round.clear();
+        if self.round.is_empty() {
+            self.round = self.spec.kinds.to_vec();
+            self.round.shuffle(rng);
         }
-        None
+        let fits = |k: NemesisKind, active: &BTreeMap<NemesisKind, (u64, FaultOp)>| {
+            active
+                .keys()
+                .all(|&a| may_overlap(a, k) || (a == k && k == NemesisKind::Partition))
+        };
+        // A kind that does not fit now keeps its place in the round and
+        // comes up once what it clashes with has ended.
+        let pos = self.round.iter().rposition(|&k| fits(k, &self.active))?;
+        Some(self.round.remove(pos))
     }
 
     /// Starts `kind` at `t` for `len` ms (a partition in effect is changed
@@ -228,7 +225,13 @@ impl<'a> Mixed<'a> {
     /// Lets every fault in effect end, then a healed gap of about an
     /// interval: the cluster heals and catches up before what comes next.
     fn quiet(&mut self, t: u64, rng: &mut SmallRng) -> u64 {
-        let last = self.active.values().map(|(e, _)| *e).max().unwrap_or(t).max(t);
+        let last = self
+            .active
+            .values()
+            .map(|(e, _)| *e)
+            .max()
+            .unwrap_or(t)
+            .max(t);
         self.stop_due(last);
         last + scaled(self.interval, rng, 0.5, 1.0)
     }
@@ -241,7 +244,12 @@ mod tests {
     use crate::target::Target;
     use std::time::Duration;
 
-    fn spec<'a>(kinds: &'a [NemesisKind], nodes: &'a [u64], secs: u64, seed: u64) -> ScheduleSpec<'a> {
+    fn spec<'a>(
+        kinds: &'a [NemesisKind],
+        nodes: &'a [u64],
+        secs: u64,
+        seed: u64,
+    ) -> ScheduleSpec<'a> {
         ScheduleSpec {
             seed,
             kinds,
@@ -303,7 +311,12 @@ mod tests {
     #[test]
     fn a_partition_is_changed_into_another_without_a_heal_in_some_seed() {
         let changed = (0..100).any(|seed| {
-            let s = generate(&spec(&[NemesisKind::Partition, NemesisKind::Kill], &[1, 2, 3], 60, seed));
+            let s = generate(&spec(
+                &[NemesisKind::Partition, NemesisKind::Kill],
+                &[1, 2, 3],
+                60,
+                seed,
+            ));
             s.events.windows(2).any(|w| {
                 matches!(w[0].op, FaultOp::StartPartition { .. })
                     && matches!(w[1].op, FaultOp::StartPartition { .. })

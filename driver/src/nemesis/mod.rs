@@ -1,12 +1,14 @@
 //! Nemeses: the fault injectors, each a small setup / invoke / teardown
 //! object over plain-data operations (`schedule`), grouped by fault family
 //! (`process`: pause and kill; `network`: partition and slow links;
-//! `admin`: leader transfer and membership; `vote_crash`), composed into
+//! `messages`: faults on whole peer messages; `admin`: leader transfer and
+//! membership; `vote_crash`), composed into
 //! one, and the task that plays a schedule through them into the history.
 
 pub mod admin;
 pub mod crash_point;
 pub mod generate;
+pub mod messages;
 pub mod network;
 pub mod process;
 pub mod scenario;
@@ -178,6 +180,7 @@ pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
         NemesisKind::LaggingLeader | NemesisKind::DeposedLeader | NemesisKind::LeaderChurn => {
             Box::new(scenario::ScenarioNemesis::new(kind))
         }
+        NemesisKind::Messages => Box::<messages::MessagesNemesis>::default(),
     }
 }
 
@@ -302,7 +305,15 @@ impl Lane {
     }
 
     async fn apply(&mut self, op: &FaultOp, at_ms: Option<u64>, aimed: Option<Value>) {
-        let mut value = apply(&mut *self.nemesis, &self.ctx, &self.recorder, op, at_ms, aimed).await;
+        let mut value = apply(
+            &mut *self.nemesis,
+            &self.ctx,
+            &self.recorder,
+            op,
+            at_ms,
+            aimed,
+        )
+        .await;
         if value.is_null() {
             value = json!({});
         }
@@ -347,7 +358,8 @@ async fn aim(ctx: &NemesisCtx, ev: &schedule::ScheduledFault) -> (FaultOp, Optio
                     i
                 }
             };
-            let note = json!({"recorded_leader": a.leader, "leader_now": now, "swapped": [a.leader, now]});
+            let note =
+                json!({"recorded_leader": a.leader, "leader_now": now, "swapped": [a.leader, now]});
             (ev.op.remap(&swap), Some(note))
         }
         now => (
@@ -395,6 +407,9 @@ fn brief(v: &Value) -> String {
             return x.to_string();
         }
     }
+    if let Some(l) = v.get("links") {
+        return format!("{} links", l.as_array().map(|a| a.len()).unwrap_or(0));
+    }
     if let Some(b) = v.get("blocked") {
         return format!("{} links", b.as_array().map(|a| a.len()).unwrap_or(0));
     }
@@ -408,11 +423,10 @@ fn brief(v: &Value) -> String {
 // The serialising lock is held across awaits on purpose: it orders whole
 // tests on different threads, and each test runs on its own runtime.
 #[allow(clippy::await_holding_lock)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::nemesis::process::KillNemesis;
     use crate::nemesis::schedule::{Cut, PartitionShape};
-    use crate::net::proxy::LinkMode;
     use crate::target::cluster::tests::{serial, sleep_cluster};
     use crate::target::cluster::{proc_state, NodeState};
     use std::collections::BTreeMap;
@@ -430,12 +444,19 @@ mod tests {
     }
 
     async fn ctx(dir: &std::path::Path) -> NemesisCtx {
+        let ctx = unstarted_ctx(dir).await;
+        ctx.cluster().start_all().unwrap();
+        ctx
+    }
+
+    /// A context over 3 stand-in nodes, not started (for nemeses that act
+    /// only on the links), with proxies in front of unused ports.
+    pub(crate) async fn unstarted_ctx(dir: &std::path::Path) -> NemesisCtx {
         let mut listen: BTreeMap<u64, SocketAddr> = BTreeMap::new();
         for id in 1..=3 {
             listen.insert(id, crate::target::cluster::free_local_addr().unwrap());
         }
-        let mut cluster = sleep_cluster(dir, 3);
-        cluster.start_all().unwrap();
+        let cluster = sleep_cluster(dir, 3);
         NemesisCtx {
             cluster: Arc::new(Mutex::new(cluster)),
             net: Arc::new(Network::start(&listen, 1).await.unwrap()),
@@ -486,9 +507,9 @@ mod tests {
             .await;
         assert_eq!(v["shape"], json!("one"));
         for (from, to) in [(1, 2), (2, 1), (1, 3), (3, 1)] {
-            assert_eq!(ctx.net.link(from, to).unwrap().mode(), LinkMode::Hold);
+            assert!(ctx.net.link(from, to).unwrap().is_held());
         }
-        assert_eq!(ctx.net.link(2, 3).unwrap().mode(), LinkMode::Pass);
+        assert!(!ctx.net.link(2, 3).unwrap().is_held());
 
         // A kind the composite does not hold is refused in the value.
         let v = n.invoke(&ctx, &FaultOp::StopKill).await;
@@ -497,7 +518,7 @@ mod tests {
         n.teardown(&ctx).await;
         assert!(wait_state(p2, Some('S')) || proc_state(p2) == Some('R'));
         assert_ne!(proc_state(p2), Some('T'), "teardown left node 2 stopped");
-        assert_eq!(ctx.net.link(1, 2).unwrap().mode(), LinkMode::Pass);
+        assert!(!ctx.net.link(1, 2).unwrap().is_held());
         ctx.cluster().shutdown();
     }
 

@@ -30,6 +30,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// The name under which scenarios hold the links they cut (partitions and
+/// vote-crash hold theirs under their own names).
+const HOLDER: &str = "scenario";
+
 /// What is done to a leader in a scenario step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -122,7 +126,7 @@ impl Shared {
         for u in undo.into_iter().rev() {
             match u {
                 Undo::Cut => {
-                    self.ctx.net.heal();
+                    self.ctx.net.uncut(HOLDER);
                     done.push("healed".into());
                 }
                 Undo::Restart(n) => {
@@ -148,7 +152,7 @@ impl Shared {
         let cut = Cut::isolate(node, &self.ctx.ids());
         self.ctx
             .net
-            .partition(&cut.blocked_set(), self.ctx.sever_on_partition);
+            .cut(HOLDER, &cut.blocked_set(), self.ctx.sever_on_partition);
         self.push_undo(Undo::Cut);
     }
 
@@ -171,11 +175,7 @@ impl Shared {
             }
             LeaderFault::Transfer => {
                 let ids = self.ctx.ids();
-                let to = ids
-                    .iter()
-                    .copied()
-                    .find(|&i| i != leader)
-                    .unwrap_or(leader);
+                let to = ids.iter().copied().find(|&i| i != leader).unwrap_or(leader);
                 let r = self
                     .ctx
                     .admin(AdminReq::Transfer(to), Duration::from_secs(2))
@@ -223,10 +223,12 @@ async fn lagging(
     let ids = s.ctx.ids();
     // The lagging node: the one planned if it is not the leader, else the
     // next follower after the leader.
-    let lagger = node.filter(|&n| n != leader && ids.contains(&n)).unwrap_or_else(|| {
-        let pos = ids.iter().position(|&i| i == leader).unwrap_or(0);
-        ids[(pos + 1) % ids.len()]
-    });
+    let lagger = node
+        .filter(|&n| n != leader && ids.contains(&n))
+        .unwrap_or_else(|| {
+            let pos = ids.iter().position(|&i| i == leader).unwrap_or(0);
+            ids[(pos + 1) % ids.len()]
+        });
     s.isolate(lagger);
     s.log(json!({"step": "isolated the lagging node", "node": lagger, "leader": leader}));
     if !wait(lag_ms, stop).await {

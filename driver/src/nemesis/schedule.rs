@@ -7,6 +7,7 @@
 
 use super::generate::ScheduleStyle;
 use super::scenario::{ChurnStep, LeaderFault};
+use crate::net::messages::MessageFaults;
 use crate::target::Capabilities;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -47,11 +48,13 @@ pub enum NemesisKind {
     /// during a snapshot install, during compaction, before applying) and
     /// restart them, again and again.
     CrashPoint,
+    /// Duplicate, reorder, delay and replay whole peer messages on links.
+    Messages,
 }
 
 impl NemesisKind {
     /// Every kind, in the order `all` uses.
-    pub const ALL: [NemesisKind; 11] = [
+    pub const ALL: [NemesisKind; 12] = [
         NemesisKind::Partition,
         NemesisKind::Kill,
         NemesisKind::Pause,
@@ -63,6 +66,7 @@ impl NemesisKind {
         NemesisKind::DeposedLeader,
         NemesisKind::LeaderChurn,
         NemesisKind::CrashPoint,
+        NemesisKind::Messages,
     ];
 
     /// The command-line name.
@@ -79,6 +83,7 @@ impl NemesisKind {
             NemesisKind::DeposedLeader => "deposed-leader",
             NemesisKind::LeaderChurn => "leader-churn",
             NemesisKind::CrashPoint => "crash-point",
+            NemesisKind::Messages => "messages",
         }
     }
 
@@ -94,6 +99,9 @@ impl NemesisKind {
             NemesisKind::Pause
             | NemesisKind::Kill
             | NemesisKind::Partition
+            // On framed peer messages one by one; on other traffic (etcd's
+            // HTTP) as whole-chunk stalls and connection resets.
+            | NemesisKind::Messages
             | NemesisKind::LaggingLeader
             | NemesisKind::DeposedLeader
             | NemesisKind::LeaderChurn => (true, ""),
@@ -397,6 +405,17 @@ pub enum FaultOp {
     },
     /// Disarm the failpoint and restart every node that is down.
     StopCrashPoint,
+    /// Message faults on the peer streams of `links` (see
+    /// [`crate::nemesis::messages`]).
+    StartMessages {
+        /// Directed links `[from, to]`; None: every link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        links: Option<Vec<(u64, u64)>>,
+        /// What is done to the messages.
+        faults: MessageFaults,
+    },
+    /// Messages pass unchanged again.
+    StopMessages,
 }
 
 impl FaultOp {
@@ -425,6 +444,8 @@ impl FaultOp {
             FaultOp::StopLeaderChurn => "stop-leader-churn",
             FaultOp::StartCrashPoint { .. } => "start-crash-point",
             FaultOp::StopCrashPoint => "stop-crash-point",
+            FaultOp::StartMessages { .. } => "start-messages",
+            FaultOp::StopMessages => "stop-messages",
         }
     }
 
@@ -438,6 +459,7 @@ impl FaultOp {
             FaultOp::StartTransfer { .. } | FaultOp::StopTransfer => NemesisKind::LeaderTransfer,
             FaultOp::StartMembership { .. } | FaultOp::StopMembership => NemesisKind::Membership,
             FaultOp::StartVoteCrash { .. } | FaultOp::StopVoteCrash => NemesisKind::VoteCrash,
+            FaultOp::StartMessages { .. } | FaultOp::StopMessages => NemesisKind::Messages,
             FaultOp::StartLaggingLeader { .. } | FaultOp::StopLaggingLeader => {
                 NemesisKind::LaggingLeader
             }
@@ -457,10 +479,11 @@ impl FaultOp {
             FaultOp::StartPartition { shape, cut } => FaultOp::StartPartition {
                 shape: *shape,
                 cut: cut.as_ref().map(|c| Cut {
-                    groups: c
-                        .groups
-                        .as_ref()
-                        .map(|g| g.iter().map(|g| sorted(&g.iter().map(|&i| f(i)).collect::<Vec<_>>())).collect()),
+                    groups: c.groups.as_ref().map(|g| {
+                        g.iter()
+                            .map(|g| sorted(&g.iter().map(|&i| f(i)).collect::<Vec<_>>()))
+                            .collect()
+                    }),
                     blocked: {
                         let mut b: Vec<(u64, u64)> =
                             c.blocked.iter().map(|&(a, b)| (f(a), f(b))).collect();
@@ -496,6 +519,12 @@ impl FaultOp {
                 lag_ms: *lag_ms,
                 leader_fault: *leader_fault,
                 elect_ms: *elect_ms,
+            },
+            FaultOp::StartMessages { links, faults } => FaultOp::StartMessages {
+                links: links
+                    .as_ref()
+                    .map(|l| l.iter().map(|&(a, b)| (f(a), f(b))).collect()),
+                faults: faults.clone(),
             },
             FaultOp::StartCrashPoint {
                 failpoint,
@@ -541,6 +570,7 @@ impl FaultOp {
             FaultOp::StartDeposedLeader { .. } => FaultOp::StopDeposedLeader,
             FaultOp::StartLeaderChurn { .. } => FaultOp::StopLeaderChurn,
             FaultOp::StartCrashPoint { .. } => FaultOp::StopCrashPoint,
+            FaultOp::StartMessages { .. } => FaultOp::StopMessages,
             _ => return None,
         })
     }
@@ -723,11 +753,7 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
             crash: rng.gen_bool(0.4),
         },
         NemesisKind::LeaderChurn => {
-            let mut faults = vec![
-                LeaderFault::Isolate,
-                LeaderFault::Pause,
-                LeaderFault::Kill,
-            ];
+            let mut faults = vec![LeaderFault::Isolate, LeaderFault::Pause, LeaderFault::Kill];
             if spec.caps.leader_transfer {
                 faults.push(LeaderFault::Transfer);
             }
@@ -760,6 +786,7 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
                     .collect(),
             }
         }
+        NemesisKind::Messages => crate::nemesis::messages::draw_start(nodes, rng),
     }
 }
 

@@ -5,7 +5,8 @@
 
 use super::schedule::{Cut, FaultOp, NemesisKind};
 use super::{set_failpoint, Nemesis, NemesisCtx};
-use crate::net::proxy::{LinkMode, Network};
+use crate::net::link_state::Holder;
+use crate::net::proxy::Network;
 use crate::target::cluster::{Cluster, NodeState};
 use crate::target::NodeApi;
 use crate::workload::client::BoxFuture;
@@ -29,6 +30,12 @@ const VOTE_CRASH_GATE_LIMIT: Duration = Duration::from_secs(8);
 /// voted for to it stays held, so that a candidate still asking in the
 /// same term reaches it first (a network delay on one link).
 const VOTE_CRASH_LEADER_HOLD: Duration = Duration::from_millis(500);
+
+/// The name under which the vote-crash nemesis cuts its two sides.
+pub const VOTE_CRASH: Holder = "vote-crash";
+
+/// The name under which it holds the link from the leader to its node.
+pub const VOTE_CRASH_LEADER: Holder = "vote-crash-leader";
 
 /// The nodes among `others` that answer Status as leader.
 async fn leaders_among(api: &dyn NodeApi, others: &[u64]) -> Vec<u64> {
@@ -110,7 +117,7 @@ impl VoteCrashNemesis {
         let cut = (ids.len() >= 3).then(|| Cut::bridge_around(node, &ids));
         if let Some(cut) = &cut {
             ctx.net
-                .partition(&cut.blocked_set(), ctx.sever_on_partition);
+                .cut(VOTE_CRASH, &cut.blocked_set(), ctx.sever_on_partition);
         }
         let killed = {
             let mut c = ctx.cluster();
@@ -154,12 +161,15 @@ impl VoteCrashNemesis {
     }
 
     async fn stop(&mut self, ctx: &NemesisCtx) -> Value {
-        ctx.net.heal();
+        // Only its own holds: a partition of the partition nemesis stays.
+        ctx.net.uncut(VOTE_CRASH);
         let Some(run) = self.run.take() else {
             return json!({"node": null});
         };
         let _ = run.stop.send(true);
         let _ = run.task.await;
+        // The watcher lets its link go when it stops; this covers a panic.
+        ctx.net.uncut(VOTE_CRASH_LEADER);
         let restarted = {
             let mut c = ctx.cluster();
             let down =
@@ -221,14 +231,12 @@ async fn watch_vote_crash(
     let mut down = lock().state(node) == Some(NodeState::Down);
     // An exit noticed while confirming a restart, not yet handled.
     let mut exit_seen: Option<String> = None;
-    // The held link (leader, previous mode) and when to let it go.
-    let mut held: Option<(u64, LinkMode)> = None;
+    // The leader whose link to the node is held, and when to let it go.
+    let mut held: Option<u64> = None;
     let mut release_at: Option<Instant> = None;
-    let release = |held: &mut Option<(u64, LinkMode)>| {
-        if let Some((leader, mode)) = held.take() {
-            if let Some(link) = net.link(leader, node) {
-                link.set_mode(mode);
-            }
+    let release = |held: &mut Option<u64>| {
+        if let Some(link) = held.take().and_then(|leader| net.link(leader, node)) {
+            link.release(VOTE_CRASH_LEADER);
         }
     };
     loop {
@@ -316,8 +324,8 @@ async fn watch_vote_crash(
                 _ => None,
             };
             if let Some(link) = leader.and_then(|l| net.link(l, node)) {
-                held = leader.map(|l| (l, link.mode()));
-                link.set_mode(LinkMode::Hold);
+                held = leader;
+                link.hold(VOTE_CRASH_LEADER);
             }
             log(json!({"at_ms": at, "exit": status, "leaders": leaders, "held_from": leader}));
             down = true;

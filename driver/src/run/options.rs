@@ -435,7 +435,16 @@ mod tests {
         kinds.sort();
         assert_eq!(
             kinds,
-            ["deposed-leader", "kill", "lagging-leader", "leader-churn", "partition", "pause"]
+            [
+                "deposed-leader",
+                "kill",
+                "lagging-leader",
+                "leader-churn",
+                "messages",
+                "partition",
+                "pause",
+                "slow"
+            ]
         );
         assert!(c.nemesis_label.starts_with("etcd-"), "{}", c.nemesis_label);
         let err = args(&["--target", "etcd", "--nemesis", "kill,membership"])

@@ -51,10 +51,14 @@ impl Target for EtcdTarget {
     /// The driver has no etcd admin calls (leadership transfer,
     /// membership) and no failpoints to start it with; etcd is a Go binary,
     /// whose clock libfaketime cannot move; its peer traffic is HTTP, not
-    /// frames the proxies can take apart. Pausing, killing, cutting links
-    /// and power cuts apply to it as to any process.
+    /// frames the proxies can take apart (message faults become chunk
+    /// stalls and connection resets). Pausing, killing, cutting and slowing
+    /// links and power cuts apply to it as to any process.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        Capabilities {
+            slow_links: true,
+            ..Capabilities::default()
+        }
     }
 
     fn checkers(&self) -> &'static [&'static str] {

@@ -139,7 +139,14 @@ impl Target for RaftTarget {
 /// words for what is wrong.
 pub fn check_config(bin: &Path, flags: &[String]) -> Result<(), String> {
     let out = std::process::Command::new(bin)
-        .args(["--check-config", "--test-hooks", "--id", "1", "--listen", "127.0.0.1:1"])
+        .args([
+            "--check-config",
+            "--test-hooks",
+            "--id",
+            "1",
+            "--listen",
+            "127.0.0.1:1",
+        ])
         .arg("--data-dir")
         .arg(std::env::temp_dir().join("raft-driver-check-config"))
         .args(flags)
@@ -153,7 +160,9 @@ pub fn check_config(bin: &Path, flags: &[String]) -> Result<(), String> {
     let reason: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:"))
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
+        })
         .collect();
     Err(format!(
         "raft-node refuses the node options: {}",
@@ -172,7 +181,11 @@ pub fn list(bin: &Path, what: &str) -> Result<Vec<String>, String> {
         .output()
         .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     if !out.status.success() {
-        return Err(format!("{} --list-{what} failed ({})", bin.display(), out.status));
+        return Err(format!(
+            "{} --list-{what} failed ({})",
+            bin.display(),
+            out.status
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -196,7 +209,11 @@ pub fn find_node_bin(explicit: Option<&Path>) -> Result<PathBuf, String> {
         return Ok(beside);
     }
     // Test binaries live one folder down, in target/<profile>/deps.
-    if let Some(up) = dir.parent().map(|d| d.join("raft-node")).filter(|p| p.is_file()) {
+    if let Some(up) = dir
+        .parent()
+        .map(|d| d.join("raft-node"))
+        .filter(|p| p.is_file())
+    {
         if dir.file_name().is_some_and(|n| n == "deps") {
             return Ok(up);
         }
@@ -246,7 +263,12 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     let with_events: CommandLine = Arc::new(move |s: &NodeSpec| {
         let mut a = base(s);
         a.push("--events-file".into());
-        a.push(events_dir.join(format!("n{}.events.jsonl", s.id)).display().to_string());
+        a.push(
+            events_dir
+                .join(format!("n{}.events.jsonl", s.id))
+                .display()
+                .to_string(),
+        );
         a
     });
     let mut c = Cluster::new(bin.clone(), specs, with_events);

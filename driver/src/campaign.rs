@@ -80,7 +80,7 @@ pub struct CampaignArgs {
 }
 
 /// One cell of the matrix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PlannedRun {
     /// Position in the whole matrix (0-based).
     pub index: usize,
@@ -303,7 +303,7 @@ impl CampaignArgs {
     }
 }
 
-static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+pub(crate) static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_stop_signal(sig: libc::c_int) {
@@ -312,7 +312,7 @@ extern "C" fn on_stop_signal(sig: libc::c_int) {
     STOP_REQUESTED.store(true, Ordering::SeqCst);
 }
 
-fn install_stop_handlers() {
+pub(crate) fn install_stop_handlers() {
     let handler: extern "C" fn(libc::c_int) = on_stop_signal;
     // SAFETY: the handler only stores to atomics, which is async-signal-safe.
     unsafe {
@@ -348,7 +348,7 @@ fn create_campaign_dir(plan: &CampaignPlan) -> Result<PathBuf> {
 }
 
 /// How a child run ended.
-enum ChildEnd {
+pub(crate) enum ChildEnd {
     Exited(Option<i32>),
     TimedOut,
     Interrupted,
@@ -356,7 +356,11 @@ enum ChildEnd {
 
 /// Waits for `child`, stopping it (SIGTERM, then SIGKILL) past `timeout` or
 /// when the campaign is asked to stop; ticks `bar` meanwhile.
-fn supervise(child: &mut std::process::Child, timeout: Duration, bar: &ProgressBar) -> ChildEnd {
+pub(crate) fn supervise(
+    child: &mut std::process::Child,
+    timeout: Duration,
+    bar: &ProgressBar,
+) -> ChildEnd {
     let deadline = Instant::now() + timeout;
     let mut end = None;
     loop {
@@ -398,7 +402,7 @@ fn supervise(child: &mut std::process::Child, timeout: Duration, bar: &ProgressB
 }
 
 /// The run folder the child announced on stderr (`run folder X`).
-fn announced_run_dir(log: &str) -> Option<PathBuf> {
+pub(crate) fn announced_run_dir(log: &str) -> Option<PathBuf> {
     log.lines()
         .find_map(|l| l.strip_prefix("raft-driver: run folder "))
         .map(|p| PathBuf::from(p.trim()))
@@ -412,7 +416,7 @@ fn no_verdict_reason(log: &str) -> Option<String> {
 }
 
 /// Runs one planned run as a child process and returns its record.
-fn run_one(
+pub(crate) fn run_one(
     exe: &Path,
     plan: &CampaignPlan,
     p: &PlannedRun,

@@ -29,6 +29,10 @@ enum Cmd {
     /// Throughput and latency with no faults: raft-node and/or etcd side by
     /// side, the physical floor, leader failover; writes bench.json.
     Bench(raft_driver::bench::BenchArgs),
+    /// For every bug raft-node can switch on, default-shaped runs with fresh
+    /// seeds until one is invalid or the bug's budget runs out; writes a
+    /// teeth report (JSON, markdown, page).
+    Teeth(raft_driver::teeth::TeethArgs),
 }
 
 /// Options of `raft-driver summarize`.
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Bench(args) => raft_driver::bench::main(args),
+        Cmd::Teeth(args) => teeth_command(args),
     };
     cluster::kill_all_registered();
     code
@@ -115,6 +120,30 @@ fn campaign_command(args: raft_driver::campaign::CampaignArgs) -> ExitCode {
                 return ExitCode::from(EXIT_USAGE);
             }
             eprintln!("raft-driver: campaign failed: {e:#}");
+            ExitCode::from(EXIT_UNKNOWN)
+        }
+    }
+}
+
+fn teeth_command(args: raft_driver::teeth::TeethArgs) -> ExitCode {
+    let plan = match args.plan() {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("raft-driver: {msg}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match raft_driver::teeth::run_teeth(plan) {
+        Ok(outcome) => {
+            raft_driver::teeth::print_report(&outcome);
+            ExitCode::from(outcome.report.exit_code())
+        }
+        Err(e) => {
+            if let Some(u) = e.downcast_ref::<run::UsageError>() {
+                eprintln!("raft-driver: {u}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            eprintln!("raft-driver: teeth failed: {e:#}");
             ExitCode::from(EXIT_UNKNOWN)
         }
     }

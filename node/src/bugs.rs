@@ -100,6 +100,16 @@ impl Bug {
         }
     }
 
+    /// The node options without which the buggy code never runs (the read
+    /// mode it lives in), so that a harness trying every bug runs each one
+    /// where it lives. `raft-node --list-bugs` prints them after the name.
+    pub fn needs(self) -> &'static [&'static str] {
+        match self {
+            Bug::LeaseFromAck => &["--read-mode=lease"],
+            _ => &[],
+        }
+    }
+
     fn bit(self) -> u32 {
         1 << (self as u32)
     }

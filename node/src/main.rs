@@ -26,14 +26,28 @@ fn usage(msg: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     // `raft-node --list-bugs` / `--list-failpoints`: the names, one per
-    // line, for harnesses that try every one (raft-driver teeth).
+    // line, for harnesses that try every one (raft-driver teeth); a bug's
+    // line goes on with the node options it needs to be reached.
     let raw: Vec<String> = std::env::args().skip(1).collect();
     if let [flag] = raw.as_slice() {
-        let names: Option<Vec<&str>> = match flag.as_str() {
-            "--list-bugs" => Some(Bug::ALL.iter().map(|b| b.name()).collect()),
-            "--list-failpoints" => {
-                Some(failpoint::Failpoint::ALL.iter().map(|p| p.name()).collect())
-            }
+        let names: Option<Vec<String>> = match flag.as_str() {
+            "--list-bugs" => Some(
+                Bug::ALL
+                    .iter()
+                    .map(|b| {
+                        std::iter::once(b.name())
+                            .chain(b.needs().iter().copied())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect(),
+            ),
+            "--list-failpoints" => Some(
+                failpoint::Failpoint::ALL
+                    .iter()
+                    .map(|p| p.name().to_string())
+                    .collect(),
+            ),
             _ => None,
         };
         if let Some(names) = names {

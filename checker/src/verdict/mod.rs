@@ -360,7 +360,7 @@ impl RunResult {
                 "{}: {} ({})\n",
                 c.name,
                 c.valid.as_str(),
-                c.summary
+                one_line(&c.summary)
             ));
         }
         if let Some(l) = &self.linearizability {
@@ -371,9 +371,16 @@ impl RunResult {
                 s.push('\n');
             }
         }
-        s.push_str(&format!("{}\n", self.summary));
+        s.push_str(&format!("{}\n", one_line(&self.summary)));
         s
     }
+}
+
+/// A summary as one terminal line: quoted values cut short, the whole line
+/// bounded (results.json keeps the full text).
+fn one_line(summary: &str) -> String {
+    use crate::verdict_text::{shorten, shorten_quoted};
+    shorten(&shorten_quoted(summary, 60), 300)
 }
 
 impl Validity {

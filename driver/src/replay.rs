@@ -85,6 +85,14 @@ pub fn run_argv(test: &Value) -> Result<Vec<String>> {
         secs(&o["nemesis_interval"]).map(|v| v.to_string()),
     );
     push("bug", o["bug"].as_str().map(str::to_string));
+    // The system under test and how it is attacked: without these a replay
+    // of an etcd (or serial) run would quietly run something else.
+    push("target", o["target"].as_str().map(str::to_string));
+    push(
+        "read-consistency",
+        o["read_consistency"].as_str().map(str::to_string),
+    );
+    push("schedule", o["schedule"].as_str().map(str::to_string));
     push(
         "op-timeout-ms",
         secs(&o["op_timeout"]).map(|v| ((v * 1000.0).round() as u64).to_string()),
@@ -417,7 +425,8 @@ mod tests {
                 "election_timeout_ms": 500, "heartbeat_ms": null, "cluster_id": null,
                 "node_args": ["--read-mode=lease"], "sever_on_partition": true,
                 "recovery_timeout": {"secs": 20, "nanos": 0},
-                "check_time_limit": {"secs": 30, "nanos": 0}
+                "check_time_limit": {"secs": 30, "nanos": 0},
+                "target": "raft", "read_consistency": "linearizable", "schedule": "serial"
             },
             "seed": 77,
             "schedule": schedule,
@@ -451,6 +460,9 @@ mod tests {
         assert_eq!(cfg.node_args, vec!["--read-mode=lease"]);
         assert!(cfg.sever_on_partition);
         assert_eq!(cfg.check_time_limit, std::time::Duration::from_secs(30));
+        // A serial run replays serial, against the same target.
+        assert_eq!(cfg.schedule, crate::nemesis::generate::ScheduleStyle::Serial);
+        assert!(argv.contains(&"--target=raft".to_string()), "{argv:?}");
     }
 
     #[test]

@@ -29,7 +29,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub rate: Option<f64>,
     /// Faults: all, none, or a comma list of pause, kill, partition, slow,
-    /// leader-transfer, membership, vote-crash.
+    /// leader-transfer, membership, vote-crash, lagging-leader,
+    /// deposed-leader, leader-churn, crash-point, messages (each described
+    /// in docs/ARCHITECTURE.md).
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Partition shapes: all, or a comma list of one, leader, halves,

@@ -77,6 +77,9 @@ pub struct CampaignArgs {
     /// Stop after the first invalid run (the rest of the matrix is skipped).
     #[arg(long)]
     pub fail_fast: bool,
+    /// System under test of every run: raft (raft-node) or etcd.
+    #[arg(long, value_enum, default_value_t)]
+    pub target: crate::target::TargetKind,
 }
 
 /// One cell of the matrix.
@@ -237,6 +240,12 @@ impl CampaignArgs {
             "--recovery-timeout".into(),
             self.recovery_timeout.to_string(),
         ];
+        if self.target != crate::target::TargetKind::Raft {
+            let name = clap::ValueEnum::to_possible_value(&self.target)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
+            common.extend(["--target".into(), name]);
+        }
         if let Some(r) = self.rate {
             common.extend(["--rate".into(), r.to_string()]);
         }
@@ -525,13 +534,16 @@ pub struct CampaignOutcome {
 /// after each, results/index.html at the end.
 pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
     let exe = std::env::current_exe().context("locating raft-driver")?;
-    crate::target::raft::find_node_bin(
-        plan.common_args
-            .iter()
-            .position(|a| a == "--node-bin")
-            .map(|i| Path::new(&plan.common_args[i + 1])),
-    )
-    .map_err(crate::error::UsageError)?;
+    let raft = !plan.common_args.iter().any(|a| a == "--target");
+    if raft {
+        crate::target::raft::find_node_bin(
+            plan.common_args
+                .iter()
+                .position(|a| a == "--node-bin")
+                .map(|i| Path::new(&plan.common_args[i + 1])),
+        )
+        .map_err(crate::error::UsageError)?;
+    }
     install_stop_handlers();
     let dir = create_campaign_dir(&plan)?;
     let name = dir

@@ -126,6 +126,23 @@ fn campaign_command(args: raft_driver::campaign::CampaignArgs) -> ExitCode {
 }
 
 fn teeth_command(args: raft_driver::teeth::TeethArgs) -> ExitCode {
+    if let (false, Some(todo)) = (args.from_reports.is_empty(), &args.update_todo) {
+        return match raft_driver::teeth::update_todo_from(&args.from_reports, todo) {
+            Ok(r) => {
+                println!(
+                    "teeth: {} of {} bugs caught; table written to {}",
+                    r.caught(),
+                    r.planned,
+                    todo.display()
+                );
+                ExitCode::from(r.exit_code())
+            }
+            Err(e) => {
+                eprintln!("raft-driver: {e:#}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    }
     let plan = match args.plan() {
         Ok(p) => p,
         Err(msg) => {

@@ -461,7 +461,10 @@ mod tests {
         assert!(cfg.sever_on_partition);
         assert_eq!(cfg.check_time_limit, std::time::Duration::from_secs(30));
         // A serial run replays serial, against the same target.
-        assert_eq!(cfg.schedule, crate::nemesis::generate::ScheduleStyle::Serial);
+        assert_eq!(
+            cfg.schedule,
+            crate::nemesis::generate::ScheduleStyle::Serial
+        );
         assert!(argv.contains(&"--target=raft".to_string()), "{argv:?}");
     }
 

@@ -68,6 +68,10 @@ pub struct TeethArgs {
     /// `<!-- teeth:begin -->` and `<!-- teeth:end -->`, appended if absent).
     #[arg(long)]
     pub update_todo: Option<PathBuf>,
+    /// Run nothing: merge these teeth.json reports (later ones win for a
+    /// bug tried twice) into the table `--update-todo` writes.
+    #[arg(long = "from-report", requires = "update_todo")]
+    pub from_reports: Vec<PathBuf>,
 }
 
 /// A bug as the node lists it: its name and the node options it needs.
@@ -351,6 +355,34 @@ pub fn replace_teeth_block(text: &str, table: &str) -> String {
     }
 }
 
+/// Merges teeth reports (a bug tried in a later report replaces its row)
+/// and rewrites `todo`'s teeth table from them; returns the merged report.
+pub fn update_todo_from(reports: &[PathBuf], todo: &Path) -> Result<TeethReport> {
+    let mut merged: Option<TeethReport> = None;
+    for path in reports {
+        let r: TeethReport = serde_json::from_slice(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{} is not a teeth report", path.display()))?;
+        merged = Some(match merged {
+            None => r,
+            Some(mut m) => {
+                for b in r.bugs {
+                    m.bugs.retain(|x| x.bug.name != b.bug.name);
+                    m.bugs.push(b);
+                }
+                m.planned = m.bugs.len();
+                m
+            }
+        });
+    }
+    let merged = merged.context("--from-report needs at least one teeth.json")?;
+    let text = std::fs::read_to_string(todo).unwrap_or_default();
+    write_atomic(todo, replace_teeth_block(&text, &merged.table()).as_bytes())
+        .with_context(|| format!("updating {}", todo.display()))?;
+    Ok(merged)
+}
+
 /// The validated teeth run.
 pub struct TeethPlan {
     args: TeethArgs,
@@ -440,6 +472,7 @@ impl TeethPlan {
             node_bin: Some(self.node_bin.clone()),
             node_args: bug.needs.clone(),
             fail_fast: true,
+            target: crate::target::TargetKind::Raft,
         }
         .plan()
         .map_err(|e| format!("bug {}: {e}", bug.name))
@@ -824,5 +857,28 @@ mod tests {
         assert_eq!(again.matches("teeth:begin").count(), 1);
         assert!(again.contains("| b |") && !again.contains("| a |"));
         assert!(again.ends_with("<!-- teeth:end -->\nafter\n"), "{again}");
+    }
+
+    #[test]
+    fn reports_merge_into_todo_with_the_later_try_of_a_bug_winning() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut other = teeth(true, true);
+        other.bug.name = "stale-read".into();
+        let first = report(vec![teeth(false, false), other], 2);
+        let second = report(vec![teeth(true, true)], 1);
+        let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+        std::fs::write(&a, serde_json::to_vec(&first).unwrap()).unwrap();
+        std::fs::write(&b, serde_json::to_vec(&second).unwrap()).unwrap();
+        let todo = dir.path().join("TODO.md");
+        std::fs::write(&todo, "# ladder\n").unwrap();
+        let merged = update_todo_from(&[a, b], &todo).unwrap();
+        assert_eq!(merged.bugs.len(), 2);
+        assert_eq!(merged.exit_code(), 0, "the missed try was replaced");
+        let text = std::fs::read_to_string(&todo).unwrap();
+        assert!(
+            text.starts_with("# ladder\n") && !text.contains("MISSED"),
+            "{text}"
+        );
+        assert!(text.contains("`stale-read`") && text.contains("`lease-from-ack`"));
     }
 }

@@ -43,8 +43,16 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             format!("peer frame of {n} bytes exceeds the limit of {MAX_FRAME}"),
         ));
     }
-    body.resize(n, 0);
-    r.read_exact(body).await?;
+    // Grow with what arrives, not with what the length field promises: a
+    // peer that sends a 256 MiB length and stops costs nothing.
+    body.clear();
+    let got = (&mut *r).take(n as u64).read_to_end(body).await?;
+    if got < n {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("peer frame cut short: {got} of {n} bytes"),
+        ));
+    }
     RaftMessage::decode(&body[..])
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad peer frame: {e}")))

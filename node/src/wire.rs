@@ -15,7 +15,13 @@ pub enum WireError {
     WrongNode { got: u64, want: u64 },
     #[error("message without {0}")]
     Missing(&'static str),
+    #[error("malformed message: {0}")]
+    Malformed(String),
 }
+
+/// The largest snapshot a node takes in (its chunks are buffered until the
+/// last one): a peer streaming chunks forever must not fill the memory.
+pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
 
 fn header(cluster_id: u64, m: &Message) -> Option<raftpb::Header> {
     Some(raftpb::Header {
@@ -144,7 +150,20 @@ pub fn from_wire(
     let msg = m.msg.ok_or(WireError::Missing("body"))?;
     let (h, kind) = match msg {
         Msg::AppendEntries(r) => (
-            check_header(r.header.as_ref(), cluster_id, me)?,
+            {
+                let h = check_header(r.header.as_ref(), cluster_id, me)?;
+                // The core relies on entries following prev_log_index one by
+                // one; a message that says otherwise is refused here.
+                if let Some((i, e)) = r.entries.iter().enumerate().find(|(i, e)| {
+                    r.prev_log_index.checked_add(1 + *i as u64) != Some(e.index)
+                }) {
+                    return Err(WireError::Malformed(format!(
+                        "entry {i} of an append after index {} has index {}",
+                        r.prev_log_index, e.index
+                    )));
+                }
+                h
+            },
             MessageKind::AppendEntries {
                 prev_log_index: r.prev_log_index,
                 prev_log_term: r.prev_log_term,
@@ -230,13 +249,28 @@ pub fn snapshot_chunks(
 
 /// Reassembles snapshot chunks (in order, offsets checked) into a core
 /// InstallSnapshot message.
-#[derive(Default)]
 pub struct SnapshotAssembler {
     first: Option<raftpb::InstallSnapshotChunk>,
     data: Vec<u8>,
+    limit: u64,
+}
+
+impl Default for SnapshotAssembler {
+    fn default() -> Self {
+        SnapshotAssembler::with_limit(MAX_SNAPSHOT_BYTES)
+    }
 }
 
 impl SnapshotAssembler {
+    /// An assembler that refuses snapshots over `limit` bytes.
+    pub fn with_limit(limit: u64) -> Self {
+        SnapshotAssembler {
+            first: None,
+            data: Vec::new(),
+            limit,
+        }
+    }
+
     /// Adds a chunk; returns the whole message after the last one.
     pub fn push(
         &mut self,
@@ -247,6 +281,12 @@ impl SnapshotAssembler {
         check_header(c.header.as_ref(), cluster_id, me)?;
         if c.offset != self.data.len() as u64 {
             return Err(WireError::Missing("snapshot chunk at the expected offset"));
+        }
+        if self.data.len() as u64 + c.data.len() as u64 > self.limit {
+            return Err(WireError::Malformed(format!(
+                "snapshot over the limit of {} bytes",
+                self.limit
+            )));
         }
         self.data.extend_from_slice(&c.data);
         let done = c.done;

@@ -606,25 +606,7 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
             );
             break;
         }
-        let line = format!(
-            "[{}/{}] {} nodes={} seed={}: {} ({:.0} s){}{}",
-            k + 1,
-            plan.runs.len(),
-            p.nemesis,
-            p.nodes,
-            p.seed,
-            rec.verdict.table_word(),
-            rec.elapsed_s,
-            rec.dir
-                .as_ref()
-                .map(|d| format!(" {}", dir.join(d).display()))
-                .unwrap_or_default(),
-            rec.reason
-                .as_deref()
-                .filter(|_| rec.verdict == Validity::Unknown)
-                .map(|r| format!("\n    unknown: {}", crate::report::summary::one_line(r)))
-                .unwrap_or_default()
-        );
+        let line = progress_line(k, plan.runs.len(), p, &rec, &dir);
         // Cron and CI logs get a line per run even without a terminal.
         if bar.is_hidden() {
             eprintln!("{line}");
@@ -662,6 +644,29 @@ pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
         summary,
         usage_error,
     })
+}
+
+/// The line a finished run gets on the terminal (and in cron logs).
+fn progress_line(k: usize, total: usize, p: &PlannedRun, rec: &RunRecord, dir: &Path) -> String {
+    format!(
+        "[{}/{}] {} nodes={} seed={}: {} ({:.0} s){}{}",
+        k + 1,
+        total,
+        p.nemesis,
+        p.nodes,
+        p.seed,
+        rec.verdict.table_word(),
+        rec.elapsed_s,
+        rec.dir
+            .as_ref()
+            .map(|d| format!(" {}", dir.join(d).display()))
+            .unwrap_or_default(),
+        rec.reason
+            .as_deref()
+            .filter(|_| rec.verdict == Validity::Unknown)
+            .map(|r| format!("\n    unknown: {}", crate::report::summary::one_line(r)))
+            .unwrap_or_default()
+    )
 }
 
 /// Prints the end-of-campaign report on stdout.

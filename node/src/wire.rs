@@ -154,9 +154,12 @@ pub fn from_wire(
                 let h = check_header(r.header.as_ref(), cluster_id, me)?;
                 // The core relies on entries following prev_log_index one by
                 // one; a message that says otherwise is refused here.
-                if let Some((i, e)) = r.entries.iter().enumerate().find(|(i, e)| {
-                    r.prev_log_index.checked_add(1 + *i as u64) != Some(e.index)
-                }) {
+                if let Some((i, e)) = r
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .find(|(i, e)| r.prev_log_index.checked_add(1 + *i as u64) != Some(e.index))
+                {
                     return Err(WireError::Malformed(format!(
                         "entry {i} of an append after index {} has index {}",
                         r.prev_log_index, e.index

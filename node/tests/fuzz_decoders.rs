@@ -11,8 +11,8 @@
 //! FUZZ_CASES to millions. A failure prints the shrunk input: add it to the
 //! regression cases at the end of this file.
 
-use prost::Message as _;
 use proptest::prelude::*;
+use prost::Message as _;
 use raft_node::peer_frame::{read_frame, MAX_FRAME};
 use raft_node::storage::{Storage, StorageOptions};
 use raft_node::wire::{from_wire, SnapshotAssembler, MAX_SNAPSHOT_BYTES};

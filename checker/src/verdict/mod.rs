@@ -352,7 +352,7 @@ impl RunResult {
     }
 
     /// The verdict and what each checker found, in words (the
-    /// linearizability details come from [`crate::report::text_report`]).
+    /// linearizability details come from [`crate::verdict_text::text_report`]).
     pub fn text(&self) -> String {
         let mut s = String::new();
         for c in self.checkers.iter().filter(|c| c.name != LINEARIZABILITY) {
@@ -364,7 +364,7 @@ impl RunResult {
             ));
         }
         if let Some(l) = &self.linearizability {
-            let lin = crate::report::text_report(l);
+            let lin = crate::verdict_text::text_report(l);
             // The composed verdict line below replaces the checker's own.
             for line in lin.lines().filter(|l| !l.starts_with("verdict:")) {
                 s.push_str(line);

@@ -7,7 +7,7 @@ use crate::report::index as results_index;
 use crate::report::summary::{Counts, RunRecord, Summary};
 use crate::run::options::{parse_nemesis, RunArgs};
 use crate::run::utc_stamp;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use raft_checker::Validity;
@@ -146,6 +146,15 @@ pub const DEFAULT_SETS: &[&str] = &[
     "kill+pause+slow+vote-crash+membership+leader-transfer",
 ];
 
+/// A seed from the clock and the process id, short enough to type in the
+/// morning.
+pub fn fresh_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (t.as_nanos() as u64 ^ u64::from(std::process::id()) << 20) % 1_000_000_000
+}
+
 /// Expands `--nemesis` into run-level nemesis lists (`partition,kill`).
 pub fn parse_nemesis_sets(s: &str) -> Result<Vec<String>, String> {
     let s = s.trim();
@@ -217,13 +226,7 @@ impl CampaignArgs {
             ));
         }
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
-        let first_seed = self.seed.unwrap_or_else(|| {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            // Keep seeds short enough to type in the morning.
-            (t.as_nanos() as u64 ^ u64::from(std::process::id()) << 20) % 1_000_000_000
-        });
+        let first_seed = self.seed.unwrap_or_else(fresh_seed);
         let mut common = vec![
             "--time-limit".to_string(),
             self.time_limit.to_string(),
@@ -340,20 +343,7 @@ fn create_campaign_dir(plan: &CampaignPlan) -> Result<PathBuf> {
     if let Some((k, n)) = plan.shard {
         base.push_str(&format!("-shard-{k}-of-{n}"));
     }
-    for n in 1..1000 {
-        let name = if n == 1 {
-            base.clone()
-        } else {
-            format!("{base}-{n}")
-        };
-        let dir = plan.results.join(name);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
-        }
-    }
-    bail!("too many campaigns named {base}")
+    crate::run::folder::create_unique_dir(&plan.results, &base)
 }
 
 /// How a child run ended.

@@ -479,30 +479,10 @@ impl TeethPlan {
     }
 }
 
-fn fresh_seed() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (t.as_nanos() as u64 ^ u64::from(std::process::id()) << 20) % 1_000_000_000
-}
-
 fn create_teeth_dir(results: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(results).with_context(|| format!("creating {}", results.display()))?;
     let base = format!("teeth-{}", utc_stamp(std::time::SystemTime::now()));
-    for n in 1..1000 {
-        let name = if n == 1 {
-            base.clone()
-        } else {
-            format!("{base}-{n}")
-        };
-        let dir = results.join(name);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
-        }
-    }
-    bail!("too many teeth folders named {base}")
+    crate::run::folder::create_unique_dir(results, &base)
 }
 
 /// The checkers that called a run invalid, and its finding in one line.
@@ -581,7 +561,7 @@ fn try_bug(
     bar: &ProgressBar,
 ) -> Result<BugTeeth> {
     let budget = Duration::from_secs_f64(plan.args.budget_minutes * 60.0);
-    let first_seed = plan.args.seed.unwrap_or_else(fresh_seed);
+    let first_seed = plan.args.seed.unwrap_or_else(campaign::fresh_seed);
     let mut campaign_plan = plan
         .campaign_for(bug, first_seed)
         .map_err(crate::error::UsageError)?;

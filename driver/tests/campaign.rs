@@ -157,14 +157,10 @@ fn tiny_campaign_writes_summary_json_and_junit_and_exits_by_its_verdicts() {
     assert!(stdout.contains("verdict: VALID (exit 0)"), "{stdout}");
 }
 
-#[test]
-fn a_cluster_that_never_starts_is_unknown_with_its_reason_not_invalid() {
-    let _serial = serial();
-    let _ = node_bin();
-    let results = tempfile::tempdir().unwrap();
-    // A node binary whose configuration checks pass but which exits at
-    // once when started: no leader, no verdict.
-    let bin = results.path().join("dying-node.sh");
+/// A node binary whose configuration checks pass but which exits at once
+/// when started: no leader, no verdict (each run unknown, quickly).
+fn dying_node(dir: &std::path::Path) -> std::path::PathBuf {
+    let bin = dir.join("dying-node.sh");
     std::fs::write(
         &bin,
         "#!/bin/sh\ncase \"$1\" in --check-config|--version) echo 'raft-node 0.0'; exit 0;; esac\necho 'cannot start' >&2\nexit 1\n",
@@ -172,6 +168,15 @@ fn a_cluster_that_never_starts_is_unknown_with_its_reason_not_invalid() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_cluster_that_never_starts_is_unknown_with_its_reason_not_invalid() {
+    let _serial = serial();
+    let _ = node_bin();
+    let results = tempfile::tempdir().unwrap();
+    let bin = dying_node(results.path());
     let args = [
         "--nemesis",
         "kill+pause",
@@ -221,6 +226,7 @@ fn shard_folders_merge_into_one_summary() {
     let _serial = serial();
     let _ = node_bin();
     let results = tempfile::tempdir().unwrap();
+    let bin = dying_node(results.path());
     let mut dirs = Vec::new();
     for shard in ["1/2", "2/2"] {
         let sub = results.path().join(shard.replace('/', "of"));
@@ -231,11 +237,14 @@ fn shard_folders_merge_into_one_summary() {
             "3",
             "--seed",
             "8",
+            "--seeds",
+            "1",
             "--time-limit",
             "2",
             "--recovery-timeout",
             "10",
-            "--node-arg=--no-such-flag",
+            "--node-bin",
+            bin.to_str().unwrap(),
             "--shard",
             shard,
         ];

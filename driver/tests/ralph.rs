@@ -81,6 +81,8 @@ fn one_iteration_writes_its_log_with_the_verdicts_and_the_folder() {
             "partition",
             "--nodes",
             "3",
+            "--seeds",
+            "1",
             "--time-limit",
             "3",
             "--nemesis-interval",

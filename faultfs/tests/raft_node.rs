@@ -44,6 +44,10 @@ impl Node {
                 .open(log)
                 .unwrap(),
         );
+        if !bugs.is_empty() {
+            // Bugs are test hooks: a node takes them only when told so.
+            cmd.arg("--test-hooks");
+        }
         for b in bugs {
             cmd.args(["--bug", b]);
         }

@@ -36,23 +36,28 @@ pub fn create_run_dir(results: &Path, label: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(results)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", results.display())))?;
     let base = format!("{}-{label}", utc_stamp(std::time::SystemTime::now()));
+    let dir = create_unique_dir(results, &base)?;
+    std::fs::create_dir_all(dir.join("nodes"))?;
+    Ok(dir)
+}
+
+/// Creates `parent/base`, or `base-2`, `base-3`, ... when the name is
+/// taken (two runs started in one second), and returns it.
+pub fn create_unique_dir(parent: &Path, base: &str) -> Result<PathBuf> {
     for n in 1..1000 {
         let name = if n == 1 {
-            base.clone()
+            base.to_string()
         } else {
             format!("{base}-{n}")
         };
-        let dir = results.join(name);
+        let dir = parent.join(name);
         match std::fs::create_dir(&dir) {
-            Ok(()) => {
-                std::fs::create_dir_all(dir.join("nodes"))?;
-                return Ok(dir);
-            }
+            Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
     }
-    bail!("too many runs named {base} in {}", results.display())
+    bail!("too many folders named {base} in {}", parent.display())
 }
 
 /// Points `results/latest` at `dir` (relative, so the folder can move).

@@ -48,7 +48,11 @@ fn holds_uses(kind: NemesisKind) -> (&'static [&'static str], &'static [&'static
         | NemesisKind::LeaderChurn => (&["cut", "choreography", "majority"], &[]),
         NemesisKind::Membership => (&["configuration", "choreography"], &[]),
         // Faults that take nodes away may overlap one another.
-        NemesisKind::Kill | NemesisKind::Pause | NemesisKind::CrashPoint => (&[], &["majority"]),
+        NemesisKind::Kill
+        | NemesisKind::Pause
+        | NemesisKind::CrashPoint
+        | NemesisKind::PowerCut => (&[], &["majority"]),
+        // A clock fault takes nothing away and may overlap anything.
         _ => (&[], &[]),
     }
 }

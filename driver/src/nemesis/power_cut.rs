@@ -1,0 +1,115 @@
+//! Power cuts: the chosen nodes are SIGKILLed and reaped (their in-flight
+//! FUSE requests finish first), then their disks lose what was never
+//! fsynced, or keep a seeded torn prefix of it (`raft_faultfs::CutMode`);
+//! the stop restarts them on what survived. What each cut lost is in the
+//! history. Needs the run's data dirs on faultfs mounts
+//! ([`crate::machine::disks`]).
+
+use super::schedule::{FaultOp, NemesisKind};
+use super::{resolve, Nemesis, NemesisCtx};
+use crate::target::cluster::NodeState;
+use crate::workload::client::BoxFuture;
+use raft_faultfs::CutMode;
+use serde_json::{json, Value};
+
+/// The power-cut nemesis.
+#[derive(Default)]
+pub struct PowerCutNemesis {
+    down: Vec<u64>,
+}
+
+/// The mode node `id` is cut with: a torn cut's seed mixed with the id, so
+/// that nodes holding the same writes do not tear at the same byte.
+pub fn mode_for(mode: CutMode, id: u64) -> CutMode {
+    match mode {
+        CutMode::LoseAll => CutMode::LoseAll,
+        CutMode::TornSeq { seed } => CutMode::TornSeq {
+            seed: seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        },
+    }
+}
+
+impl PowerCutNemesis {
+    fn cut(&mut self, ctx: &NemesisCtx, nodes: &[u64], mode: CutMode) -> Value {
+        let Some(disks) = ctx.machine.disks.as_ref() else {
+            return json!({"error": "the data dirs are not on faultfs mounts"});
+        };
+        let mut cuts = Vec::new();
+        for &id in nodes {
+            // The process table stays locked from the kill to the end of the
+            // cut: no other fault may start the node on a disk half cut.
+            let mut c = ctx.cluster();
+            let was_down = c.state(id) == Some(NodeState::Down);
+            if !was_down {
+                if let Err(e) = c.kill(id) {
+                    cuts.push(json!({"node": id, "error": format!("{e:#}")}));
+                    continue;
+                }
+                self.down.push(id);
+            }
+            // A node another fault took down has its disk cut all the same
+            // (no process uses it), but that fault restarts it.
+            let unsynced = disks.unsynced_bytes(id);
+            match disks.power_cut(id, mode_for(mode, id)) {
+                Ok(report) => cuts.push(json!({
+                    "node": id,
+                    "was_down": was_down,
+                    "unsynced_bytes": unsynced,
+                    "bytes_lost": report.bytes_lost,
+                    "bytes_kept": report.bytes_kept,
+                    "report": report,
+                })),
+                Err(e) => cuts.push(json!({"node": id, "error": format!("{e:#}")})),
+            }
+        }
+        let lost: u64 = cuts.iter().filter_map(|c| c["bytes_lost"].as_u64()).sum();
+        json!({"nodes": self.down.clone(), "mode": mode, "bytes_lost": lost, "cuts": cuts})
+    }
+
+    fn restart(&mut self, ctx: &NemesisCtx) -> Value {
+        let nodes = std::mem::take(&mut self.down);
+        let mut c = ctx.cluster();
+        let mut errors = Vec::new();
+        for &id in &nodes {
+            if c.state(id) == Some(NodeState::Down) {
+                if let Err(e) = c.start(id) {
+                    errors.push(format!("n{id}: {e:#}"));
+                }
+            }
+        }
+        json!({"nodes": nodes, "errors": errors})
+    }
+}
+
+impl Nemesis for PowerCutNemesis {
+    fn kind(&self) -> NemesisKind {
+        NemesisKind::PowerCut
+    }
+
+    fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match op {
+                FaultOp::StartPowerCut {
+                    target,
+                    nodes,
+                    mode,
+                } => {
+                    let nodes = resolve(ctx, *target, nodes).await;
+                    let mut v = self.cut(ctx, &nodes, *mode);
+                    v["target"] = json!(target);
+                    v
+                }
+                _ => self.restart(ctx),
+            }
+        })
+    }
+
+    fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if !self.down.is_empty() {
+                let v = self.restart(ctx);
+                tracing::info!("power-cut teardown: {v}");
+            }
+        })
+    }
+}

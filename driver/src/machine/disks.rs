@@ -36,6 +36,8 @@ impl Disks {
                 .create(&backing)
                 .with_context(|| format!("creating {}", backing.display()))?;
             let (data_dir, _) = crate::target::cluster::node_paths(run_dir, id);
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
             let fs = FaultFs::mount(&backing, &data_dir, MountOptions::default())
                 .with_context(|| format!("mounting faultfs for node {id}"))?;
             tracing::info!(

@@ -231,3 +231,84 @@ impl Nemesis for ClockNemesis {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::await_holding_lock)]
+mod tests {
+    use super::*;
+    use crate::machine::clocks::{faketime_file, libfaketime};
+    use crate::nemesis::schedule::Target;
+    use crate::target::cluster::tests::serial;
+    use rand::SeedableRng;
+
+    fn file(dir: &std::path::Path, id: u64) -> String {
+        std::fs::read_to_string(faketime_file(dir, id)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn skew_strobe_and_stop_rewrite_only_the_chosen_nodes_clock_files() {
+        if let Err(why) = libfaketime() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = crate::nemesis::tests::unstarted_ctx(dir.path()).await;
+        ctx.machine = Arc::new(Machine {
+            disks: None,
+            clocks: Some(Clocks::create(dir.path(), &[1, 2, 3]).unwrap()),
+        });
+        let mut n = ClockNemesis::default();
+        let v = n
+            .invoke(
+                &ctx,
+                &FaultOp::StartClock {
+                    target: Target::One,
+                    nodes: Some(vec![2]),
+                    change: ClockChange::Skew { rate: 3.0 },
+                },
+            )
+            .await;
+        assert_eq!(v["nodes"], json!([2]), "{v}");
+        assert!(file(dir.path(), 2).ends_with(" x3.000000\n"));
+        assert_eq!(file(dir.path(), 1), ClockSetting::TRUE.file_text());
+
+        // A strobe replaces the skew's setting by steps around it.
+        let v = n
+            .invoke(
+                &ctx,
+                &FaultOp::StartClock {
+                    target: Target::One,
+                    nodes: Some(vec![3]),
+                    change: ClockChange::Strobe {
+                        by_ms: 1500,
+                        period_ms: 20,
+                    },
+                },
+            )
+            .await;
+        assert_eq!(v["set"][0]["setting"]["offset_s"], json!(1.5), "{v}");
+        let v = n.invoke(&ctx, &FaultOp::StopClock).await;
+        assert_eq!(v["nodes"], json!([2, 3]), "{v}");
+        for id in 1..=3 {
+            assert_eq!(file(dir.path(), id), ClockSetting::TRUE.file_text());
+        }
+    }
+
+    #[test]
+    fn drawn_changes_stay_within_their_bounds() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        for _ in 0..500 {
+            match ClockChange::draw(&mut rng) {
+                ClockChange::Skew { rate } => assert!((0.5..=3.0).contains(&rate)),
+                ClockChange::Jump { by_ms } => {
+                    assert!((500..=5_000).contains(&by_ms.abs()))
+                }
+                ClockChange::Strobe { by_ms, period_ms } => {
+                    assert!((200..=2_000).contains(&by_ms.abs()));
+                    assert!((50..=500).contains(&period_ms));
+                }
+            }
+        }
+    }
+}

@@ -330,6 +330,17 @@ mod tests {
     }
 
     #[test]
+    fn a_power_cut_takes_nodes_away_like_a_kill_and_a_clock_fault_overlaps_anything() {
+        assert!(may_overlap(NemesisKind::PowerCut, NemesisKind::Kill));
+        assert!(!may_overlap(NemesisKind::PowerCut, NemesisKind::LeaderChurn));
+        for k in NemesisKind::ALL {
+            if k != NemesisKind::Clock {
+                assert!(may_overlap(NemesisKind::Clock, k), "{k:?}");
+            }
+        }
+    }
+
+    #[test]
     fn bursts_start_faults_under_a_second_apart() {
         let bursty = (0..50).any(|seed| {
             let s = generate(&spec(&NemesisKind::ALL, &[1, 2, 3], 60, seed));

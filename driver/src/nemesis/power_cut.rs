@@ -113,3 +113,76 @@ impl Nemesis for PowerCutNemesis {
         })
     }
 }
+
+#[cfg(test)]
+// The serialising lock is held across awaits on purpose (see nemesis::tests).
+#[allow(clippy::await_holding_lock)]
+mod tests {
+    use super::*;
+    use crate::machine::{disks::Disks, Machine};
+    use crate::nemesis::schedule::Target;
+    use crate::target::cluster::tests::serial;
+    use crate::target::cluster::{node_paths, proc_state};
+    use std::io::Write;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_power_cut_kills_the_node_loses_its_unsynced_writes_and_the_stop_restarts_it() {
+        if let Some(why) = raft_faultfs::fuse_unavailable() {
+            eprintln!("skipped: FUSE is unavailable: {why}");
+            return;
+        }
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = crate::nemesis::tests::unstarted_ctx(dir.path()).await;
+        ctx.machine = Arc::new(Machine {
+            disks: Some(Disks::mount(dir.path(), &[1, 2, 3]).unwrap()),
+            clocks: None,
+        });
+        ctx.cluster().start_all().unwrap();
+        let (data2, _) = node_paths(dir.path(), 2);
+        let (data3, _) = node_paths(dir.path(), 3);
+        // A synced file and an unsynced one on node 2's disk, an unsynced
+        // one on node 3's (which is not cut).
+        let mut synced = std::fs::File::create(data2.join("synced")).unwrap();
+        synced.write_all(b"kept").unwrap();
+        synced.sync_all().unwrap();
+        std::fs::write(data2.join("unsynced"), b"lost on the cut").unwrap();
+        std::fs::write(data3.join("unsynced"), b"not cut").unwrap();
+        let before = ctx.cluster().pids();
+
+        let mut n = PowerCutNemesis::default();
+        let v = n
+            .invoke(
+                &ctx,
+                &FaultOp::StartPowerCut {
+                    target: Target::One,
+                    nodes: Some(vec![2]),
+                    mode: CutMode::LoseAll,
+                },
+            )
+            .await;
+        assert_eq!(v["nodes"], json!([2]), "{v}");
+        assert_eq!(v["bytes_lost"], json!(15), "{v}");
+        assert_eq!(ctx.cluster().state(2), Some(NodeState::Down));
+        assert_eq!(proc_state(before[1]), None, "the cut node must be reaped");
+        assert_eq!(std::fs::read(data2.join("synced")).unwrap(), b"kept");
+        // Created but never synced: the name survives, the bytes do not.
+        assert_eq!(std::fs::read(data2.join("unsynced")).unwrap(), b"");
+        assert_eq!(std::fs::read(data3.join("unsynced")).unwrap(), b"not cut");
+
+        let v = n.invoke(&ctx, &FaultOp::StopPowerCut).await;
+        assert_eq!(v["nodes"], json!([2]));
+        assert_eq!(ctx.cluster().state(2), Some(NodeState::Running));
+        ctx.cluster().shutdown();
+        assert!(ctx.machine.finish().is_empty());
+    }
+
+    #[test]
+    fn torn_cuts_of_different_nodes_draw_differently_and_lose_all_is_kept() {
+        let m = CutMode::TornSeq { seed: 7 };
+        assert_ne!(mode_for(m, 1), mode_for(m, 2));
+        assert_eq!(mode_for(m, 1), mode_for(m, 1));
+        assert_eq!(mode_for(CutMode::LoseAll, 3), CutMode::LoseAll);
+    }
+}

@@ -446,6 +446,31 @@ mod tests {
     }
 
     #[test]
+    fn the_faults_of_the_machine_are_asked_by_name_and_refused_where_the_machine_lacks_them() {
+        let all = args(&[]).validate().unwrap();
+        assert!(all.nemesis.iter().all(|k| !k.changes_the_machine()));
+        match (
+            args(&["--nemesis", "power-cut"]).validate(),
+            raft_faultfs::fuse_unavailable(),
+        ) {
+            (Ok(c), None) => assert_eq!(c.nemesis, vec![NemesisKind::PowerCut]),
+            (Err(e), Some(why)) => assert!(e.contains("FUSE") && e.contains(&why), "{e}"),
+            (r, why) => panic!("validate {r:?} while FUSE unavailable = {why:?}"),
+        }
+        match (
+            args(&["--nemesis", "clock,partition"]).validate(),
+            crate::machine::clocks::libfaketime(),
+        ) {
+            (Ok(c), Ok(_)) => assert_eq!(
+                c.nemesis,
+                vec![NemesisKind::Clock, NemesisKind::Partition]
+            ),
+            (Err(e), Err(_)) => assert!(e.contains("package faketime"), "{e}"),
+            (r, lib) => panic!("validate {r:?} while libfaketime = {lib:?}"),
+        }
+    }
+
+    #[test]
     fn etcd_runs_only_the_faults_etcd_supports() {
         let c = args(&["--target", "etcd"]).validate().unwrap();
         let mut kinds: Vec<&str> = c.nemesis.iter().map(|k| k.name()).collect();

@@ -102,7 +102,10 @@ fn a_node_that_syncs_stays_valid_under_power_cuts_that_lose_bytes() {
     let _serial = serial();
     let _ = node_bin();
     let results = tempfile::tempdir().unwrap();
-    let out = run_bounded(driver(results.path(), &power_cut_args("2", &[])), RUN_TIMEOUT);
+    let out = run_bounded(
+        driver(results.path(), &power_cut_args("2", &[])),
+        RUN_TIMEOUT,
+    );
     assert_no_nodes_left(results.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(

@@ -201,7 +201,9 @@ mod tests {
         let text = std::fs::read_to_string(faketime_file(dir.path(), 2)).unwrap();
         assert_eq!(text, ClockSetting::TRUE.file_text());
         let env = c.node_env();
-        assert!(env[&1].iter().any(|(k, v)| k == "LD_PRELOAD" && v.contains("libfaketime")));
+        assert!(env[&1]
+            .iter()
+            .any(|(k, v)| k == "LD_PRELOAD" && v.contains("libfaketime")));
         c.set(1, ClockSetting::TRUE.stepped(2.0)).unwrap();
         let text = std::fs::read_to_string(faketime_file(dir.path(), 1)).unwrap();
         assert_eq!(text, "+2.000000s x1.000000\n");

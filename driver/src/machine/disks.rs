@@ -60,7 +60,9 @@ impl Disks {
     /// `mode`. The node must be dead (killed and reaped) already.
     pub fn power_cut(&self, id: u64, mode: CutMode) -> Result<CutReport> {
         let m = self.lock();
-        let fs = m.get(&id).with_context(|| format!("node {id} has no faultfs mount"))?;
+        let fs = m
+            .get(&id)
+            .with_context(|| format!("node {id} has no faultfs mount"))?;
         fs.power_cut(mode)
             .with_context(|| format!("power cut of node {id}"))
     }

@@ -107,9 +107,15 @@ fn change(
     f: impl Fn(ClockSetting, f64) -> ClockSetting,
 ) -> Value {
     let age = age_s(cluster, id);
-    let s = f(clocks.setting(id), age);
+    let before = clocks.setting(id);
+    let s = f(before, age);
     match clocks.set(id, s) {
-        Ok(()) => json!({"node": id, "setting": s, "skew_s": s.skew_at(age)}),
+        Ok(()) => json!({
+            "node": id,
+            "setting": s,
+            "skew_s": s.skew_at(age),
+            "skew_before_s": before.skew_at(age),
+        }),
         Err(e) => json!({"node": id, "error": format!("{e:#}")}),
     }
 }
@@ -293,6 +299,122 @@ mod tests {
         for id in 1..=3 {
             assert_eq!(file(dir.path(), id), ClockSetting::TRUE.file_text());
         }
+    }
+
+    /// The last wall-clock reading a clock-printing stand-in node logged.
+    fn last_reading(log: &std::path::Path) -> f64 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        text.lines()
+            .rev()
+            .find_map(|l| l.trim().parse::<f64>().ok())
+            .expect("the stand-in node printed its clock")
+    }
+
+    fn now_s() -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    }
+
+    #[tokio::test]
+    async fn a_node_under_libfaketime_sees_its_clock_skewed_restored_and_stepped_back() {
+        if let Err(why) = libfaketime() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = crate::nemesis::tests::unstarted_ctx(dir.path()).await;
+        let clocks = Clocks::create(dir.path(), &[1]).unwrap();
+        // A long-lived python3 reads the wall clock through libc's
+        // clock_gettime, as a node does (bash's $EPOCHREALTIME was measured
+        // not to follow libfaketime's file); a rate applies within a process.
+        if std::process::Command::new("python3")
+            .arg("-c")
+            .arg("")
+            .status()
+            .is_err()
+        {
+            eprintln!("skipped: python3 (the clock probe) is missing");
+            return;
+        }
+        let script = dir.path().join("clock-node.py");
+        std::fs::write(
+            &script,
+            "#!/usr/bin/env python3\nimport time\nwhile True:\n    print(repr(time.time()), flush=True)\n    time.sleep(0.02)\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (data_dir, log_path) = crate::target::cluster::node_paths(dir.path(), 1);
+        std::fs::create_dir_all(log_path.parent().unwrap()).unwrap();
+        let spec = crate::target::cluster::NodeSpec {
+            id: 1,
+            listen: "127.0.0.1:1".parse().unwrap(),
+            peers: Default::default(),
+            data_dir,
+            log_path: log_path.clone(),
+            env: clocks.node_env().remove(&1).unwrap(),
+        };
+        ctx.cluster = Arc::new(Mutex::new(Cluster::new(
+            script,
+            vec![spec],
+            crate::target::raft::command_line(Vec::new()),
+        )));
+        ctx.machine = Arc::new(Machine {
+            disks: None,
+            clocks: Some(clocks),
+        });
+        ctx.cluster().start_all().unwrap();
+        // Python takes a moment to start; then readings come every 20 ms.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&log_path).map_or(true, |t| !t.contains('\n')) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the probe never printed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let settle = || tokio::time::sleep(Duration::from_millis(300));
+        assert!(
+            (last_reading(&log_path) - now_s()).abs() < 1.0,
+            "a true clock at start"
+        );
+
+        let mut n = ClockNemesis::default();
+        let skew = |c| FaultOp::StartClock {
+            target: Target::One,
+            nodes: Some(vec![1]),
+            change: c,
+        };
+        let before = last_reading(&log_path);
+        n.invoke(&ctx, &skew(ClockChange::Skew { rate: 3.0 })).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let gained = last_reading(&log_path) - before;
+        // 2 s of real time at x3 read as about 6 s (x1 would read 2); no
+        // step at the change, so far less than the process's whole life
+        // rescaled on top.
+        assert!(
+            (4.0..8.0).contains(&gained),
+            "the clock advanced {gained} s in 2 s at x3"
+        );
+
+        n.invoke(&ctx, &FaultOp::StopClock).await;
+        settle().await;
+        let off = last_reading(&log_path) - now_s();
+        assert!(
+            off.abs() < 1.0,
+            "the stop sets the clock true again: {off} s off"
+        );
+
+        n.invoke(&ctx, &skew(ClockChange::Jump { by_ms: -3_000 }))
+            .await;
+        settle().await;
+        let off = last_reading(&log_path) - now_s();
+        assert!((-4.0..-2.0).contains(&off), "a 3 s step back: {off} s off");
+        n.teardown(&ctx).await;
+        ctx.cluster().shutdown();
     }
 
     #[test]

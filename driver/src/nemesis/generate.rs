@@ -332,7 +332,10 @@ mod tests {
     #[test]
     fn a_power_cut_takes_nodes_away_like_a_kill_and_a_clock_fault_overlaps_anything() {
         assert!(may_overlap(NemesisKind::PowerCut, NemesisKind::Kill));
-        assert!(!may_overlap(NemesisKind::PowerCut, NemesisKind::LeaderChurn));
+        assert!(!may_overlap(
+            NemesisKind::PowerCut,
+            NemesisKind::LeaderChurn
+        ));
         for k in NemesisKind::ALL {
             if k != NemesisKind::Clock {
                 assert!(may_overlap(NemesisKind::Clock, k), "{k:?}");

@@ -147,6 +147,8 @@ mod tests {
         let mut synced = std::fs::File::create(data2.join("synced")).unwrap();
         synced.write_all(b"kept").unwrap();
         synced.sync_all().unwrap();
+        // Closed, or the unmount at the end would find the mount busy.
+        drop(synced);
         std::fs::write(data2.join("unsynced"), b"lost on the cut").unwrap();
         std::fs::write(data3.join("unsynced"), b"not cut").unwrap();
         let before = ctx.cluster().pids();
@@ -175,7 +177,8 @@ mod tests {
         assert_eq!(v["nodes"], json!([2]));
         assert_eq!(ctx.cluster().state(2), Some(NodeState::Running));
         ctx.cluster().shutdown();
-        assert!(ctx.machine.finish().is_empty());
+        let errors = ctx.machine.finish();
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]

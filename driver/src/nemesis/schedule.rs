@@ -1053,26 +1053,36 @@ mod tests {
         assert_eq!(s.kinds().len(), 2, "{s:?}");
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), s);
-        let swap = |i: u64| if i == 1 { 3 } else if i == 3 { 1 } else { i };
+        let swap = |i: u64| {
+            if i == 1 {
+                3
+            } else if i == 3 {
+                1
+            } else {
+                i
+            }
+        };
         let cut = FaultOp::StartPowerCut {
-            target: Target::One,
+            target: super::Target::One,
             nodes: Some(vec![1]),
             mode: raft_faultfs::CutMode::TornSeq { seed: 5 },
         };
         assert_eq!(
             cut.remap(&swap),
             FaultOp::StartPowerCut {
-                target: Target::One,
+                target: super::Target::One,
                 nodes: Some(vec![3]),
                 mode: raft_faultfs::CutMode::TornSeq { seed: 5 },
             }
         );
         let skew = FaultOp::StartClock {
-            target: Target::Majority,
+            target: super::Target::Majority,
             nodes: Some(vec![1, 2]),
             change: crate::nemesis::clock::ClockChange::Skew { rate: 0.5 },
         };
-        assert!(matches!(skew.remap(&swap), FaultOp::StartClock { nodes: Some(n), .. } if n == vec![3, 2]));
+        assert!(
+            matches!(skew.remap(&swap), FaultOp::StartClock { nodes: Some(n), .. } if n == vec![3, 2])
+        );
         assert_eq!(cut.stop(), Some(FaultOp::StopPowerCut));
         assert_eq!(skew.stop(), Some(FaultOp::StopClock));
     }

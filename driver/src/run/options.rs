@@ -461,10 +461,9 @@ mod tests {
             args(&["--nemesis", "clock,partition"]).validate(),
             crate::machine::clocks::libfaketime(),
         ) {
-            (Ok(c), Ok(_)) => assert_eq!(
-                c.nemesis,
-                vec![NemesisKind::Clock, NemesisKind::Partition]
-            ),
+            (Ok(c), Ok(_)) => {
+                assert_eq!(c.nemesis, vec![NemesisKind::Clock, NemesisKind::Partition])
+            }
             (Err(e), Err(_)) => assert!(e.contains("package faketime"), "{e}"),
             (r, lib) => panic!("validate {r:?} while libfaketime = {lib:?}"),
         }

@@ -63,7 +63,9 @@ impl PowerCutNemesis {
             }
         }
         let lost: u64 = cuts.iter().filter_map(|c| c["bytes_lost"].as_u64()).sum();
-        json!({"nodes": self.down.clone(), "mode": mode, "bytes_lost": lost, "cuts": cuts})
+        // `nodes`: every node cut (what a replay cuts again); `killed`: those
+        // this fault took down and restarts.
+        json!({"nodes": nodes, "killed": self.down.clone(), "mode": mode, "bytes_lost": lost, "cuts": cuts})
     }
 
     fn restart(&mut self, ctx: &NemesisCtx) -> Value {

@@ -2,7 +2,8 @@
 //! object over plain-data operations (`schedule`), grouped by fault family
 //! (`process`: pause and kill; `network`: partition and slow links;
 //! `messages`: faults on whole peer messages; `admin`: leader transfer and
-//! membership; `vote_crash`), composed into
+//! membership; `vote_crash`; the faults of the machine: `power_cut`,
+//! `clock`), composed into
 //! one, and the task that plays a schedule through them into the history.
 
 pub mod admin;

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod campaign;
 pub mod error;
+pub mod machine;
 pub mod nemesis;
 pub mod net;
 pub mod progress;

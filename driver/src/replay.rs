@@ -223,6 +223,24 @@ fn resolve(op: &FaultOp, value: &Value) -> FaultOp {
         FaultOp::StartMembership { node } => FaultOp::StartMembership {
             node: value["node"].as_u64().unwrap_or(*node),
         },
+        FaultOp::StartPowerCut {
+            target,
+            nodes,
+            mode,
+        } => FaultOp::StartPowerCut {
+            target: *target,
+            nodes: node_list(&value["nodes"]).or_else(|| nodes.clone()),
+            mode: *mode,
+        },
+        FaultOp::StartClock {
+            target,
+            nodes,
+            change,
+        } => FaultOp::StartClock {
+            target: *target,
+            nodes: node_list(&value["nodes"]).or_else(|| nodes.clone()),
+            change: change.clone(),
+        },
         FaultOp::StartVoteCrash {
             node,
             restart_after_ms,
@@ -584,6 +602,37 @@ mod tests {
             FaultOp::StartKill {
                 target: Target::One,
                 nodes: Some(vec![3])
+            }
+        );
+    }
+
+    #[test]
+    fn a_replayed_power_cut_or_clock_fault_hits_the_nodes_the_recording_resolved() {
+        let cut = FaultOp::StartPowerCut {
+            target: Target::Leader,
+            nodes: None,
+            mode: raft_faultfs::CutMode::TornSeq { seed: 9 },
+        };
+        assert_eq!(
+            resolve(&cut, &serde_json::json!({"nodes": [3], "killed": [3]})),
+            FaultOp::StartPowerCut {
+                target: Target::Leader,
+                nodes: Some(vec![3]),
+                mode: raft_faultfs::CutMode::TornSeq { seed: 9 },
+            }
+        );
+        let change = crate::nemesis::clock::ClockChange::Jump { by_ms: -700 };
+        let clock = FaultOp::StartClock {
+            target: Target::Leader,
+            nodes: None,
+            change: change.clone(),
+        };
+        assert_eq!(
+            resolve(&clock, &serde_json::json!({"nodes": [1]})),
+            FaultOp::StartClock {
+                target: Target::Leader,
+                nodes: Some(vec![1]),
+                change,
             }
         );
     }

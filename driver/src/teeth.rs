@@ -429,7 +429,11 @@ impl TeethArgs {
             }
             out
         };
-        let sets = campaign::parse_nemesis_sets(&self.nemesis)?;
+        let sets = if matches!(self.nemesis.trim(), "default" | "") {
+            campaign::default_sets_for(crate::target::TargetKind::Raft)
+        } else {
+            campaign::parse_nemesis_sets(&self.nemesis)?
+        };
         let sizes = campaign::parse_sizes(&self.nodes)?;
         let plan = TeethPlan {
             args: self.clone(),

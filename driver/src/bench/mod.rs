@@ -397,6 +397,7 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
                 options: target_options(&cfg, kind),
                 proxied: false,
                 seed: cfg.seed ^ i as u64,
+                node_env: std::collections::BTreeMap::new(),
             };
             let dep = kind.target().setup(&spec, &sub).await?;
             versions.insert(kind.name().into(), json!(dep.version));

@@ -48,7 +48,11 @@ fn holds_uses(kind: NemesisKind) -> (&'static [&'static str], &'static [&'static
         | NemesisKind::LeaderChurn => (&["cut", "choreography", "majority"], &[]),
         NemesisKind::Membership => (&["configuration", "choreography"], &[]),
         // Faults that take nodes away may overlap one another.
-        NemesisKind::Kill | NemesisKind::Pause | NemesisKind::CrashPoint => (&[], &["majority"]),
+        NemesisKind::Kill
+        | NemesisKind::Pause
+        | NemesisKind::CrashPoint
+        | NemesisKind::PowerCut => (&[], &["majority"]),
+        // A clock fault takes nothing away and may overlap anything.
         _ => (&[], &[]),
     }
 }
@@ -323,6 +327,20 @@ mod tests {
             })
         });
         assert!(changed);
+    }
+
+    #[test]
+    fn a_power_cut_takes_nodes_away_like_a_kill_and_a_clock_fault_overlaps_anything() {
+        assert!(may_overlap(NemesisKind::PowerCut, NemesisKind::Kill));
+        assert!(!may_overlap(
+            NemesisKind::PowerCut,
+            NemesisKind::LeaderChurn
+        ));
+        for k in NemesisKind::ALL {
+            if k != NemesisKind::Clock {
+                assert!(may_overlap(NemesisKind::Clock, k), "{k:?}");
+            }
+        }
     }
 
     #[test]

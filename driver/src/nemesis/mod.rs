@@ -2,14 +2,17 @@
 //! object over plain-data operations (`schedule`), grouped by fault family
 //! (`process`: pause and kill; `network`: partition and slow links;
 //! `messages`: faults on whole peer messages; `admin`: leader transfer and
-//! membership; `vote_crash`), composed into
+//! membership; `vote_crash`; the faults of the machine: `power_cut`,
+//! `clock`), composed into
 //! one, and the task that plays a schedule through them into the history.
 
 pub mod admin;
+pub mod clock;
 pub mod crash_point;
 pub mod generate;
 pub mod messages;
 pub mod network;
+pub mod power_cut;
 pub mod process;
 pub mod scenario;
 pub mod schedule;
@@ -40,6 +43,8 @@ pub struct NemesisCtx {
     pub ids: Vec<u64>,
     /// Whether starting a partition also closes the connections it cuts.
     pub sever_on_partition: bool,
+    /// The nodes' disks and clocks, for the faults of the machine.
+    pub machine: Arc<crate::machine::Machine>,
 }
 
 impl NemesisCtx {
@@ -51,7 +56,19 @@ impl NemesisCtx {
             api: d.api.clone(),
             ids: d.ids.clone(),
             sever_on_partition,
+            machine: Arc::default(),
         })
+    }
+
+    /// Like [`NemesisCtx::of`], on the `machine` the run prepared.
+    pub fn on_machine(
+        d: &crate::target::Deployment,
+        sever_on_partition: bool,
+        machine: Arc<crate::machine::Machine>,
+    ) -> Arc<NemesisCtx> {
+        let mut ctx = Arc::into_inner(Self::of(d, sever_on_partition)).expect("just made");
+        ctx.machine = machine;
+        Arc::new(ctx)
     }
 
     /// The process table (a poisoned lock is still usable: it only guards
@@ -181,6 +198,8 @@ pub fn nemesis_for(kind: NemesisKind) -> Box<dyn Nemesis> {
             Box::new(scenario::ScenarioNemesis::new(kind))
         }
         NemesisKind::Messages => Box::<messages::MessagesNemesis>::default(),
+        NemesisKind::PowerCut => Box::<power_cut::PowerCutNemesis>::default(),
+        NemesisKind::Clock => Box::<clock::ClockNemesis>::default(),
     }
 }
 
@@ -465,6 +484,7 @@ pub(crate) mod tests {
             )),
             ids: vec![1, 2, 3],
             sever_on_partition: false,
+            machine: Arc::default(),
         }
     }
 

@@ -362,6 +362,7 @@ impl ScenarioNemesis {
                 api: ctx.api.clone(),
                 ids: ctx.ids.clone(),
                 sever_on_partition: ctx.sever_on_partition,
+                machine: ctx.machine.clone(),
             }),
             began: Instant::now(),
             log: Mutex::new(Vec::new()),

@@ -50,11 +50,18 @@ pub enum NemesisKind {
     CrashPoint,
     /// Duplicate, reorder, delay and replay whole peer messages on links.
     Messages,
+    /// SIGKILL nodes and cut their disk's power: what they did not fsync
+    /// is lost (or torn), then they restart on what survived. The data
+    /// dirs live on faultfs mounts for the whole run.
+    PowerCut,
+    /// Skew, step and strobe the wall and monotonic clocks of nodes
+    /// (libfaketime preloaded into every node for the whole run).
+    Clock,
 }
 
 impl NemesisKind {
     /// Every kind, in the order `all` uses.
-    pub const ALL: [NemesisKind; 12] = [
+    pub const ALL: [NemesisKind; 14] = [
         NemesisKind::Partition,
         NemesisKind::Kill,
         NemesisKind::Pause,
@@ -67,6 +74,8 @@ impl NemesisKind {
         NemesisKind::LeaderChurn,
         NemesisKind::CrashPoint,
         NemesisKind::Messages,
+        NemesisKind::PowerCut,
+        NemesisKind::Clock,
     ];
 
     /// The command-line name.
@@ -84,7 +93,16 @@ impl NemesisKind {
             NemesisKind::LeaderChurn => "leader-churn",
             NemesisKind::CrashPoint => "crash-point",
             NemesisKind::Messages => "messages",
+            NemesisKind::PowerCut => "power-cut",
+            NemesisKind::Clock => "clock",
         }
+    }
+
+    /// Whether the kind changes the machine every node runs on for the
+    /// whole run (a FUSE mount under each data dir, libfaketime in each
+    /// process), so that it is asked for by name, never by `all`.
+    pub fn changes_the_machine(self) -> bool {
+        matches!(self, NemesisKind::PowerCut | NemesisKind::Clock)
     }
 
     /// Parses a command-line name.
@@ -112,6 +130,11 @@ impl NemesisKind {
             NemesisKind::CrashPoint => (
                 caps.failpoints && !caps.crash_points.is_empty(),
                 "crash-point failpoints",
+            ),
+            NemesisKind::PowerCut => (caps.data_dir_files, "state in files under its data dir"),
+            NemesisKind::Clock => (
+                caps.libc_clock,
+                "clocks read through libc (a Go binary reads them through the vDSO itself, so libfaketime cannot move them)",
             ),
         };
         (!ok).then_some(lack)
@@ -416,6 +439,32 @@ pub enum FaultOp {
     },
     /// Messages pass unchanged again.
     StopMessages,
+    /// SIGKILL the nodes, then cut the power of their disks (`mode`: lose
+    /// every unsynced byte, or keep a seeded torn prefix).
+    StartPowerCut {
+        /// How the nodes were chosen.
+        target: Target,
+        /// The nodes, when known in advance.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nodes: Option<Vec<u64>>,
+        /// What the cut does to unsynced writes (a torn cut's seed is
+        /// mixed with each node's id).
+        mode: raft_faultfs::CutMode,
+    },
+    /// Restart the nodes on what survived.
+    StopPowerCut,
+    /// Change the clocks of the nodes.
+    StartClock {
+        /// How the nodes were chosen.
+        target: Target,
+        /// The nodes, when known in advance.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nodes: Option<Vec<u64>>,
+        /// What is done to their clocks.
+        change: crate::nemesis::clock::ClockChange,
+    },
+    /// Set the clocks true again (a step back to real time).
+    StopClock,
 }
 
 impl FaultOp {
@@ -446,6 +495,10 @@ impl FaultOp {
             FaultOp::StopCrashPoint => "stop-crash-point",
             FaultOp::StartMessages { .. } => "start-messages",
             FaultOp::StopMessages => "stop-messages",
+            FaultOp::StartPowerCut { .. } => "start-power-cut",
+            FaultOp::StopPowerCut => "stop-power-cut",
+            FaultOp::StartClock { .. } => "start-clock",
+            FaultOp::StopClock => "stop-clock",
         }
     }
 
@@ -468,6 +521,8 @@ impl FaultOp {
             }
             FaultOp::StartLeaderChurn { .. } | FaultOp::StopLeaderChurn => NemesisKind::LeaderChurn,
             FaultOp::StartCrashPoint { .. } | FaultOp::StopCrashPoint => NemesisKind::CrashPoint,
+            FaultOp::StartPowerCut { .. } | FaultOp::StopPowerCut => NemesisKind::PowerCut,
+            FaultOp::StartClock { .. } | FaultOp::StopClock => NemesisKind::Clock,
         }
     }
 
@@ -499,6 +554,24 @@ impl FaultOp {
             FaultOp::StartKill { target, nodes: n } => FaultOp::StartKill {
                 target: *target,
                 nodes: nodes(n),
+            },
+            FaultOp::StartPowerCut {
+                target,
+                nodes: n,
+                mode,
+            } => FaultOp::StartPowerCut {
+                target: *target,
+                nodes: nodes(n),
+                mode: *mode,
+            },
+            FaultOp::StartClock {
+                target,
+                nodes: n,
+                change,
+            } => FaultOp::StartClock {
+                target: *target,
+                nodes: nodes(n),
+                change: change.clone(),
             },
             FaultOp::StartTransfer { to } => FaultOp::StartTransfer { to: f(*to) },
             FaultOp::StartMembership { node } => FaultOp::StartMembership { node: f(*node) },
@@ -571,6 +644,8 @@ impl FaultOp {
             FaultOp::StartLeaderChurn { .. } => FaultOp::StopLeaderChurn,
             FaultOp::StartCrashPoint { .. } => FaultOp::StopCrashPoint,
             FaultOp::StartMessages { .. } => FaultOp::StopMessages,
+            FaultOp::StartPowerCut { .. } => FaultOp::StopPowerCut,
+            FaultOp::StartClock { .. } => FaultOp::StopClock,
             _ => return None,
         })
     }
@@ -787,6 +862,28 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
             }
         }
         NemesisKind::Messages => crate::nemesis::messages::draw_start(nodes, rng),
+        NemesisKind::PowerCut => {
+            // Like kill, but a cut of every node at once loses a write the
+            // whole cluster acknowledged, which a single node's cut cannot.
+            let target = pick_target(rng);
+            FaultOp::StartPowerCut {
+                target,
+                nodes: pick_nodes(target, nodes, rng),
+                mode: if rng.gen_bool(0.5) {
+                    raft_faultfs::CutMode::LoseAll
+                } else {
+                    raft_faultfs::CutMode::TornSeq { seed: rng.gen() }
+                },
+            }
+        }
+        NemesisKind::Clock => {
+            let target = pick_target(rng);
+            FaultOp::StartClock {
+                target,
+                nodes: pick_nodes(target, nodes, rng),
+                change: crate::nemesis::clock::ClockChange::draw(rng),
+            }
+        }
     }
 }
 
@@ -947,6 +1044,47 @@ mod tests {
             assert!(set.iter().all(|(a, b)| *a != middle && *b != middle));
             assert_eq!(set.len(), 2 * (nodes.len() / 2).pow(2));
         }
+    }
+
+    #[test]
+    fn machine_faults_are_drawn_as_data_that_replays_and_is_aimed_by_role() {
+        let kinds = [NemesisKind::PowerCut, NemesisKind::Clock];
+        let s = Schedule::generate(&spec(&kinds, &[1, 2, 3], 60));
+        assert_eq!(s.kinds().len(), 2, "{s:?}");
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), s);
+        let swap = |i: u64| {
+            if i == 1 {
+                3
+            } else if i == 3 {
+                1
+            } else {
+                i
+            }
+        };
+        let cut = FaultOp::StartPowerCut {
+            target: super::Target::One,
+            nodes: Some(vec![1]),
+            mode: raft_faultfs::CutMode::TornSeq { seed: 5 },
+        };
+        assert_eq!(
+            cut.remap(&swap),
+            FaultOp::StartPowerCut {
+                target: super::Target::One,
+                nodes: Some(vec![3]),
+                mode: raft_faultfs::CutMode::TornSeq { seed: 5 },
+            }
+        );
+        let skew = FaultOp::StartClock {
+            target: super::Target::Majority,
+            nodes: Some(vec![1, 2]),
+            change: crate::nemesis::clock::ClockChange::Skew { rate: 0.5 },
+        };
+        assert!(
+            matches!(skew.remap(&swap), FaultOp::StartClock { nodes: Some(n), .. } if n == vec![3, 2])
+        );
+        assert_eq!(cut.stop(), Some(FaultOp::StopPowerCut));
+        assert_eq!(skew.stop(), Some(FaultOp::StopClock));
     }
 
     #[test]

@@ -118,8 +118,17 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
     init_driver_log(&dir)?;
     tracing::info!("run folder {}", dir.display());
     eprintln!("raft-driver: run folder {}", dir.display());
-    let deployment = cfg.target.target().setup(&target_spec(&cfg), &dir).await?;
-    let ctx = NemesisCtx::of(&deployment, cfg.sever_on_partition);
+    // The disks and clocks of the machine come before any node starts, and
+    // outlive every node (the mounts are dropped last, on any way out).
+    let ids: Vec<u64> = (1..=cfg.nodes as u64).collect();
+    let machine = Arc::new(
+        crate::machine::Machine::prepare(&dir, &ids, &cfg.nemesis)
+            .context("preparing the machine for the faults of the machine")?,
+    );
+    let mut spec = target_spec(&cfg);
+    spec.node_env = machine.node_env();
+    let deployment = cfg.target.target().setup(&spec, &dir).await?;
+    let ctx = NemesisCtx::on_machine(&deployment, cfg.sever_on_partition, machine.clone());
     let schedule = plan.schedule.clone().unwrap_or_else(|| {
         Schedule::generate(&ScheduleSpec {
             seed: cfg.seed,
@@ -139,6 +148,9 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
     let workload = run_workload(&cfg, &deployment, &ctx, schedule, &dir).await?;
     let finish = finish_run(&cfg, &deployment, &ctx, workload).await?;
     deployment.shutdown();
+    for e in machine.finish() {
+        tracing::warn!("faultfs unmount: {e}");
+    }
     if let Err(e) = deployment.api.collect_events(&dir, &deployment.ids) {
         tracing::warn!("node events not collected: {e:#}");
     }
@@ -158,6 +170,7 @@ fn target_spec(cfg: &RunConfig) -> TargetSpec {
         options: cfg.target_options(),
         proxied: true,
         seed: cfg.seed,
+        node_env: Default::default(),
     }
 }
 

@@ -30,8 +30,10 @@ pub struct RunArgs {
     pub rate: Option<f64>,
     /// Faults: all, none, or a comma list of pause, kill, partition, slow,
     /// leader-transfer, membership, vote-crash, lagging-leader,
-    /// deposed-leader, leader-churn, crash-point, messages (each described
-    /// in docs/ARCHITECTURE.md).
+    /// deposed-leader, leader-churn, crash-point, messages, power-cut,
+    /// clock (each described in docs/ARCHITECTURE.md; `all` is every kind
+    /// but power-cut and clock, which change the machine the nodes run on
+    /// and are asked for by name).
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Partition shapes: all, or a comma list of one, leader, halves,
@@ -166,7 +168,14 @@ fn positive_secs(name: &str, v: f64) -> Result<Duration, String> {
 /// Parses `all`, `none` or a comma list of fault kinds.
 pub fn parse_nemesis(s: &str) -> Result<Vec<NemesisKind>, String> {
     match s.trim() {
-        "all" => return Ok(NemesisKind::ALL.to_vec()),
+        // The faults of the machine change how every node runs for the
+        // whole run (on a FUSE mount, under libfaketime): asked by name only.
+        "all" => {
+            return Ok(NemesisKind::ALL
+                .into_iter()
+                .filter(|k| !k.changes_the_machine())
+                .collect())
+        }
         "none" | "" => return Ok(vec![]),
         _ => {}
     }
@@ -261,6 +270,9 @@ impl RunArgs {
             nemesis
         };
         let nemesis = target_nemeses(self.target, &self.nemesis, nemesis)?;
+        if let Some(why) = crate::machine::Machine::unavailable(&nemesis) {
+            return Err(why);
+        }
         let seed = self.seed.unwrap_or_else(|| {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -383,7 +395,11 @@ mod tests {
         assert_eq!(c.nodes, 3);
         assert_eq!(c.time_limit, Duration::from_secs(60));
         assert_eq!(c.concurrency, 10);
-        assert_eq!(c.nemesis, NemesisKind::ALL.to_vec());
+        let everyday: Vec<NemesisKind> = NemesisKind::ALL
+            .into_iter()
+            .filter(|k| !k.changes_the_machine())
+            .collect();
+        assert_eq!(c.nemesis, everyday);
         assert_eq!(c.nemesis_label, "all");
         assert_eq!(c.nemesis_interval, Duration::from_secs(5));
         assert_eq!(c.workload.active_keys, 6);
@@ -428,6 +444,30 @@ mod tests {
         let c = args(&["--nemesis", "none"]).validate().unwrap();
         assert!(c.nemesis.is_empty());
         assert_eq!(c.nemesis_label, "none");
+    }
+
+    #[test]
+    fn the_faults_of_the_machine_are_asked_by_name_and_refused_where_the_machine_lacks_them() {
+        let all = args(&[]).validate().unwrap();
+        assert!(all.nemesis.iter().all(|k| !k.changes_the_machine()));
+        match (
+            args(&["--nemesis", "power-cut"]).validate(),
+            raft_faultfs::fuse_unavailable(),
+        ) {
+            (Ok(c), None) => assert_eq!(c.nemesis, vec![NemesisKind::PowerCut]),
+            (Err(e), Some(why)) => assert!(e.contains("FUSE") && e.contains(&why), "{e}"),
+            (r, why) => panic!("validate {r:?} while FUSE unavailable = {why:?}"),
+        }
+        match (
+            args(&["--nemesis", "clock,partition"]).validate(),
+            crate::machine::clocks::libfaketime(),
+        ) {
+            (Ok(c), Ok(_)) => {
+                assert_eq!(c.nemesis, vec![NemesisKind::Clock, NemesisKind::Partition])
+            }
+            (Err(e), Err(_)) => assert!(e.contains("package faketime"), "{e}"),
+            (r, lib) => panic!("validate {r:?} while libfaketime = {lib:?}"),
+        }
     }
 
     #[test]

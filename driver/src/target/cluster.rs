@@ -81,6 +81,9 @@ pub struct NodeSpec {
     pub data_dir: PathBuf,
     /// File receiving the node's stdout and stderr (appended across restarts).
     pub log_path: PathBuf,
+    /// Environment variables set for the process (e.g. libfaketime's, for
+    /// the clock fault), on top of the driver's own.
+    pub env: Vec<(String, String)>,
 }
 
 /// The state the driver believes a node is in.
@@ -98,6 +101,9 @@ struct NodeProc {
     spec: NodeSpec,
     child: Option<Child>,
     state: NodeState,
+    /// When the running process was spawned (the clock fault computes the
+    /// node's clock from its age).
+    started: Option<Instant>,
     /// An exit seen by [`Cluster::reap_exited`] and not yet taken by
     /// [`Cluster::take_exit`] or [`Cluster::check_exited`].
     pending_exit: Option<ExitRecord>,
@@ -141,6 +147,7 @@ impl Cluster {
                         spec,
                         child: None,
                         state: NodeState::Down,
+                        started: None,
                         pending_exit: None,
                     },
                 )
@@ -167,6 +174,14 @@ impl Cluster {
     /// The state of node `id` as the driver last set it.
     pub fn state(&self, id: u64) -> Option<NodeState> {
         self.nodes.get(&id).map(|n| n.state)
+    }
+
+    /// When node `id`'s process was spawned, if it runs (or is paused).
+    pub fn started_at(&self, id: u64) -> Option<Instant> {
+        self.nodes
+            .get(&id)
+            .filter(|n| n.child.is_some())
+            .and_then(|n| n.started)
     }
 
     /// PIDs of node processes currently alive (running or paused).
@@ -212,6 +227,7 @@ impl Cluster {
         let mut cmd = Command::new(&bin);
         cmd.args(command_line(&node.spec))
             .args(more)
+            .envs(node.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -230,6 +246,7 @@ impl Cluster {
             .spawn()
             .with_context(|| format!("spawning {} for node {id}", bin.display()))?;
         register(child.id() as i32);
+        node.started = Some(Instant::now());
         node.child = Some(child);
         node.state = NodeState::Running;
         Ok(())
@@ -427,6 +444,7 @@ pub(crate) mod tests {
                     peers: BTreeMap::new(),
                     data_dir,
                     log_path,
+                    env: Vec::new(),
                 }
             })
             .collect();
@@ -522,6 +540,7 @@ pub(crate) mod tests {
             peers,
             data_dir: data_dir.clone(),
             log_path: log_path.clone(),
+            env: Vec::new(),
         };
         let mut c = Cluster::new(
             script,

@@ -95,6 +95,9 @@ pub struct TargetSpec {
     pub proxied: bool,
     /// Seed of the link proxies.
     pub seed: u64,
+    /// Extra environment of each node's process, by node id (the clock
+    /// fault's libfaketime).
+    pub node_env: BTreeMap<u64, Vec<(String, String)>>,
 }
 
 /// Jepsen's DB protocol: what the harness needs to know about a system
@@ -148,9 +151,13 @@ pub struct Capabilities {
     /// Failpoints a node can be started with or armed at run time (crash
     /// right after a vote, during a snapshot install...).
     pub failpoints: bool,
-    /// The binary reads the time through libc, so libfaketime preloaded
-    /// into it moves its clocks (not so for Go binaries).
+    /// The binary reads the time through libc's clock_gettime, so
+    /// libfaketime preloaded into it moves its wall and monotonic clocks
+    /// (the clock fault).
     pub libc_clock: bool,
+    /// It keeps its state in files under its data dir, so a power cut of
+    /// that filesystem can lose what it did not sync.
+    pub data_dir_files: bool,
     /// Latency and loss on its peer links are worth injecting (its peer
     /// traffic goes through the driver's link proxies).
     pub slow_links: bool,

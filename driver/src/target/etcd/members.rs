@@ -119,6 +119,7 @@ mod tests {
             peers: BTreeMap::new(),
             data_dir: PathBuf::from("/d/n2"),
             log_path: PathBuf::from("/d/n2.log"),
+            env: Vec::new(),
         };
         let line = cl(&spec).join(" ");
         assert!(line.starts_with("--name n2 --data-dir /d/n2 "), "{line}");

@@ -57,6 +57,8 @@ impl Target for EtcdTarget {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             slow_links: true,
+            // bbolt and the WAL are files in its data dir.
+            data_dir_files: true,
             ..Capabilities::default()
         }
     }

@@ -73,6 +73,7 @@ pub async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
                 peers: BTreeMap::new(),
                 data_dir,
                 log_path,
+                env: spec.node_env.get(&id).cloned().unwrap_or_default(),
             }
         })
         .collect();

@@ -80,6 +80,7 @@ impl Target for RaftTarget {
             membership: true,
             failpoints: true,
             libc_clock: true,
+            data_dir_files: true,
             slow_links: true,
             framed_peer_messages: true,
             crash_points: &[
@@ -249,6 +250,7 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
                 peers,
                 data_dir,
                 log_path,
+                env: spec.node_env.get(&id).cloned().unwrap_or_default(),
             }
         })
         .collect();

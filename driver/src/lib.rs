@@ -11,6 +11,7 @@ pub mod error;
 pub mod nemesis;
 pub mod net;
 pub mod progress;
+pub mod prune;
 pub mod replay;
 pub mod report;
 pub mod run;

@@ -204,7 +204,11 @@ mod tests {
         assert!(err.to_string().contains("truncated or corrupt"), "{err}");
         assert!(err.to_string().contains("history.jsonl.zst"), "{err}");
         assert!(prefix.len() < text.len());
-        assert_eq!(prefix[..], text[..prefix.len()], "the prefix is the history's");
+        assert_eq!(
+            prefix[..],
+            text[..prefix.len()],
+            "the prefix is the history's"
+        );
         assert!(read_all(&z).is_err());
     }
 

@@ -21,7 +21,10 @@ impl Format {
     /// Guesses from the file name: `.edn` is EDN, anything else JSON lines
     /// (a `.zst` suffix is looked through: `h.edn.zst` is EDN).
     pub fn guess(path: &Path) -> Format {
-        match compressed::inner_name(path).extension().and_then(|e| e.to_str()) {
+        match compressed::inner_name(path)
+            .extension()
+            .and_then(|e| e.to_str())
+        {
             Some("edn") => Format::Edn,
             _ => Format::Jsonl,
         }

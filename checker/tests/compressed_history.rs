@@ -86,7 +86,10 @@ fn a_jsonl_zst_file_is_checked_like_the_plain_file() {
     let plain = dir.path().join("h.jsonl");
     std::fs::write(&plain, INVALID).unwrap();
     compressed::compress_file(&plain).unwrap();
-    let out = checker(&["check", &dir.path().join("h.jsonl.zst").display().to_string()]);
+    let out = checker(&[
+        "check",
+        &dir.path().join("h.jsonl.zst").display().to_string(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
 
@@ -107,7 +110,12 @@ fn a_truncated_zst_is_unknown_with_a_reason_not_a_panic() {
     let text = r.to_string();
     assert!(text.contains("truncated or corrupt"), "{text}");
     // The plot command has no tolerant reading: a clear refusal (exit 2).
-    let out = checker(&["plot", &z.display().to_string(), "--out", &dir.path().display().to_string()]);
+    let out = checker(&[
+        "plot",
+        &z.display().to_string(),
+        "--out",
+        &dir.path().display().to_string(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("truncated or corrupt"),

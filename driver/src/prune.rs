@@ -321,12 +321,7 @@ pub fn prune(results: &Path, budget: &Budget, dry_run: bool) -> Result<Pruned> {
     }
     let candidates = scan(results)?;
     let latest = latest_target(results);
-    let chosen = plan(
-        &candidates,
-        disk_usage(results),
-        budget,
-        latest.as_deref(),
-    );
+    let chosen = plan(&candidates, disk_usage(results), budget, latest.as_deref());
     if dry_run {
         return Ok(chosen);
     }
@@ -447,7 +442,11 @@ mod tests {
             dry_run: false,
         };
         // "Now" is 2026-01-11 00:00:00 UTC for every test.
-        Budget::of(&args, std::time::UNIX_EPOCH + Duration::from_secs(1_768_089_600)).unwrap()
+        Budget::of(
+            &args,
+            std::time::UNIX_EPOCH + Duration::from_secs(1_768_089_600),
+        )
+        .unwrap()
     }
 
     /// Old valid, invalid and unknown runs, an old valid campaign, an old
@@ -460,7 +459,11 @@ mod tests {
         run(r, "20260103T000000-partition", json!("unknown"), 64);
         run(r, "20260103T120000-kill", serde_json::Value::Null, 64);
         campaign(r, "campaign-20260104T000000", &[json!(true), json!(true)]);
-        campaign(r, "campaign-20260105T000000", &[json!(true), json!("unknown")]);
+        campaign(
+            r,
+            "campaign-20260105T000000",
+            &[json!(true), json!("unknown")],
+        );
         run(r, "20260110T000000-kill", json!(true), 64);
         std::fs::create_dir(r.join("no-stamp-here")).unwrap();
         t
@@ -489,8 +492,14 @@ mod tests {
         for kept in p.kept_failures.iter().map(|c| &c.path) {
             assert!(kept.is_dir(), "{}", kept.display());
         }
-        assert!(t.path().join("20260110T000000-kill").is_dir(), "new run kept");
-        assert!(t.path().join("no-stamp-here").is_dir(), "unknown folders untouched");
+        assert!(
+            t.path().join("20260110T000000-kill").is_dir(),
+            "new run kept"
+        );
+        assert!(
+            t.path().join("no-stamp-here").is_dir(),
+            "unknown folders untouched"
+        );
         assert!(p.freed > 0);
         assert!(t.path().join("index.html").is_file(), "index rewritten");
     }
@@ -567,7 +576,12 @@ mod tests {
         let missed = t.path().join("teeth-20260102T000000");
         for (d, ok) in [(&caught, true), (&missed, false)] {
             // Each holds a run the bug made invalid: the point of teeth.
-            run(&d.join("stale-read"), "20260101T000001-kill", json!(false), 1);
+            run(
+                &d.join("stale-read"),
+                "20260101T000001-kill",
+                json!(false),
+                1,
+            );
             let report = crate::teeth::TeethReport {
                 started: "20260101T000000".into(),
                 driver_version: "test".into(),
@@ -605,7 +619,12 @@ mod tests {
     #[test]
     fn a_missing_results_folder_is_a_usage_error_and_no_budget_is_refused() {
         let t = tempfile::tempdir().unwrap();
-        let e = prune(&t.path().join("nope"), &budget(Some(1.0), None, false), false).unwrap_err();
+        let e = prune(
+            &t.path().join("nope"),
+            &budget(Some(1.0), None, false),
+            false,
+        )
+        .unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some(), "{e:#}");
         let args = PruneArgs {
             results: t.path().into(),

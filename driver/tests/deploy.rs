@@ -13,7 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn check_yaml(root: &Path) -> std::process::Output {
@@ -48,12 +51,18 @@ fn a_shard_count_out_of_step_is_caught() {
     std::fs::write(&job, text.replace("completions: 4", "completions: 3")).unwrap();
     let out = check_yaml(t.path());
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("completions"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("completions"),
+        "{out:?}"
+    );
     // Broken YAML is named too.
     std::fs::write(&job, "kind: Job\n  bad: [indent\n").unwrap();
     let out = check_yaml(t.path());
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not YAML"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not YAML"),
+        "{out:?}"
+    );
 }
 
 fn summary(dir: &Path) -> Value {
@@ -84,7 +93,12 @@ fn two_shards_on_separate_runners_merge_into_the_campaigns_verdict() {
         let found: Vec<PathBuf> = std::fs::read_dir(&results)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("campaign-"))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("campaign-")
+            })
             .collect();
         assert_eq!(found.len(), 1, "{found:?}");
         let s = summary(&found[0]);

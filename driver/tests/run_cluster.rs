@@ -49,7 +49,12 @@ fn short_faulty_run_is_valid_and_records_every_f_outcome_and_fault() {
     let latest = std::fs::read_link(results.path().join("latest")).unwrap();
     assert_eq!(latest, dir.file_name().unwrap());
     // The checked history is kept compressed (issue 14), the text removed.
-    for f in ["test.json", "history.jsonl.zst", "results.json", "driver.log"] {
+    for f in [
+        "test.json",
+        "history.jsonl.zst",
+        "results.json",
+        "driver.log",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
     }
     assert!(!dir.join("history.jsonl").exists());

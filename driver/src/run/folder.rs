@@ -72,9 +72,7 @@ pub fn link_latest(results: &Path, dir: &Path) -> Result<()> {
         }
         if let Ok(current) = std::fs::read_link(&link) {
             let current = current.to_string_lossy().to_string();
-            if results.join(&current).is_dir()
-                && started_later(&current, &name.to_string_lossy())
-            {
+            if results.join(&current).is_dir() && started_later(&current, &name.to_string_lossy()) {
                 return Ok(());
             }
         }
@@ -92,10 +90,8 @@ pub fn link_latest(results: &Path, dir: &Path) -> Result<()> {
 pub fn start_stamp(name: &str) -> Option<&str> {
     let head = name.get(..15)?;
     let b = head.as_bytes();
-    (b[8] == b'T'
-        && b[..8].iter().all(u8::is_ascii_digit)
-        && b[9..].iter().all(u8::is_ascii_digit))
-    .then_some(head)
+    (b[8] == b'T' && b[..8].iter().all(u8::is_ascii_digit) && b[9..].iter().all(u8::is_ascii_digit))
+        .then_some(head)
 }
 
 /// True when run folder `a` started strictly later than `b` (a name
@@ -195,7 +191,10 @@ mod tests {
 
     #[test]
     fn start_stamp_reads_only_a_leading_stamp() {
-        assert_eq!(start_stamp("20261202T100000-kill-2"), Some("20261202T100000"));
+        assert_eq!(
+            start_stamp("20261202T100000-kill-2"),
+            Some("20261202T100000")
+        );
         assert_eq!(start_stamp("campaign-20261202T100000"), None);
         assert_eq!(start_stamp("short"), None);
     }

@@ -11,6 +11,11 @@
 #   NIGHTLY_LOGS     iteration logs folder (default logs)
 #   NIGHTLY_ARGS     extra campaign options, e.g. "--nodes 3,5 --time-limit 60"
 #   NIGHTLY_KEEP_GOING=1  do not stop at the first invalid run
+#   NIGHTLY_KEEP_DAYS  after the loop, delete valid folders started more than
+#                      this many days ago (default 14)
+#   NIGHTLY_MAX_GB     then delete the oldest valid folders until the results
+#                      folder holds at most this many GB (default 20); invalid
+#                      and unknown runs are never deleted (raft-driver prune)
 #
 # crontab:  0 1 * * *  cd /srv/raft-ralph && scripts/nightly.sh >> logs/nightly.log 2>&1
 set -uo pipefail
@@ -36,6 +41,12 @@ fi
 python3 ralph.py --time-budget "$budget" --slices "$slices" \
   --results "$results" --logs "$logs" "${keep[@]}" -- ${NIGHTLY_ARGS:-}
 code=$?
+# Pruning never changes the gate's verdict: a failure here is only reported.
+# It rewrites results/index.html itself when it deletes anything.
+if ! ./target/release/raft-driver prune --results "$results" \
+  --keep-days "${NIGHTLY_KEEP_DAYS:-14}" --max-gb "${NIGHTLY_MAX_GB:-20}"; then
+  echo "nightly: prune failed (results kept)" >&2
+fi
 ./target/release/raft-driver index --results "$results" >/dev/null 2>&1 || true
 case $code in
   0) echo "nightly: every run valid" ;;

@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod check;
 pub mod closure;
+pub mod compressed;
 pub mod edn;
 pub mod error;
 pub mod faults;

@@ -12,6 +12,7 @@ pub mod machine;
 pub mod nemesis;
 pub mod net;
 pub mod progress;
+pub mod prune;
 pub mod replay;
 pub mod report;
 pub mod run;

@@ -33,6 +33,10 @@ enum Cmd {
     /// seeds until one is invalid or the bug's budget runs out; writes a
     /// teeth report (JSON, markdown, page).
     Teeth(raft_driver::teeth::TeethArgs),
+    /// Delete the oldest run, campaign and teeth folders beyond an age or
+    /// size budget, never an invalid or unknown one (unless told), then
+    /// rewrite results/index.html.
+    Prune(raft_driver::prune::PruneArgs),
 }
 
 /// Options of `raft-driver summarize`.
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         },
         Cmd::Bench(args) => raft_driver::bench::main(args),
         Cmd::Teeth(args) => teeth_command(args),
+        Cmd::Prune(args) => prune_command(args),
     };
     cluster::kill_all_registered();
     code
@@ -162,6 +167,31 @@ fn teeth_command(args: raft_driver::teeth::TeethArgs) -> ExitCode {
             }
             eprintln!("raft-driver: teeth failed: {e:#}");
             ExitCode::from(EXIT_UNKNOWN)
+        }
+    }
+}
+
+fn prune_command(args: raft_driver::prune::PruneArgs) -> ExitCode {
+    use raft_driver::prune;
+    let budget = match prune::Budget::of(&args, std::time::SystemTime::now()) {
+        Ok(b) => b,
+        Err(msg) => {
+            eprintln!("raft-driver: {msg}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match prune::prune(&args.results, &budget, args.dry_run) {
+        Ok(p) => {
+            print!("{}", prune::report(&p, args.dry_run));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("raft-driver: {e:#}");
+            if e.downcast_ref::<run::UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_UNKNOWN)
+            }
         }
     }
 }

@@ -252,14 +252,22 @@ fn resolve(op: &FaultOp, value: &Value) -> FaultOp {
     }
 }
 
-/// Reads a history file as JSON values (a torn last line is ignored).
+/// Reads a history file as JSON values (a torn last line is ignored); a
+/// `.zst` one is decompressed (a damaged one is an error, not a shorter
+/// history).
 fn read_history(path: &Path) -> Result<Vec<Value>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = raft_checker::compressed::read_all(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
     Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect())
+}
+
+/// The run's history: history.jsonl, or history.jsonl.zst once checked.
+fn history_file(dir: &Path) -> PathBuf {
+    raft_checker::compressed::existing(&dir.join("history.jsonl"))
 }
 
 /// A replay ready to run: the configuration, the plan and the original's
@@ -284,7 +292,7 @@ pub fn prepare(args: &ReplayArgs) -> Result<Prepared, String> {
             serde_json::from_slice(&b)
                 .map_err(|e| format!("{}/test.json is not JSON: {e}", dir.display()))
         })?;
-    let history = match dir.join("history.jsonl") {
+    let history = match history_file(dir) {
         p if p.is_file() => read_history(&p).map_err(|e| format!("{e:#}"))?,
         _ => Vec::new(),
     };
@@ -353,7 +361,7 @@ fn word(v: &Value) -> &'static str {
 }
 
 fn nemesis_count(dir: &Path) -> usize {
-    read_history(&dir.join("history.jsonl"))
+    read_history(&history_file(dir))
         .map(|h| h.iter().filter(|e| e["process"] == "nemesis").count())
         .unwrap_or(0)
 }
@@ -635,6 +643,29 @@ mod tests {
                 change,
             }
         );
+    }
+
+    #[test]
+    fn a_checked_runs_compressed_history_replays_the_same_faults() {
+        let d = tempfile::tempdir().unwrap();
+        let lines = [
+            json!({"process": 1, "f": "read", "value": null}),
+            json!({"process": "nemesis", "f": "start-kill", "value": {"target": "leader", "nodes": [3], "scheduled_at_ms": 2500, "leader_at_start": 3}}),
+            json!({"process": "nemesis", "f": "stop-kill", "value": {"nodes": [3], "scheduled_at_ms": 3500}}),
+        ];
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(d.path().join("history.jsonl"), text).unwrap();
+        let plain = read_history(&history_file(d.path())).unwrap();
+        raft_checker::compressed::compress_file(&d.path().join("history.jsonl")).unwrap();
+        let file = history_file(d.path());
+        assert!(file.ends_with("history.jsonl.zst"), "{}", file.display());
+        assert_eq!(read_history(&file).unwrap(), plain);
+        assert_eq!(nemesis_count(d.path()), 2);
+        // A damaged one is refused, not read as a shorter history.
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() - 4]).unwrap();
+        let err = format!("{:#}", read_history(&file).unwrap_err());
+        assert!(err.contains("truncated or corrupt"), "{err}");
     }
 
     #[test]

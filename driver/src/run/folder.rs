@@ -60,18 +60,53 @@ pub fn create_unique_dir(parent: &Path, base: &str) -> Result<PathBuf> {
     bail!("too many folders named {base} in {}", parent.display())
 }
 
-/// Points `results/latest` at `dir` (relative, so the folder can move).
+/// Points `results/latest` at `dir` (relative, so the folder can move),
+/// unless it already points at a run that started later: `latest` is the
+/// newest run started, not the one that finished last (runs of different
+/// lengths, or in parallel, finish out of order). Start order is the
+/// `YYYYMMDDTHHMMSS` stamp that begins every run folder's name (see
+/// [`create_run_dir`]); runs started within the same second are taken as
+/// equal and the later call wins. The link is replaced by a rename, so a
+/// reader never finds it missing.
 pub fn link_latest(results: &Path, dir: &Path) -> Result<()> {
     let link = results.join("latest");
+    let name = dir.file_name().context("run folder name")?;
     if let Ok(meta) = std::fs::symlink_metadata(&link) {
         if !meta.file_type().is_symlink() {
             bail!("{} exists and is not a symlink", link.display());
         }
-        std::fs::remove_file(&link)?;
+        if let Ok(current) = std::fs::read_link(&link) {
+            let current = current.to_string_lossy().to_string();
+            if results.join(&current).is_dir() && started_later(&current, &name.to_string_lossy()) {
+                return Ok(());
+            }
+        }
     }
-    let name = dir.file_name().context("run folder name")?;
-    std::os::unix::fs::symlink(name, &link)?;
+    let tmp = results.join(format!(".latest.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(name, &tmp)?;
+    std::fs::rename(&tmp, &link).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
     Ok(())
+}
+
+/// The start stamp at the head of a run folder's name, if it has one.
+pub fn start_stamp(name: &str) -> Option<&str> {
+    let head = name.get(..15)?;
+    let b = head.as_bytes();
+    (b[8] == b'T' && b[..8].iter().all(u8::is_ascii_digit) && b[9..].iter().all(u8::is_ascii_digit))
+        .then_some(head)
+}
+
+/// True when run folder `a` started strictly later than `b` (a name
+/// without a stamp never counts as later, so such a link is replaced).
+fn started_later(a: &str, b: &str) -> bool {
+    match (start_stamp(a), start_stamp(b)) {
+        (Some(x), Some(y)) => x > y,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 pub fn init_driver_log(dir: &Path) -> Result<()> {
@@ -118,5 +153,54 @@ mod tests {
         let target = std::fs::read_link(dir.path().join("latest")).unwrap();
         assert_eq!(target, b.file_name().unwrap());
         assert!(b.join("nodes").is_dir());
+    }
+
+    #[test]
+    fn latest_stays_on_the_newest_started_run_when_an_older_one_finishes_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = dir.path().join("20261202T100000-kill");
+        let newer = dir.path().join("20261202T100500-pause");
+        for d in [&older, &newer] {
+            std::fs::create_dir(d).unwrap();
+        }
+        // The newer run (short) finishes first, the older (long) one after.
+        link_latest(dir.path(), &newer).unwrap();
+        link_latest(dir.path(), &older).unwrap();
+        let target = std::fs::read_link(dir.path().join("latest")).unwrap();
+        assert_eq!(target, newer.file_name().unwrap());
+        // A still newer run moves it forward.
+        let newest = dir.path().join("20261202T101000-kill");
+        std::fs::create_dir(&newest).unwrap();
+        link_latest(dir.path(), &newest).unwrap();
+        let target = std::fs::read_link(dir.path().join("latest")).unwrap();
+        assert_eq!(target, newest.file_name().unwrap());
+        // No temporary link is left behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[test]
+    fn latest_pointing_at_a_vanished_run_is_replaced_even_by_an_older_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = dir.path().join("20261202T100000-kill");
+        std::fs::create_dir(&older).unwrap();
+        std::os::unix::fs::symlink("20261202T110000-gone", dir.path().join("latest")).unwrap();
+        link_latest(dir.path(), &older).unwrap();
+        let target = std::fs::read_link(dir.path().join("latest")).unwrap();
+        assert_eq!(target, older.file_name().unwrap());
+    }
+
+    #[test]
+    fn start_stamp_reads_only_a_leading_stamp() {
+        assert_eq!(
+            start_stamp("20261202T100000-kill-2"),
+            Some("20261202T100000")
+        );
+        assert_eq!(start_stamp("campaign-20261202T100000"), None);
+        assert_eq!(start_stamp("short"), None);
     }
 }

@@ -155,6 +155,9 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
         tracing::warn!("node events not collected: {e:#}");
     }
     let result = judge(&dir, &cfg).await?;
+    if !cfg.keep_history_uncompressed {
+        compress_history(&dir);
+    }
     publish(&cfg.results, &dir);
     print_report(&result, &finish, &dir);
     Ok(RunOutcome {
@@ -559,6 +562,25 @@ async fn judge(dir: &Path, cfg: &RunConfig) -> Result<RunResult> {
     })
     .await
     .context("checker task")?
+}
+
+/// Replaces the checked history by history.jsonl.zst (atomically: see
+/// `raft_checker::compressed`). A failure only costs disk space, so it is
+/// logged and the run's verdict stands.
+fn compress_history(dir: &Path) {
+    let plain = dir.join("history.jsonl");
+    match raft_checker::compressed::compress_file(&plain) {
+        Ok(c) => tracing::info!(
+            "history compressed: {} -> {} bytes ({})",
+            c.before,
+            c.after,
+            raft_checker::compressed::compressed_name(&plain).display()
+        ),
+        Err(e) => {
+            tracing::warn!("{} not compressed: {e}", plain.display());
+            eprintln!("raft-driver: {} not compressed: {e}", plain.display());
+        }
+    }
 }
 
 /// Points `results/latest` at the run and rewrites the results index.

@@ -101,6 +101,12 @@ pub struct RunArgs {
     /// member's local state, so possibly stale).
     #[arg(long, value_enum, default_value_t)]
     pub read_consistency: ReadConsistency,
+    /// Leave history.jsonl as plain text after the check (by default it is
+    /// replaced by history.jsonl.zst once the verdict is written; every
+    /// reader, `raft-checker check` included, takes either, and
+    /// `zstd -d` restores the text).
+    #[arg(long)]
+    pub keep_history_uncompressed: bool,
 }
 
 /// A validated run configuration (what test.json records as "options").
@@ -154,6 +160,8 @@ pub struct RunConfig {
     pub target: TargetKind,
     /// etcd's read mode.
     pub read_consistency: ReadConsistency,
+    /// Keep history.jsonl as plain text after the check.
+    pub keep_history_uncompressed: bool,
 }
 
 fn positive_secs(name: &str, v: f64) -> Result<Duration, String> {
@@ -319,6 +327,7 @@ impl RunArgs {
             check_time_limit: positive_secs("check-time-limit", self.check_time_limit)?,
             target: self.target,
             read_consistency: self.read_consistency,
+            keep_history_uncompressed: self.keep_history_uncompressed,
         };
         self.target.target().validate(&cfg.target_options())?;
         Ok(cfg)

@@ -161,9 +161,12 @@ pub fn wait_for_text(path: &Path, needle: &str, timeout: Duration) -> bool {
     false
 }
 
-/// The history of a run, parsed.
+/// The history of a run, parsed: history.jsonl, or history.jsonl.zst once
+/// the run is checked (the driver compresses it then).
 pub fn history(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("history.jsonl"))
+    let file = raft_checker::compressed::existing(&dir.join("history.jsonl"));
+    let bytes = raft_checker::compressed::read_all(&file).unwrap();
+    String::from_utf8(bytes)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).expect("history line is JSON"))

@@ -8,7 +8,7 @@ use crate::plot::{write_plots, PLOTS};
 use crate::run_context::{context_html, RunContext};
 use crate::verdict::RunResult;
 use crate::verdict_text::{shorten, shorten_quoted, VALUE_CHARS};
-use crate::witness_timeline::{rows, timeline_svg};
+use crate::witness_timeline::{indexes_named, rows, timeline_svg};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -249,7 +249,7 @@ fn explanation(h: &mut String, events: &[Event], history_ops: &mut Option<Vec<Op
     if !witness.is_empty() {
         let _ = writeln!(
             h,
-            "<p>These {} operations cannot all be linearized, checked alone ({}). The red one is where the search got stuck.</p>",
+            "<p>These {} operations cannot all be linearized, checked alone ({}). Red: where the search got stuck; blue: named in the sentence above; dashed: uncertain (info or never completed); fill: the operation's colour in the plots.</p>",
             witness.len(),
             if e.witness_minimal {
                 "minimal: without any one of them the rest is linearizable, or reads a value none of the rest wrote"
@@ -258,7 +258,8 @@ fn explanation(h: &mut String, events: &[Event], history_ops: &mut Option<Vec<Op
             }
         );
         let untimed = e.witness.iter().all(|ev| ev.time == ev.index);
-        let rs = rows(&witness, &e.witness, e.op.invoke_index, e.op.process);
+        let named = indexes_named(e.witness_shape.as_deref().unwrap_or(&e.message));
+        let rs = rows(&witness, &e.witness, e.op.invoke_index, e.op.process, &named);
         h.push_str(&timeline_svg(&rs, untimed));
         witness_table(h, &witness, &e.witness);
     } else {
@@ -316,7 +317,7 @@ fn around(events: &[Event], ops: &[Operation], e: &Explanation) -> Option<String
     let shown = &key_ops[lo..hi];
     let untimed = events.iter().all(|ev| ev.time == ev.index);
     Some(timeline_svg(
-        &rows(shown, events, e.op.invoke_index, e.op.process),
+        &rows(shown, events, e.op.invoke_index, e.op.process, &indexes_named(&e.message)),
         untimed,
     ))
 }

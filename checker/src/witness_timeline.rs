@@ -37,24 +37,47 @@ pub struct Row<'a> {
     pub complete_index: Option<u64>,
     /// Whether this is the operation that cannot be linearized.
     pub impossible: bool,
+    /// Whether the violation's sentence names it (by history index): the
+    /// other operation of the story, e.g. the write a stale read missed.
+    pub named: bool,
+}
+
+/// The history indexes a sentence names as "(index N)" or "index N".
+pub fn indexes_named(text: &str) -> Vec<u64> {
+    text.match_indices("index ")
+        .filter_map(|(i, m)| {
+            let digits: String = text[i + m.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect()
 }
 
 /// The rows of `ops` (paired from `events`), the operation invoked at
-/// history index `bad_invoke` by process `bad_process` marked.
+/// history index `bad_invoke` by process `bad_process` marked, and those
+/// with an index in `named` (see [`indexes_named`]) picked out.
 pub fn rows<'a>(
     ops: &'a [Operation],
     events: &[Event],
     bad_invoke: u64,
     bad_process: u64,
+    named: &[u64],
 ) -> Vec<Row<'a>> {
     ops.iter()
         .map(|o| {
             let invoke_index = events[o.invoke].index;
+            let complete_index = o.complete.map(|c| events[c].index);
+            let impossible = invoke_index == bad_invoke && o.process == bad_process;
             Row {
                 op: o,
                 invoke_index,
-                complete_index: o.complete.map(|c| events[c].index),
-                impossible: invoke_index == bad_invoke && o.process == bad_process,
+                complete_index,
+                impossible,
+                named: !impossible
+                    && (named.contains(&invoke_index)
+                        || complete_index.is_some_and(|c| named.contains(&c))),
             }
         })
         .collect()
@@ -121,6 +144,8 @@ pub fn timeline_svg(rows: &[Row], untimed: bool) -> String {
         };
         let (stroke, width, weight) = if r.impossible {
             ("#c00000", 3, " font-weight=\"bold\"")
+        } else if r.named {
+            ("#0050c8", 3, " font-weight=\"bold\"")
         } else {
             ("#333333", 1, "")
         };
@@ -199,6 +224,15 @@ mod tests {
     }
 
     #[test]
+    fn indexes_are_read_from_the_sentence() {
+        assert_eq!(
+            indexes_named("read (index 633) misses \"27,\", which process 0's append (index 613) appended"),
+            vec![633, 613]
+        );
+        assert!(indexes_named("no numbers here, index x").is_empty());
+    }
+
+    #[test]
     fn each_operation_gets_its_own_row_and_the_impossible_one_is_marked() {
         let events = vec![
             ev(10, 1, EventType::Invoke, "write", json!(1)),
@@ -209,7 +243,8 @@ mod tests {
             ev(15, 3, EventType::Ok, "read", json!(7)),
         ];
         let ops = pair_lenient(&events);
-        let rows = rows(&ops, &events, 13, 3);
+        let rows = rows(&ops, &events, 13, 3, &indexes_named("misses 1 (index 12)"));
+        assert!(rows[0].named && !rows[1].named && !rows[2].named);
         assert_eq!(rows.iter().filter(|r| r.impossible).count(), 1);
         let svg = timeline_svg(&rows, false);
         // One label per row, each on its own baseline: they cannot collide.

@@ -70,7 +70,10 @@ pub fn draw_fault_lanes<DB: DrawingBackend>(
                 Rectangle::new(
                     [
                         (f.start_ns as f64 / x_div, y + 0.1),
-                        ((f.end_ns as f64 / x_div).max(f.start_ns as f64 / x_div), y + 0.9),
+                        (
+                            (f.end_ns as f64 / x_div).max(f.start_ns as f64 / x_div),
+                            y + 0.9,
+                        ),
                     ],
                     colour.mix(alpha).filled(),
                 )

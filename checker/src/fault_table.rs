@@ -146,11 +146,21 @@ mod tests {
         let driver = || Process::Named("driver".into());
         let events = [
             ev(0, driver(), "run-start", json!({"seed": 1})),
-            ev(1, Process::nemesis(), "start-kill", json!({"nodes": [1, 3]})),
+            ev(
+                1,
+                Process::nemesis(),
+                "start-kill",
+                json!({"nodes": [1, 3]}),
+            ),
             ev(2, Process::Client(4), "read", Value::Null),
             ev(3, driver(), "node-exit", json!({"node": 3})),
             ev(4, Process::nemesis(), "stop-kill", json!({"nodes": [1, 3]})),
-            ev(5, Process::nemesis(), "start-partition", json!({"groups": [[1], [2, 3]]})),
+            ev(
+                5,
+                Process::nemesis(),
+                "start-partition",
+                json!({"groups": [[1], [2, 3]]}),
+            ),
         ];
         let got: Vec<(f64, &str, String, String)> = fault_rows(&events)
             .into_iter()
@@ -162,12 +172,20 @@ mod tests {
                 (2.0, "start", "kill".to_string(), "[1,3]".to_string()),
                 (4.0, "", "node-exit".to_string(), "3".to_string()),
                 (5.0, "stop", "kill".to_string(), "[1,3]".to_string()),
-                (6.0, "start", "partition".to_string(), "[[1],[2,3]]".to_string()),
+                (
+                    6.0,
+                    "start",
+                    "partition".to_string(),
+                    "[[1],[2,3]]".to_string()
+                ),
             ]
         );
         let mut h = String::new();
         fault_table_html(&mut h, &events);
-        assert!(h.contains("Fault schedule") && h.contains("partition"), "{h}");
+        assert!(
+            h.contains("Fault schedule") && h.contains("partition"),
+            "{h}"
+        );
         let mut none = String::new();
         fault_table_html(&mut none, &events[..1]);
         assert_eq!(none, "");

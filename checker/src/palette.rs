@@ -59,7 +59,11 @@ pub fn fault_colour(kind: &str) -> Rgb {
 /// The colour of operations `f` that ended `outcome` (`pending` is drawn
 /// as `info`: neither is known to have happened or not).
 pub fn op_colour(f: &str, outcome: &str) -> Rgb {
-    let outcome = if outcome == "pending" { "info" } else { outcome };
+    let outcome = if outcome == "pending" {
+        "info"
+    } else {
+        outcome
+    };
     OP_COLOURS
         .iter()
         .find(|(g, o, _)| *g == f && *o == outcome)

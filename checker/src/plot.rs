@@ -4,11 +4,11 @@
 
 use crate::fault_lanes::{draw_fault_lanes, kinds, lanes_height};
 use crate::faults::{fault_intervals, FaultInterval};
+use crate::history::Event;
+use crate::operation::{pair_lenient, Operation, Outcome};
 use crate::palette::{fault_colour, op_colour, Rgb};
 use crate::plot_legend::{draw_side_legend, marker_of, Entry, Mark, Shape};
 use crate::plot_sample::sample_latencies;
-use crate::history::Event;
-use crate::operation::{pair_lenient, Operation, Outcome};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -217,7 +217,11 @@ fn latency_raw<DB: DrawingBackend>(
 ) -> Result<Vec<Entry>, String> {
     let sample = sample_latencies(&d.ops, MAX_RAW_POINTS);
     let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
-    let y_min = sample.drawn.iter().map(|o| lat_ms(o)).fold(f64::INFINITY, f64::min);
+    let y_min = sample
+        .drawn
+        .iter()
+        .map(|o| lat_ms(o))
+        .fold(f64::INFINITY, f64::min);
     let y_max = sample.drawn.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
     let (y_min, y_max) = decades(sample.drawn.is_empty(), y_min, y_max);
     let caption = format!(
@@ -252,13 +256,13 @@ fn latency_raw<DB: DrawingBackend>(
                 Shape::Cross => chart
                     .draw_series(pts.iter().map(|&p| Cross::new(p, 3, color.stroke_width(1))))
                     .map(|_| ()),
-                Shape::Square => chart
-                    .draw_series(
-                        pts.iter().map(|&p| {
+                Shape::Square => {
+                    chart
+                        .draw_series(pts.iter().map(|&p| {
                             EmptyElement::at(p) + Rectangle::new([(-2, -2), (2, 2)], style)
-                        }),
-                    )
-                    .map(|_| ()),
+                        }))
+                        .map(|_| ())
+                }
             }
             .map_err(err)?;
             legend.push((
@@ -406,8 +410,12 @@ pub fn write_plots(dir: &Path, events: &[Event]) -> std::io::Result<Vec<PathBuf>
     let mut written = Vec::new();
     for name in PLOTS {
         let png = dir.join(format!("{name}.png"));
-        framed(name, &BitMapBackend::new(&png, size).into_drawing_area(), &d)
-            .map_err(|e| std::io::Error::other(format!("{name}.png: {e}")))?;
+        framed(
+            name,
+            &BitMapBackend::new(&png, size).into_drawing_area(),
+            &d,
+        )
+        .map_err(|e| std::io::Error::other(format!("{name}.png: {e}")))?;
         written.push(png);
         let svg = dir.join(format!("{name}.svg"));
         framed(name, &SVGBackend::new(&svg, size).into_drawing_area(), &d)
@@ -419,7 +427,11 @@ pub fn write_plots(dir: &Path, events: &[Event]) -> std::io::Result<Vec<PathBuf>
 
 /// Draws plot `name` in the data part of `area`, the fault lanes under it
 /// and the legend (the plot's entries, then the fault kinds) to its right.
-fn framed<DB: DrawingBackend>(name: &str, area: &DrawingArea<DB, Shift>, d: &PlotData) -> DrawResult {
+fn framed<DB: DrawingBackend>(
+    name: &str,
+    area: &DrawingArea<DB, Shift>,
+    d: &PlotData,
+) -> DrawResult {
     area.fill(&WHITE).map_err(err)?;
     let (w, h) = area.dim_in_pixel();
     let (main, side) = area.split_horizontally(w.saturating_sub(LEGEND_PX));

@@ -54,7 +54,11 @@ pub fn draw_side_legend<DB: DrawingBackend>(
     let (_, h) = area.dim_in_pixel();
     let row = 18i32;
     let fits = ((h as i32 - 30) / row).max(1) as usize;
-    let shown = if entries.len() > fits { fits - 1 } else { entries.len() };
+    let shown = if entries.len() > fits {
+        fits - 1
+    } else {
+        entries.len()
+    };
     let text = ("sans-serif", 13).into_font().color(&BLACK);
     let bold = ("sans-serif", 13)
         .into_font()

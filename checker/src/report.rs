@@ -239,12 +239,29 @@ fn violations(h: &mut String, events: &[Event], r: &CheckResult) {
     }
 }
 
-fn explanation(h: &mut String, events: &[Event], history_ops: &mut Option<Vec<Operation>>, e: &Explanation) {
-    let _ = writeln!(h, "<h3>key {}</h3>", escape(&shorten(&format!("{:?}", e.key), 80)));
+fn explanation(
+    h: &mut String,
+    events: &[Event],
+    history_ops: &mut Option<Vec<Operation>>,
+    e: &Explanation,
+) {
+    let _ = writeln!(
+        h,
+        "<h3>key {}</h3>",
+        escape(&shorten(&format!("{:?}", e.key), 80))
+    );
     if let Some(shape) = &e.witness_shape {
-        let _ = writeln!(h, "<p class=\"shape\">{}</p>", escape(&shorten_quoted(shape, VALUE_CHARS)));
+        let _ = writeln!(
+            h,
+            "<p class=\"shape\">{}</p>",
+            escape(&shorten_quoted(shape, VALUE_CHARS))
+        );
     }
-    let _ = writeln!(h, "<p>{}</p>", escape(&shorten_quoted(&e.message, VALUE_CHARS)));
+    let _ = writeln!(
+        h,
+        "<p>{}</p>",
+        escape(&shorten_quoted(&e.message, VALUE_CHARS))
+    );
     let witness = pair_lenient(&e.witness);
     if !witness.is_empty() {
         let _ = writeln!(
@@ -259,7 +276,13 @@ fn explanation(h: &mut String, events: &[Event], history_ops: &mut Option<Vec<Op
         );
         let untimed = e.witness.iter().all(|ev| ev.time == ev.index);
         let named = indexes_named(e.witness_shape.as_deref().unwrap_or(&e.message));
-        let rs = rows(&witness, &e.witness, e.op.invoke_index, e.op.process, &named);
+        let rs = rows(
+            &witness,
+            &e.witness,
+            e.op.invoke_index,
+            e.op.process,
+            &named,
+        );
         h.push_str(&timeline_svg(&rs, untimed));
         witness_table(h, &witness, &e.witness);
     } else {
@@ -317,7 +340,13 @@ fn around(events: &[Event], ops: &[Operation], e: &Explanation) -> Option<String
     let shown = &key_ops[lo..hi];
     let untimed = events.iter().all(|ev| ev.time == ev.index);
     Some(timeline_svg(
-        &rows(shown, events, e.op.invoke_index, e.op.process, &indexes_named(&e.message)),
+        &rows(
+            shown,
+            events,
+            e.op.invoke_index,
+            e.op.process,
+            &indexes_named(&e.message),
+        ),
         untimed,
     ))
 }

@@ -92,8 +92,7 @@ pub fn plain(v: &Value) -> String {
 /// Quotes `s` for a POSIX shell when it holds anything but safe characters.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+:=,@".contains(c))
     {
         s.to_string()

@@ -152,7 +152,9 @@ pub fn timeline_svg(rows: &[Row], untimed: bool) -> String {
         let hover = format!(
             "index {}{}: process {} {} {} ({})\ninvoked {}\n{}",
             r.invoke_index,
-            r.complete_index.map(|c| format!("–{c}")).unwrap_or_default(),
+            r.complete_index
+                .map(|c| format!("–{c}"))
+                .unwrap_or_default(),
             o.process,
             o.f,
             shorten(&value, HOVER_VALUE_CHARS),
@@ -160,8 +162,10 @@ pub fn timeline_svg(rows: &[Row], untimed: bool) -> String {
             seconds(o.invoke_time, untimed),
             match (o.outcome, o.complete_time) {
                 (Outcome::Pending, _) | (_, None) => "never completed".to_string(),
-                (Outcome::Info, Some(c)) =>
-                    format!("uncertain since {} (may take effect later)", seconds(c, untimed)),
+                (Outcome::Info, Some(c)) => format!(
+                    "uncertain since {} (may take effect later)",
+                    seconds(c, untimed)
+                ),
                 (_, Some(c)) => format!("completed {}", seconds(c, untimed)),
             }
         );
@@ -226,7 +230,9 @@ mod tests {
     #[test]
     fn indexes_are_read_from_the_sentence() {
         assert_eq!(
-            indexes_named("read (index 633) misses \"27,\", which process 0's append (index 613) appended"),
+            indexes_named(
+                "read (index 633) misses \"27,\", which process 0's append (index 613) appended"
+            ),
             vec![633, 613]
         );
         assert!(indexes_named("no numbers here, index x").is_empty());

@@ -193,7 +193,10 @@ fn a_run_page_shows_its_context_the_fault_schedule_plots_before_violations_and_s
     }
     let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("no {s}"));
     assert!(at("<h2>Run") < at("<h2>Plots"), "context comes first");
-    assert!(at("<h2>Plots") < at("<h2>Violations"), "plots come before violations");
+    assert!(
+        at("<h2>Plots") < at("<h2>Violations"),
+        "plots come before violations"
+    );
     assert!(
         !html.contains(&"v".repeat(201)),
         "a 5,000-character value is shown whole"

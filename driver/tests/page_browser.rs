@@ -110,8 +110,14 @@ fn open(browser: &Path, page: &Path) -> Seen {
         .split("PROBE")
         .nth(1)
         .unwrap_or_else(|| panic!("the probe never ran on {}: {stderr}", page.display()));
-    let v: Value = serde_json::from_str(&json.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\""))
-        .unwrap_or_else(|e| panic!("probe output {json}: {e}"));
+    let v: Value = serde_json::from_str(
+        &json
+            .replace("&amp;", "&")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\""),
+    )
+    .unwrap_or_else(|e| panic!("probe output {json}: {e}"));
     Seen {
         errors: v["errors"]
             .as_array()
@@ -123,13 +129,23 @@ fn open(browser: &Path, page: &Path) -> Seen {
             .as_array()
             .unwrap()
             .iter()
-            .map(|i| (i["src"].as_str().unwrap_or("").to_string(), i["ok"] == json!(true)))
+            .map(|i| {
+                (
+                    i["src"].as_str().unwrap_or("").to_string(),
+                    i["ok"] == json!(true),
+                )
+            })
             .collect(),
         svgs: v["svgs"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| (s["w"].as_f64().unwrap_or(0.0), s["h"].as_f64().unwrap_or(0.0)))
+            .map(|s| {
+                (
+                    s["w"].as_f64().unwrap_or(0.0),
+                    s["h"].as_f64().unwrap_or(0.0),
+                )
+            })
             .collect(),
         // Chromium logs page console errors as "CONSOLE" lines.
         console: stderr
@@ -143,13 +159,20 @@ fn open(browser: &Path, page: &Path) -> Seen {
 fn assert_clean(seen: &Seen, page: &str, min_imgs: usize, min_svgs: usize) {
     assert!(seen.errors.is_empty(), "{page}: {:?}", seen.errors);
     assert!(seen.console.is_empty(), "{page}: {:?}", seen.console);
-    assert!(seen.imgs.len() >= min_imgs, "{page}: images {:?}", seen.imgs);
+    assert!(
+        seen.imgs.len() >= min_imgs,
+        "{page}: images {:?}",
+        seen.imgs
+    );
     for (src, ok) in &seen.imgs {
         assert!(ok, "{page}: image {src} did not load");
     }
     assert!(seen.svgs.len() >= min_svgs, "{page}: svgs {:?}", seen.svgs);
     for (w, h) in &seen.svgs {
-        assert!(*w > 10.0 && *h > 10.0, "{page}: an SVG is not laid out: {w}x{h}");
+        assert!(
+            *w > 10.0 && *h > 10.0,
+            "{page}: an SVG is not laid out: {w}x{h}"
+        );
     }
 }
 
@@ -187,7 +210,11 @@ fn run_folder(results: &Path, name: &str, invalid: bool) -> PathBuf {
         nemesis("start-partition", end / 5, json!({"groups": [[1], [2, 3]]})),
         nemesis("start-pause", end / 4, json!({"nodes": [2]})),
         nemesis("stop-pause", end / 2, json!({"nodes": [2]})),
-        nemesis("stop-partition", end * 3 / 5, json!({"groups": [[1], [2, 3]]})),
+        nemesis(
+            "stop-partition",
+            end * 3 / 5,
+            json!({"groups": [[1], [2, 3]]}),
+        ),
         nemesis("start-kill", end * 7 / 10, json!({"nodes": [3]})),
     ]);
     events.sort_by_key(|e| e.time);

@@ -245,7 +245,10 @@ pub fn write(results: &Path) -> Result<PathBuf> {
     let entries = scan(results)?;
     let trend = trend_html(&points(results));
     let path = results.join("index.html");
-    write_atomic(&path, render("raft-ralph results", &entries, &trend).as_bytes())?;
+    write_atomic(
+        &path,
+        render("raft-ralph results", &entries, &trend).as_bytes(),
+    )?;
     Ok(path)
 }
 

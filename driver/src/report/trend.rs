@@ -138,7 +138,14 @@ fn frame(s: &mut String, title: &str, unit: &str, top: f64, pts: &[Point]) {
     let every = ((pts.len() as f64 * 90.0 / plot_w).ceil() as usize).max(1);
     for (i, p) in pts.iter().enumerate().step_by(every) {
         let day = if p.stamp.len() == 15 {
-            format!("{}-{}-{} {}:{}", &p.stamp[0..4], &p.stamp[4..6], &p.stamp[6..8], &p.stamp[9..11], &p.stamp[11..13])
+            format!(
+                "{}-{}-{} {}:{}",
+                &p.stamp[0..4],
+                &p.stamp[4..6],
+                &p.stamp[6..8],
+                &p.stamp[9..11],
+                &p.stamp[11..13]
+            )
         } else {
             p.name.chars().take(16).collect()
         };
@@ -185,7 +192,11 @@ const VERDICT_COLOURS: [(&str, &str); 3] = [
 
 fn verdicts_svg(pts: &[Point]) -> String {
     let mut s = String::new();
-    let top = nice_top(pts.iter().map(|p| p.counts.iter().sum::<usize>() as f64).fold(0.0, f64::max));
+    let top = nice_top(
+        pts.iter()
+            .map(|p| p.counts.iter().sum::<usize>() as f64)
+            .fold(0.0, f64::max),
+    );
     frame(&mut s, "Runs per campaign by verdict", "runs", top, pts);
     let bar_w = ((WIDTH - LEFT - RIGHT) / pts.len().max(1) as f64 * 0.7).clamp(2.0, 40.0);
     for (i, p) in pts.iter().enumerate() {
@@ -221,7 +232,12 @@ fn verdicts_svg(pts: &[Point]) -> String {
 }
 
 /// Lines of `series` (label, colour, value per campaign), points hoverable.
-fn lines_svg(title: &str, unit: &str, pts: &[Point], series: &[(&str, &str, Vec<Option<f64>>)]) -> String {
+fn lines_svg(
+    title: &str,
+    unit: &str,
+    pts: &[Point],
+    series: &[(&str, &str, Vec<Option<f64>>)],
+) -> String {
     let mut s = String::new();
     let max = series
         .iter()
@@ -233,7 +249,9 @@ fn lines_svg(title: &str, unit: &str, pts: &[Point], series: &[(&str, &str, Vec<
         let path: Vec<String> = values
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v.map(|v| format!("{:.1},{:.1}", x_of(i, pts.len()), y_of(v, top))))
+            .filter_map(|(i, v)| {
+                v.map(|v| format!("{:.1},{:.1}", x_of(i, pts.len()), y_of(v, top)))
+            })
             .collect();
         if path.len() > 1 {
             let _ = writeln!(
@@ -278,15 +296,27 @@ pub fn trend_html(pts: &[Point]) -> String {
         "Throughput: median over runs of operations per second (run time, checking included)",
         "ops/s",
         pts,
-        &[("median", "#1f77b4", pts.iter().map(|p| p.ops_per_s).collect())],
+        &[(
+            "median",
+            "#1f77b4",
+            pts.iter().map(|p| p.ops_per_s).collect(),
+        )],
     ));
     s.push_str(&lines_svg(
         "p99 latency of the runs",
         "ms",
         pts,
         &[
-            ("median p99", "#9467bd", pts.iter().map(|p| p.p99_ms.map(|m| m.0)).collect()),
-            ("worst p99", "#ff7f0e", pts.iter().map(|p| p.p99_ms.map(|m| m.1)).collect()),
+            (
+                "median p99",
+                "#9467bd",
+                pts.iter().map(|p| p.p99_ms.map(|m| m.0)).collect(),
+            ),
+            (
+                "worst p99",
+                "#ff7f0e",
+                pts.iter().map(|p| p.p99_ms.map(|m| m.1)).collect(),
+            ),
         ],
     ));
     s
@@ -348,7 +378,10 @@ mod tests {
         }
         let pts = points(d.path());
         let names: Vec<&str> = pts.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["campaign-20261201T000000", "campaign-20261202T000000"]);
+        assert_eq!(
+            names,
+            ["campaign-20261201T000000", "campaign-20261202T000000"]
+        );
         let html = trend_html(&pts);
         assert_eq!(html.matches("<svg").count(), 3);
         assert!(html.contains("campaign-20261202T000000: 0 valid, 1 invalid, 0 unknown"));

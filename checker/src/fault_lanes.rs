@@ -85,7 +85,7 @@ pub fn draw_fault_lanes<DB: DrawingBackend>(
         area.draw(&Text::new(
             name.clone(),
             (4, py - base_y - 6),
-            ("sans-serif", 11).into_font().color(&colour),
+            ("sans-serif", 14).into_font().color(&colour),
         ))
         .map_err(|e| err(e.to_string()))?;
     }

@@ -59,8 +59,8 @@ pub fn draw_side_legend<DB: DrawingBackend>(
     } else {
         entries.len()
     };
-    let text = ("sans-serif", 13).into_font().color(&BLACK);
-    let bold = ("sans-serif", 13)
+    let text = ("sans-serif", 15).into_font().color(&BLACK);
+    let bold = ("sans-serif", 15)
         .into_font()
         .style(FontStyle::Bold)
         .color(&BLACK);

@@ -211,3 +211,64 @@ fn a_run_page_shows_its_context_the_fault_schedule_plots_before_violations_and_s
     assert!(!html.contains("<h2>Run") && !html.contains("raft-driver replay"));
     assert!(html.contains("<h2>Violations") && html.contains("◀ impossible"));
 }
+
+#[test]
+fn plots_say_how_many_ok_operations_they_draw_and_show_overlapping_faults_in_their_own_lanes() {
+    let mut events = generate(&GenOptions {
+        ops: 30_000,
+        keys: 20,
+        processes: 20,
+        info_rate: 0.01,
+        seed: 5,
+        ..GenOptions::default()
+    });
+    let end = events.last().map(|e| e.time).unwrap_or(0);
+    let nemesis = |time: u64, f: &str| Event {
+        index: 0,
+        time,
+        process: Process::nemesis(),
+        kind: EventType::Info,
+        f: f.to_string(),
+        key: None,
+        value: serde_json::Value::Null,
+        error: None,
+    };
+    // A kill inside a partition: the two overlap.
+    events.extend([
+        nemesis(end / 4, "start-partition"),
+        nemesis(end / 3, "start-kill"),
+        nemesis(end / 2, "stop-kill"),
+        nemesis(end * 3 / 4, "stop-partition"),
+    ]);
+    events.sort_by_key(|e| e.time);
+    for (i, e) in events.iter_mut().enumerate() {
+        e.index = i as u64;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    raft_checker::plot::write_plots(dir.path(), &events).expect("plots");
+    let svg = std::fs::read_to_string(dir.path().join("latency-raw.svg")).unwrap();
+    let ok = raft_checker::operation::pair_lenient(&events)
+        .iter()
+        .filter(|o| o.outcome == raft_checker::operation::Outcome::Ok && o.complete.is_some())
+        .count();
+    let caption = format!("of {ok} ok operations drawn");
+    let at = svg.find(&caption).expect("the plot says how much it drew");
+    let drawn: usize = svg[..at]
+        .rsplit(": ")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a count before the total");
+    // The dense cloud fills the budget; the slowest 1% come on top of it.
+    let max = raft_checker::plot::MAX_RAW_POINTS;
+    assert!(
+        drawn >= max && drawn <= max + ok / 100 + 1,
+        "{drawn} of {ok}"
+    );
+    let upper = svg.to_uppercase();
+    for (kind, colour) in [("partition", "#E41A1C"), ("kill", "#377EB8")] {
+        // The lane's name, the legend's, and bands in the kind's own colour.
+        // (plotters writes each text on a line of its own.)
+        assert!(svg.matches(&format!("\n{kind}\n")).count() >= 2, "{kind}");
+        assert!(upper.contains(colour), "{kind} is not drawn in {colour}");
+    }
+}

@@ -2,17 +2,23 @@
 //! SVG, with fault intervals shaded. Fonts come from the embedded DejaVu
 //! Sans, so no system font or gnuplot is needed.
 
+use crate::fault_lanes::{draw_fault_lanes, kinds, lanes_height};
 use crate::faults::{fault_intervals, FaultInterval};
 use crate::history::Event;
 use crate::operation::{pair_lenient, Operation, Outcome};
+use crate::palette::{fault_colour, op_colour, Rgb};
+use crate::plot_legend::{draw_side_legend, marker_of, Entry, Mark, Shape};
+use crate::plot_sample::sample_latencies;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-/// At most this many points are drawn on latency-raw (evenly sampled), so
-/// that a long history still gives a small SVG.
+/// At most this many ok operations at or below the ok p99 are drawn on
+/// latency-raw (evenly sampled), so that a long history still gives a
+/// small SVG; fail, info and tail operations are all drawn (see
+/// [`crate::plot_sample`]).
 pub const MAX_RAW_POINTS: usize = 20_000;
 /// Time windows on the quantile and rate plots.
 const WINDOWS: usize = 60;
@@ -86,26 +92,6 @@ impl PlotData {
     }
 }
 
-fn outcome_color(o: Outcome) -> RGBColor {
-    match o {
-        Outcome::Ok => RGBColor(0x1b, 0x9e, 0x77),
-        Outcome::Fail => RGBColor(0xd9, 0x5f, 0x02),
-        Outcome::Info | Outcome::Pending => RGBColor(0x75, 0x70, 0xb3),
-    }
-}
-
-fn fault_color(i: usize) -> RGBColor {
-    const C: [RGBColor; 6] = [
-        RGBColor(0xe4, 0x1a, 0x1c),
-        RGBColor(0x37, 0x7e, 0xb8),
-        RGBColor(0xff, 0x7f, 0x00),
-        RGBColor(0x98, 0x4e, 0xa3),
-        RGBColor(0xa6, 0x56, 0x28),
-        RGBColor(0x4d, 0xaf, 0x4a),
-    ];
-    C[i % C.len()]
-}
-
 /// The colour of the `i`-th line series (also the bench plot's palette).
 pub fn series_color(i: usize) -> RGBColor {
     const C: [RGBColor; 8] = [
@@ -146,35 +132,27 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// Shades each fault interval over the full height of the chart.
+/// Shades each fault lightly over the full height of the chart, in its
+/// kind's colour: the lanes below say which fault it is, the shade only
+/// leads the eye up to the points of that time.
 fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     faults: &[FaultInterval],
     x_div: f64,
     y: (f64, f64),
 ) -> DrawResult {
-    let mut names: Vec<&str> = faults.iter().map(|f| f.name.as_str()).collect();
-    names.dedup();
-    names.sort();
-    names.dedup();
-    for (i, name) in names.iter().enumerate() {
-        let color = fault_color(i);
-        chart
-            .draw_series(faults.iter().filter(|f| f.name == *name).map(|f| {
-                Rectangle::new(
-                    [
-                        (f.start_ns as f64 / x_div, y.0),
-                        (f.end_ns as f64 / x_div, y.1),
-                    ],
-                    color.mix(0.15).filled(),
-                )
-            }))
-            .map_err(err)?
-            .label(format!("fault: {name}"))
-            .legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.mix(0.3).filled())
-            });
-    }
+    chart
+        .draw_series(faults.iter().map(|f| {
+            let (r, g, b) = fault_colour(&f.name);
+            Rectangle::new(
+                [
+                    (f.start_ns as f64 / x_div, y.0),
+                    (f.end_ns as f64 / x_div, y.1),
+                ],
+                RGBColor(r, g, b).mix(0.08).filled(),
+            )
+        }))
+        .map_err(err)?;
     Ok(())
 }
 
@@ -193,7 +171,7 @@ fn log_latency_chart<'a, DB: DrawingBackend>(
         .caption(caption, ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(40)
-        .y_label_area_size(70)
+        .y_label_area_size(Y_LABEL_PX)
         .build_cartesian_2d(0f64..d.t_max, (y_min..y_max).log_scale())
         .map_err(err)?;
     chart
@@ -206,62 +184,94 @@ fn log_latency_chart<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
-fn latency_raw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> DrawResult {
-    area.fill(&WHITE).map_err(err)?;
-    let done: Vec<&Operation> = d.ops.iter().filter(|o| o.latency_ns().is_some()).collect();
-    let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
-    let y_min = done.iter().map(|o| lat_ms(o)).fold(f64::INFINITY, f64::min);
-    let y_max = done.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
-    let (y_min, y_max) = decades(done.is_empty(), y_min, y_max);
-    let mut chart = log_latency_chart(area, d, "Latency of each operation", (y_min, y_max))?;
-    let stride = done.len().div_ceil(MAX_RAW_POINTS).max(1);
-    let mut fs: Vec<&str> = done.iter().map(|o| o.f.as_str()).collect();
+/// Pixels left of the data for the y axis labels (and the fault lanes'
+/// names, which share the column).
+const Y_LABEL_PX: u32 = 100;
+/// Pixels right of the data for the legend.
+const LEGEND_PX: u32 = 210;
+
+/// The f values in the operations, by name.
+fn fs_of(ops: &[Operation]) -> Vec<String> {
+    let mut fs: Vec<String> = ops.iter().map(|o| o.f.clone()).collect();
     fs.sort();
     fs.dedup();
-    for outcome in [Outcome::Ok, Outcome::Fail, Outcome::Info] {
-        for (fi, f) in fs.iter().enumerate() {
-            let color = outcome_color(outcome);
-            let pts: Vec<(f64, f64)> = done
+    fs
+}
+
+fn rgb((r, g, b): Rgb) -> RGBColor {
+    RGBColor(r, g, b)
+}
+
+/// Outcomes as drawn: pending is drawn (and coloured) as info.
+fn drawn_outcome(o: Outcome) -> Outcome {
+    if o == Outcome::Pending {
+        Outcome::Info
+    } else {
+        o
+    }
+}
+
+fn latency_raw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    d: &PlotData,
+) -> Result<Vec<Entry>, String> {
+    let sample = sample_latencies(&d.ops, MAX_RAW_POINTS);
+    let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
+    let y_min = sample
+        .drawn
+        .iter()
+        .map(|o| lat_ms(o))
+        .fold(f64::INFINITY, f64::min);
+    let y_max = sample.drawn.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
+    let (y_min, y_max) = decades(sample.drawn.is_empty(), y_min, y_max);
+    let caption = format!(
+        "Latency of each operation: {} of {} ok operations drawn",
+        sample.ok_drawn, sample.ok_total
+    );
+    let mut chart = log_latency_chart(area, d, &caption, (y_min, y_max))?;
+    let mut legend: Vec<Entry> = vec![(None, "operations".into())];
+    // Ok first, so that failures and uncertain ones are drawn on top.
+    for outcome in [Outcome::Ok, Outcome::Info, Outcome::Fail] {
+        for f in fs_of(&d.ops) {
+            let pts: Vec<(f64, f64)> = sample
+                .drawn
                 .iter()
-                .step_by(stride)
-                .filter(|o| o.outcome == outcome && o.f == *f)
+                .filter(|o| drawn_outcome(o.outcome) == outcome && o.f == f)
                 .map(|o| (o.invoke_time as f64 / d.x_div, lat_ms(o)))
                 .collect();
             if pts.is_empty() {
                 continue;
             }
-            let label = format!("{f} {}", outcome.as_str());
+            let c = op_colour(&f, outcome.as_str());
+            let color = rgb(c);
+            let shape = marker_of(&f);
             let style = color.filled();
-            match fi % 4 {
-                0 => chart
+            match shape {
+                Shape::Circle => chart
                     .draw_series(pts.iter().map(|&p| Circle::new(p, 2, style)))
-                    .map_err(err)?
-                    .label(label)
-                    .legend(move |(x, y)| Circle::new((x + 6, y), 3, style)),
-                1 => chart
+                    .map(|_| ()),
+                Shape::Triangle => chart
                     .draw_series(pts.iter().map(|&p| TriangleMarker::new(p, 3, style)))
-                    .map_err(err)?
-                    .label(label)
-                    .legend(move |(x, y)| TriangleMarker::new((x + 6, y), 4, style)),
-                2 => chart
+                    .map(|_| ()),
+                Shape::Cross => chart
                     .draw_series(pts.iter().map(|&p| Cross::new(p, 3, color.stroke_width(1))))
-                    .map_err(err)?
-                    .label(label)
-                    .legend(move |(x, y)| Cross::new((x + 6, y), 4, color.stroke_width(1))),
-                _ => chart
-                    .draw_series(
-                        pts.iter().map(|&p| {
+                    .map(|_| ()),
+                Shape::Square => {
+                    chart
+                        .draw_series(pts.iter().map(|&p| {
                             EmptyElement::at(p) + Rectangle::new([(-2, -2), (2, 2)], style)
-                        }),
-                    )
-                    .map_err(err)?
-                    .label(label)
-                    .legend(move |(x, y)| Rectangle::new([(x + 3, y - 3), (x + 9, y + 3)], style)),
-            };
+                        }))
+                        .map(|_| ())
+                }
+            }
+            .map_err(err)?;
+            legend.push((
+                Some(Mark::Point(c, shape)),
+                format!("{f} {} ({})", outcome.as_str(), pts.len()),
+            ));
         }
     }
-    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-    area.present().map_err(err)
+    Ok(legend)
 }
 
 /// A log axis from the power of ten below the data to the one above, so
@@ -285,8 +295,7 @@ fn window_of(t_ns: u64, d: &PlotData) -> usize {
 fn latency_quantiles<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     d: &PlotData,
-) -> DrawResult {
-    area.fill(&WHITE).map_err(err)?;
+) -> Result<Vec<Entry>, String> {
     let mut windows: Vec<Vec<u64>> = vec![Vec::new(); WINDOWS];
     for o in &d.ops {
         if let (Some(l), Outcome::Ok) = (o.latency_ns(), o.outcome) {
@@ -323,33 +332,27 @@ fn latency_quantiles<DB: DrawingBackend>(
         "Latency quantiles of ok operations",
         (y_min, y_max),
     )?;
+    let mut legend: Vec<Entry> = vec![(None, "ok latency".into())];
     for (i, (name, pts)) in lines.into_iter().enumerate() {
         let color = series_color(i);
         chart
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
-            });
+            .map_err(err)?;
+        legend.push((Some(Mark::Line(color.rgb())), name.to_string()));
     }
-    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-    area.present().map_err(err)
+    Ok(legend)
 }
 
-fn rate<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> DrawResult {
-    area.fill(&WHITE).map_err(err)?;
+fn rate<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    d: &PlotData,
+) -> Result<Vec<Entry>, String> {
     let width = d.t_max / WINDOWS as f64;
     let mut series: BTreeMap<(String, Outcome), Vec<f64>> = BTreeMap::new();
     for o in &d.ops {
         let t = o.complete_time.unwrap_or(o.invoke_time);
-        let outcome = if o.outcome == Outcome::Pending {
-            Outcome::Info
-        } else {
-            o.outcome
-        };
         series
-            .entry((o.f.clone(), outcome))
+            .entry((o.f.clone(), drawn_outcome(o.outcome)))
             .or_insert_with(|| vec![0.0; WINDOWS])[window_of(t, d)] += 1.0 / width;
     }
     let y_max = series
@@ -362,7 +365,7 @@ fn rate<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> Draw
         .caption("Throughput by f and outcome", ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(40)
-        .y_label_area_size(70)
+        .y_label_area_size(Y_LABEL_PX)
         .build_cartesian_2d(0f64..d.t_max, 0f64..y_max)
         .map_err(err)?;
     chart
@@ -379,23 +382,20 @@ fn rate<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, d: &PlotData) -> Draw
         .draw()
         .map_err(err)?;
     shade_faults(&mut chart, &d.faults, d.x_div, (0.0, y_max))?;
-    for (i, ((f, outcome), counts)) in series.into_iter().enumerate() {
-        let color = series_color(i);
+    let mut legend: Vec<Entry> = vec![(None, "operations".into())];
+    for ((f, outcome), counts) in series {
+        let c = op_colour(&f, outcome.as_str());
         let pts: Vec<(f64, f64)> = counts
             .iter()
             .enumerate()
             .map(|(w, &c)| ((w as f64 + 0.5) * width, c))
             .collect();
         chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(err)?
-            .label(format!("{f} {}", outcome.as_str()))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
-            });
+            .draw_series(LineSeries::new(pts, rgb(c).stroke_width(2)))
+            .map_err(err)?;
+        legend.push((Some(Mark::Line(c)), format!("{f} {}", outcome.as_str())));
     }
-    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-    area.present().map_err(err)
+    Ok(legend)
 }
 
 /// The plot names, without extension.
@@ -406,32 +406,51 @@ pub fn write_plots(dir: &Path, events: &[Event]) -> std::io::Result<Vec<PathBuf>
     register_fonts();
     std::fs::create_dir_all(dir)?;
     let d = PlotData::new(events);
+    let size = (SIZE.0, SIZE.1 + lanes_height(kinds(&d.faults).len()));
     let mut written = Vec::new();
     for name in PLOTS {
         let png = dir.join(format!("{name}.png"));
-        draw_named(
+        framed(
             name,
-            &BitMapBackend::new(&png, SIZE).into_drawing_area(),
+            &BitMapBackend::new(&png, size).into_drawing_area(),
             &d,
         )
         .map_err(|e| std::io::Error::other(format!("{name}.png: {e}")))?;
         written.push(png);
         let svg = dir.join(format!("{name}.svg"));
-        draw_named(name, &SVGBackend::new(&svg, SIZE).into_drawing_area(), &d)
+        framed(name, &SVGBackend::new(&svg, size).into_drawing_area(), &d)
             .map_err(|e| std::io::Error::other(format!("{name}.svg: {e}")))?;
         written.push(svg);
     }
     Ok(written)
 }
 
-fn draw_named<DB: DrawingBackend>(
+/// Draws plot `name` in the data part of `area`, the fault lanes under it
+/// and the legend (the plot's entries, then the fault kinds) to its right.
+fn framed<DB: DrawingBackend>(
     name: &str,
     area: &DrawingArea<DB, Shift>,
     d: &PlotData,
 ) -> DrawResult {
-    match name {
-        "latency-raw" => latency_raw(area, d),
-        "latency-quantiles" => latency_quantiles(area, d),
-        _ => rate(area, d),
+    area.fill(&WHITE).map_err(err)?;
+    let (w, h) = area.dim_in_pixel();
+    let (main, side) = area.split_horizontally(w.saturating_sub(LEGEND_PX));
+    let names = kinds(&d.faults);
+    let (plot, lanes) = main.split_vertically(h - lanes_height(names.len()));
+    let mut legend = match name {
+        "latency-raw" => latency_raw(&plot, d)?,
+        "latency-quantiles" => latency_quantiles(&plot, d)?,
+        _ => rate(&plot, d)?,
+    };
+    draw_fault_lanes(&lanes, &d.faults, d.x_div, d.t_max, Y_LABEL_PX)?;
+    if !names.is_empty() {
+        legend.push((None, "faults (lanes below)".into()));
+        legend.extend(
+            names
+                .iter()
+                .map(|n| (Some(Mark::Band(fault_colour(n))), n.clone())),
+        );
     }
+    draw_side_legend(&side, &legend)?;
+    area.present().map_err(err)
 }

@@ -1,11 +1,14 @@
 //! Reports: the verdict in words, results.json, and index.html.
 
 use crate::check::{CheckResult, Explanation};
-use crate::faults::fault_intervals;
+use crate::fault_table::fault_table_html;
 use crate::history::Event;
-use crate::operation::{pair_lenient, Operation, Outcome};
+use crate::operation::{pair_lenient, Operation};
 use crate::plot::{write_plots, PLOTS};
+use crate::run_context::{context_html, RunContext};
 use crate::verdict::RunResult;
+use crate::verdict_text::{shorten, shorten_quoted, VALUE_CHARS};
+use crate::witness_timeline::{indexes_named, rows, timeline_svg};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -15,6 +18,8 @@ pub const TIMELINE_BEFORE: usize = 30;
 pub const TIMELINE_AFTER: usize = 10;
 /// Explanations shown in full on the page (all are in results.json).
 pub const EXPLANATIONS_SHOWN: usize = 10;
+/// Invalid keys past those listed one line each.
+pub const COMPACT_SHOWN: usize = 300;
 /// Rows of the per-key table on the page.
 pub const KEYS_SHOWN: usize = 100;
 
@@ -32,9 +37,10 @@ pub fn write_run_outputs(dir: &Path, events: &[Event], result: &RunResult) -> st
     std::fs::create_dir_all(dir)?;
     write_results_json(dir, result)?;
     write_plots(dir, events)?;
+    let ctx = RunContext::load(dir);
     write_atomic(
         &dir.join("index.html"),
-        index_html(events, result).as_bytes(),
+        run_page(&ctx, events, result).as_bytes(),
     )
 }
 
@@ -81,28 +87,27 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Cuts long text (values can be anything) to `max` characters.
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
 .verdict{padding:.8em 1.2em;border-radius:6px;font-size:1.3em;font-weight:bold}
 .valid{background:#d4f4dd}.invalid{background:#f8d0d0}.unknown{background:#fbe9c0}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}
 th{background:#f2f2f2}td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
-pre{background:#f7f7f7;padding:.6em;overflow-x:auto}";
+pre{background:#f7f7f7;padding:.6em;overflow-x:auto}pre.cmd{user-select:all}
+.sw{display:inline-block;width:.8em;height:.8em;margin-right:.4em;vertical-align:middle;border-radius:2px}
+.files a{white-space:nowrap}svg.timeline{max-width:100%;height:auto;border:1px solid #ddd}
+.shape{font-weight:bold}ul.compact{font-size:.9em}";
 
-/// The report page: the composed verdict and each checker's, counts,
-/// latency, plots, explanations with a timeline each. Its size is bounded
-/// whatever the history's length.
+/// The page for a history with no run folder around it (see [`run_page`]).
 pub fn index_html(events: &[Event], run: &RunResult) -> String {
+    run_page(&RunContext::default(), events, run)
+}
+
+/// The report page: the verdict, the run's context (from test.json, when
+/// the folder has one), the fault schedule, each checker's verdict, counts
+/// and latency, the plots, then the violations (a timeline of each
+/// witness) and the keys. Its size is bounded whatever the history's
+/// length: long values, lists and tables are cut, results.json has all.
+pub fn run_page(ctx: &RunContext, events: &[Event], run: &RunResult) -> String {
     let mut h = String::new();
     let class = run.valid.as_str();
     let _ = write!(
@@ -114,19 +119,22 @@ pub fn index_html(events: &[Event], run: &RunResult) -> String {
         h,
         "<div class=\"verdict {class}\">{}</div>\n<p>{}</p>",
         escape(&class.to_uppercase()),
-        escape(&clip(&run.summary, 600))
+        escape(&shorten(&shorten_quoted(&run.summary, VALUE_CHARS), 600))
     );
+    context_html(&mut h, ctx, events);
+    fault_table_html(&mut h, events);
     checkers_table(&mut h, run);
     if let Some(r) = &run.linearizability {
-        linearizability_sections(&mut h, events, r);
+        operations_table(&mut h, r);
     }
-    plots_and_faults(&mut h, events);
+    plots(&mut h);
     if let Some(r) = &run.linearizability {
+        violations(&mut h, events, r);
         keys_table(&mut h, r);
     }
     let _ = writeln!(
         h,
-        "<p><a href=\"results.json\">results.json</a></p></body></html>"
+        "<p><a href=\"results.json\">results.json</a> has every key, every violation and whole values.</p></body></html>"
     );
     h
 }
@@ -140,13 +148,13 @@ fn checkers_table(h: &mut String, run: &RunResult) {
             escape(&c.name),
             c.valid.as_str(),
             c.valid.as_str(),
-            escape(&clip(&c.summary, 400))
+            escape(&shorten(&shorten_quoted(&c.summary, VALUE_CHARS), 400))
         );
     }
     let _ = writeln!(h, "</table>");
 }
 
-fn linearizability_sections(h: &mut String, events: &[Event], r: &CheckResult) {
+fn operations_table(h: &mut String, r: &CheckResult) {
     let _ = writeln!(
         h,
         "<p>{} events, {} operations, {} keys ({} invalid, {} unknown), model <code>{}</code>, checked in {:.0} ms.</p>",
@@ -158,8 +166,6 @@ fn linearizability_sections(h: &mut String, events: &[Event], r: &CheckResult) {
         escape(&r.model),
         r.elapsed_ms
     );
-
-    // Counts and latency.
     let _ = writeln!(h, "<h2>Operations</h2><table><tr><th class=\"l\">f</th><th>ok</th><th>fail</th><th>info</th><th>pending</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>");
     for (f, c) in &r.counts {
         let n = |k: &str| c.get(k).copied().unwrap_or(0);
@@ -185,80 +191,179 @@ fn linearizability_sections(h: &mut String, events: &[Event], r: &CheckResult) {
         );
     }
     let _ = writeln!(h, "</table><p>Latency columns are for ok operations.</p>");
-
-    // Explanations.
-    if !r.explanations.is_empty() {
-        let ops = pair_lenient(events);
-        let _ = writeln!(h, "<h2>Violations</h2>");
-        for e in r.explanations.iter().take(EXPLANATIONS_SHOWN) {
-            let _ = writeln!(
-                h,
-                "<h3>key {}</h3><p>{}</p>",
-                escape(&format!("{:?}", e.key)),
-                escape(&e.message)
-            );
-            if !e.prefix_tail.is_empty() {
-                let _ = writeln!(h, "<p>Last operations of the longest linearizable prefix ({} in all), in linearization order:</p><pre>", e.prefix_len);
-                for op in &e.prefix_tail {
-                    let _ = writeln!(h, "{}", escape(&clip(&op.describe(), 200)));
-                }
-                let _ = writeln!(h, "</pre>");
-            }
-            h.push_str(&timeline_svg(events, &ops, e));
-        }
-        if r.explanations.len() > EXPLANATIONS_SHOWN {
-            let _ = writeln!(
-                h,
-                "<p>{} more violations are in results.json.</p>",
-                r.explanations.len() - EXPLANATIONS_SHOWN
-            );
-        }
-    }
 }
 
-fn plots_and_faults(h: &mut String, events: &[Event]) {
-    // Plots.
+fn plots(h: &mut String) {
     let _ = writeln!(h, "<h2>Plots</h2>");
     for p in PLOTS {
         let _ = writeln!(
             h,
-            "<a href=\"{p}.svg\"><img src=\"{p}.png\" alt=\"{p}\"></a>"
+            "<a href=\"{p}.svg\"><img class=\"plot\" src=\"{p}.png\" alt=\"{p} plot\"></a>"
         );
     }
-    let faults = fault_intervals(events);
-    if !faults.is_empty() {
-        let _ = writeln!(h, "<h2>Faults</h2><table><tr><th class=\"l\">fault</th><th>start s</th><th>end s</th></tr>");
-        for f in faults.iter().take(KEYS_SHOWN) {
+}
+
+fn violations(h: &mut String, events: &[Event], r: &CheckResult) {
+    if r.explanations.is_empty() {
+        return;
+    }
+    // Paired once, for the violations that have no witness.
+    let mut history_ops: Option<Vec<Operation>> = None;
+    let _ = writeln!(h, "<h2>Violations</h2>");
+    for e in r.explanations.iter().take(EXPLANATIONS_SHOWN) {
+        explanation(h, events, &mut history_ops, e);
+    }
+    let rest = &r.explanations[r.explanations.len().min(EXPLANATIONS_SHOWN)..];
+    if !rest.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h3>{} more invalid keys</h3><ul class=\"compact\">",
+            rest.len()
+        );
+        for e in rest.iter().take(COMPACT_SHOWN) {
             let _ = writeln!(
                 h,
-                "<tr><td class=\"l\">{}</td><td>{:.3}</td><td>{:.3}{}</td></tr>",
-                escape(&f.name),
-                f.start_ns as f64 / 1e9,
-                f.end_ns as f64 / 1e9,
-                if f.closed { "" } else { " (never stopped)" }
+                "<li><code>{}</code>: {}</li>",
+                escape(&shorten(&e.key, 60)),
+                escape(&shorten(&shorten_quoted(&e.message, VALUE_CHARS), 300))
             );
         }
-        let _ = writeln!(h, "</table>");
-        if faults.len() > KEYS_SHOWN {
-            let _ = writeln!(h, "<p>… and {} more.</p>", faults.len() - KEYS_SHOWN);
+        let _ = writeln!(h, "</ul>");
+        if rest.len() > COMPACT_SHOWN {
+            let _ = writeln!(
+                h,
+                "<p>… and {} more, all in results.json.</p>",
+                rest.len() - COMPACT_SHOWN
+            );
         }
     }
 }
 
+fn explanation(
+    h: &mut String,
+    events: &[Event],
+    history_ops: &mut Option<Vec<Operation>>,
+    e: &Explanation,
+) {
+    let _ = writeln!(
+        h,
+        "<h3>key {}</h3>",
+        escape(&shorten(&format!("{:?}", e.key), 80))
+    );
+    if let Some(shape) = &e.witness_shape {
+        let _ = writeln!(
+            h,
+            "<p class=\"shape\">{}</p>",
+            escape(&shorten_quoted(shape, VALUE_CHARS))
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<p>{}</p>",
+        escape(&shorten_quoted(&e.message, VALUE_CHARS))
+    );
+    let witness = pair_lenient(&e.witness);
+    if !witness.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p>These {} operations cannot all be linearized, checked alone ({}). Red: where the search got stuck; blue: named in the sentence above; dashed: uncertain (info or never completed); fill: the operation's colour in the plots.</p>",
+            witness.len(),
+            if e.witness_minimal {
+                "minimal: without any one of them the rest is linearizable, or reads a value none of the rest wrote"
+            } else {
+                "there was no time to make this witness minimal"
+            }
+        );
+        let untimed = e.witness.iter().all(|ev| ev.time == ev.index);
+        let named = indexes_named(e.witness_shape.as_deref().unwrap_or(&e.message));
+        let rs = rows(
+            &witness,
+            &e.witness,
+            e.op.invoke_index,
+            e.op.process,
+            &named,
+        );
+        h.push_str(&timeline_svg(&rs, untimed));
+        witness_table(h, &witness, &e.witness);
+    } else {
+        let ops = history_ops.get_or_insert_with(|| pair_lenient(events));
+        if let Some(svg) = around(events, ops, e) {
+            let _ = writeln!(
+                h,
+                "<p>No witness (no time to shrink one); the operations on this key around the impossible one:</p>"
+            );
+            h.push_str(&svg);
+        }
+    }
+    if !e.prefix_tail.is_empty() {
+        let _ = writeln!(h, "<details><summary>Last operations of the longest linearizable prefix ({} in all), in linearization order</summary><pre>", e.prefix_len);
+        for op in &e.prefix_tail {
+            let _ = writeln!(h, "{}", escape(&shorten(&op.describe(), VALUE_CHARS)));
+        }
+        let _ = writeln!(h, "</pre></details>");
+    }
+}
+
+/// The witness as a table, for copying and for readers without hover.
+fn witness_table(h: &mut String, ops: &[Operation], events: &[Event]) {
+    let _ = writeln!(h, "<details><summary>The witness as a table</summary><table><tr><th>index</th><th>process</th><th class=\"l\">f</th><th class=\"l\">outcome</th><th>invoked s</th><th>done s</th><th class=\"l\">value</th></tr>");
+    for o in ops {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.6}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            events[o.invoke].index,
+            o.process,
+            escape(&o.f),
+            o.outcome.as_str(),
+            o.invoke_time as f64 / 1e9,
+            o.complete_time
+                .map_or("-".to_string(), |t| format!("{:.6}", t as f64 / 1e9)),
+            escape(&shorten(&o.value().to_string(), VALUE_CHARS))
+        );
+    }
+    let _ = writeln!(h, "</table></details>");
+}
+
+/// The timeline of the operations on the violation's key around the
+/// impossible one, when no witness was found.
+fn around(events: &[Event], ops: &[Operation], e: &Explanation) -> Option<String> {
+    let key_ops: Vec<Operation> = ops
+        .iter()
+        .filter(|o| o.key.as_deref().unwrap_or("") == e.key)
+        .cloned()
+        .collect();
+    let bad = key_ops
+        .iter()
+        .position(|o| events[o.invoke].index == e.op.invoke_index && o.process == e.op.process)?;
+    let lo = bad.saturating_sub(TIMELINE_BEFORE);
+    let hi = (bad + TIMELINE_AFTER + 1).min(key_ops.len());
+    let shown = &key_ops[lo..hi];
+    let untimed = events.iter().all(|ev| ev.time == ev.index);
+    Some(timeline_svg(
+        &rows(
+            shown,
+            events,
+            e.op.invoke_index,
+            e.op.process,
+            &indexes_named(&e.message),
+        ),
+        untimed,
+    ))
+}
+
 fn keys_table(h: &mut String, r: &CheckResult) {
-    // Keys.
     let _ = writeln!(h, "<h2>Keys</h2><table><tr><th class=\"l\">key</th><th class=\"l\">verdict</th><th>operations</th><th>states</th><th>ms</th><th class=\"l\">note</th></tr>");
     for k in r.keys.iter().take(KEYS_SHOWN) {
         let _ = writeln!(
             h,
             "<tr><td class=\"l\">{}</td><td class=\"l {}\">{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td class=\"l\">{}</td></tr>",
-            escape(&clip(&k.key, 60)),
+            escape(&shorten(&k.key, 60)),
             k.valid.as_str(),
             k.valid.as_str(),
             k.ops,
             k.states_explored,
             k.elapsed_ms,
-            escape(k.reason.as_deref().unwrap_or(""))
+            escape(&shorten(k.reason.as_deref().unwrap_or(""), VALUE_CHARS))
         );
     }
     let _ = writeln!(h, "</table>");
@@ -269,86 +374,4 @@ fn keys_table(h: &mut String, r: &CheckResult) {
             r.keys.len() - KEYS_SHOWN
         );
     }
-}
-
-/// An inline SVG timeline of the operations on the violation's key around
-/// the impossible operation: one lane per process, x is history order.
-pub fn timeline_svg(events: &[Event], ops: &[Operation], e: &Explanation) -> String {
-    let key_ops: Vec<&Operation> = ops
-        .iter()
-        .filter(|o| o.key.as_deref().unwrap_or("") == e.key)
-        .collect();
-    let Some(bad) = key_ops
-        .iter()
-        .position(|o| events[o.invoke].index == e.op.invoke_index && o.process == e.op.process)
-    else {
-        return String::new();
-    };
-    let lo = bad.saturating_sub(TIMELINE_BEFORE);
-    let hi = (bad + TIMELINE_AFTER + 1).min(key_ops.len());
-    let shown = &key_ops[lo..hi];
-    let prefix: std::collections::HashSet<u64> =
-        e.prefix_tail.iter().map(|o| o.invoke_index).collect();
-
-    let x_min = shown.iter().map(|o| o.invoke).min().unwrap_or(0);
-    let x_end = shown
-        .iter()
-        .map(|o| o.complete.unwrap_or(o.invoke))
-        .max()
-        .unwrap_or(0)
-        + 1;
-    let mut lanes: Vec<u64> = shown.iter().map(|o| o.process).collect();
-    lanes.sort();
-    lanes.dedup();
-    let (w, lane_h, left) = (1000.0, 24.0, 90.0);
-    let height = lanes.len() as f64 * lane_h + 40.0;
-    let scale = (w - left - 20.0) / (x_end.saturating_sub(x_min)).max(1) as f64;
-    let x = |pos: usize| left + (pos - x_min) as f64 * scale;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "<p>Operations on this key around the violation (x: order in the history; red: cannot be linearized; blue: end of the linearizable prefix; dashed: no certain completion).</p>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"10\">"
-    );
-    for (i, p) in lanes.iter().enumerate() {
-        let y = 20.0 + i as f64 * lane_h;
-        let _ = writeln!(s, "<text x=\"4\" y=\"{:.1}\">process {p}</text><line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/>", y + 14.0, w - 10.0, y + 10.0, y + 10.0);
-    }
-    for o in shown {
-        let lane = lanes.iter().position(|p| *p == o.process).unwrap_or(0);
-        let y = 20.0 + lane as f64 * lane_h;
-        let x0 = x(o.invoke);
-        let x1 = match (o.outcome, o.complete) {
-            (Outcome::Ok | Outcome::Fail, Some(c)) => x(c),
-            _ => w - 10.0,
-        };
-        let is_bad = events[o.invoke].index == e.op.invoke_index && o.process == e.op.process;
-        let (fill, stroke) = if is_bad {
-            ("#f4a6a6", "#c00000")
-        } else if prefix.contains(&events[o.invoke].index) {
-            ("#b9d3f0", "#3a6ea5")
-        } else if o.outcome == Outcome::Fail {
-            ("#eeeeee", "#bbbbbb")
-        } else {
-            ("#dddddd", "#888888")
-        };
-        let dash = if o.outcome.is_uncertain() {
-            " stroke-dasharray=\"4 2\""
-        } else {
-            ""
-        };
-        let width = if is_bad { 2.5 } else { 1.0 };
-        let label = clip(&format!("{} {} {}", o.f, o.value(), o.outcome.as_str()), 40);
-        let _ = writeln!(
-            s,
-            "<g><title>{}</title><rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{width}\"{dash}/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
-            escape(&format!("index {}: process {} {} {} -> {}", events[o.invoke].index, o.process, o.f, o.value(), o.outcome.as_str())),
-            (x1 - x0).max(2.0),
-            lane_h - 6.0,
-            x0 + 2.0,
-            y + 12.0,
-            escape(&label)
-        );
-    }
-    let _ = writeln!(s, "</svg>");
-    s
 }

@@ -5,6 +5,7 @@
 //! with thousands of runs.
 
 use crate::report::summary::{html_escape, one_line, write_atomic, Summary, TABLE_CSS};
+use crate::report::trend::{points, trend_html};
 use anyhow::{Context, Result};
 use raft_checker::Validity;
 use serde::Deserialize;
@@ -183,20 +184,22 @@ pub fn scan(results: &Path) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
-/// The page for `entries`.
-pub fn render(title: &str, entries: &[Entry]) -> String {
+/// The page for `entries`, with `trend` (HTML, see
+/// [`crate::report::trend::trend_html`]) above the table.
+pub fn render(title: &str, entries: &[Entry], trend: &str) -> String {
     let count = |w: &str| entries.iter().filter(|e| e.verdict == w).count();
     let mut s = String::with_capacity(256 * entries.len() + 1024);
     let _ = write!(
         s,
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{}</style></head><body>\n<h1>{}</h1>\n<p>{} entries: {} valid, {} invalid, {} unknown. Newest first.</p>\n<table><tr><th>when (UTC)</th><th>verdict</th><th>nemesis</th><th>what</th><th>folder</th></tr>\n",
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{}</style></head><body>\n<h1>{}</h1>\n<p>{} entries: {} valid, {} invalid, {} unknown.</p>\n{}<h2>Runs and campaigns, newest first</h2>\n<table><tr><th>when (UTC)</th><th>verdict</th><th>nemesis</th><th>what</th><th>folder</th></tr>\n",
         html_escape(title),
         TABLE_CSS,
         html_escape(title),
         entries.len(),
         count("valid"),
         count("invalid"),
-        count("unknown")
+        count("unknown"),
+        trend
     );
     for e in entries {
         let link = format!("{}/index.html", html_escape(&e.name));
@@ -229,11 +232,23 @@ fn pretty_stamp(s: &str) -> String {
     )
 }
 
-/// Rewrites `results/index.html` and returns its path.
+/// Rewrites `results/index.html` and returns its path. A missing results
+/// folder is an error, not created: an index of nothing in a folder made
+/// by a typo would only hide the typo.
 pub fn write(results: &Path) -> Result<PathBuf> {
+    if !results.is_dir() {
+        anyhow::bail!(
+            "no results folder {}: nothing to index (runs and campaigns write one)",
+            results.display()
+        );
+    }
     let entries = scan(results)?;
+    let trend = trend_html(&points(results));
     let path = results.join("index.html");
-    write_atomic(&path, render("raft-ralph results", &entries).as_bytes())?;
+    write_atomic(
+        &path,
+        render("raft-ralph results", &entries, &trend).as_bytes(),
+    )?;
     Ok(path)
 }
 
@@ -262,6 +277,15 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    #[test]
+    fn a_missing_results_folder_is_an_error_and_is_not_created() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("missing");
+        let e = write(&missing).unwrap_err();
+        assert!(e.to_string().contains("no results folder"), "{e}");
+        assert!(!missing.exists());
     }
 
     #[test]

@@ -110,7 +110,9 @@ pub fn write_no_verdict(dir: &Path, reason: &str) {
             dir.join("results.json").display()
         );
     }
-    let page = raft_checker::report::index_html(&[], &result);
+    // The page still says which run this was (test.json is written first).
+    let ctx = raft_checker::run_context::RunContext::load(dir);
+    let page = raft_checker::report::run_page(&ctx, &[], &result);
     let _ = raft_checker::report::write_atomic(&dir.join("index.html"), page.as_bytes());
 }
 

@@ -597,7 +597,7 @@ impl FaultOp {
                 links: links
                     .as_ref()
                     .map(|l| l.iter().map(|&(a, b)| (f(a), f(b))).collect()),
-                faults: faults.clone(),
+                faults: *faults,
             },
             FaultOp::StartCrashPoint {
                 failpoint,

@@ -114,6 +114,8 @@ pub struct CampaignPlan {
     pub run_timeout_s: f64,
     /// Stop after the first invalid run.
     pub fail_fast: bool,
+    /// System under test of every run.
+    pub target: crate::target::TargetKind,
 }
 
 #[derive(Parser)]
@@ -351,6 +353,7 @@ impl CampaignArgs {
             bug: self.bug.clone(),
             run_timeout_s,
             fail_fast: self.fail_fast,
+            target: self.target,
         })
     }
 }
@@ -564,8 +567,7 @@ pub struct CampaignOutcome {
 /// after each, results/index.html at the end.
 pub fn run_campaign(plan: CampaignPlan) -> Result<CampaignOutcome> {
     let exe = std::env::current_exe().context("locating raft-driver")?;
-    let raft = !plan.common_args.iter().any(|a| a == "--target");
-    if raft {
+    if plan.target == crate::target::TargetKind::Raft {
         crate::target::raft::find_node_bin(
             plan.common_args
                 .iter()

@@ -142,14 +142,17 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 pub const DEFAULT_SETS: &[&str] = &[
     "all",
     // Elections and leadership: lagging candidates, deposed leaders with
-    // entries nobody else has, churn.
-    "partition+kill+pause+lagging-leader+deposed-leader+leader-churn",
-    // Votes, configuration and hand-overs under crashes and slow links.
-    "kill+pause+slow+vote-crash+membership+leader-transfer",
+    // entries nobody else has, churn, with log appends that lag behind
+    // heartbeats (commit indexes and logs out of step across elections).
+    "partition+kill+pause+lagging-leader+deposed-leader+leader-churn+messages",
+    // Votes, configuration and hand-overs under crashes and slow links:
+    // concurrent membership changes, changes right after a hand-over.
+    "kill+pause+slow+vote-crash+membership+leader-transfer+messages",
     // Faults of the machine: unsynced writes lost by power cuts, clocks
-    // that drift and jump, with the crashes at hard moments, cuts of the
-    // leader and late or replayed messages that make them bite.
-    "power-cut+clock+crash-point+partition+messages",
+    // that drift and jump, zombie leaders whose clocks stall while they are
+    // cut off, with the crashes at hard moments, cuts of the leader and
+    // late or replayed messages that make them bite.
+    "power-cut+clock+crash-point+partition+deposed-leader+messages",
 ];
 
 /// The default sets as `target` can run them on this machine: kinds the

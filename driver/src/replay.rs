@@ -220,8 +220,14 @@ fn resolve(op: &FaultOp, value: &Value) -> FaultOp {
         FaultOp::StartTransfer { to } => FaultOp::StartTransfer {
             to: value["to"].as_u64().unwrap_or(*to),
         },
-        FaultOp::StartMembership { node } => FaultOp::StartMembership {
+        FaultOp::StartMembership {
+            node,
+            also,
+            transfer_first,
+        } => FaultOp::StartMembership {
             node: value["node"].as_u64().unwrap_or(*node),
+            also: node_list(&value["also"]).unwrap_or_else(|| also.clone()),
+            transfer_first: *transfer_first,
         },
         FaultOp::StartPowerCut {
             target,

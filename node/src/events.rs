@@ -74,6 +74,12 @@ pub fn install(log: EventLog) {
     let _ = LOG.set(log);
 }
 
+/// Whether the process has an event log (so that events which cost work
+/// to compute are computed only for a reader).
+pub fn enabled() -> bool {
+    LOG.get().is_some()
+}
+
 /// Appends an event to the process's log, if there is one. A failed write
 /// is logged, never fatal: events are for checkers, the node goes on.
 pub fn emit(event: &str, fields: &[(&str, Value)]) {

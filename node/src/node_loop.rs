@@ -20,6 +20,10 @@ use crate::transport::Transport;
 use crate::write_path_trace as trace;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+
+/// Applied entries between two `applied-digest` events (only written with
+/// an events file: the digest encodes the whole state machine).
+pub const DIGEST_EVERY: u64 = 100;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
@@ -530,6 +534,9 @@ impl NodeLoop {
             }
         };
         self.applied = e.index;
+        if e.index % DIGEST_EVERY == 0 && crate::events::enabled() {
+            self.emit_digest(e);
+        }
         if let Some(p) = self.pending_writes.remove(&e.index) {
             let out = if p.term != e.term {
                 // Another leader's entry took this index: ours was dropped,
@@ -563,6 +570,26 @@ impl NodeLoop {
             let _ = p.reply.send(out);
         }
         Ok(())
+    }
+
+    /// Reports a digest of the whole state machine after applying `e`: a
+    /// deterministic state machine fed the same committed entries is the
+    /// same on every replica at the same index (State Machine Safety), so
+    /// digests that differ at one index, across nodes or across restarts
+    /// of one node, mean some replica applied something else there. The
+    /// checkers compare them (`replicas-diverged`).
+    fn emit_digest(&self, e: &Entry) {
+        use std::hash::Hasher;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write(&self.kv.snapshot());
+        crate::events::emit(
+            "applied-digest",
+            &[
+                ("index", e.index.into()),
+                ("term", e.term.into()),
+                ("digest", format!("{:016x}", h.finish()).into()),
+            ],
+        );
     }
 
     fn serve_reads(&mut self) {

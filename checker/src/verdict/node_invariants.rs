@@ -2,6 +2,14 @@
 //! because it contradicts its committed log, or detects any other broken
 //! invariant, writes an `invariant` event. Each one is a finding that makes
 //! the run invalid: a correct node never sees one, whatever the faults.
+//!
+//! Besides, nodes report a digest of their whole state machine every so
+//! many applied entries (`applied-digest`). A deterministic state machine
+//! fed the same committed entries is the same at the same index on every
+//! replica, so two digests that differ at one index (two nodes, or one
+//! node before and after a restart) are a `replicas-diverged` finding:
+//! some replica applied something else there (State Machine Safety), even
+//! if no client read the difference.
 
 use super::node_events::read;
 use super::{Checker, CheckerResult, RunInput};
@@ -42,6 +50,8 @@ impl Checker for NodeInvariants {
                     })
             })
             .collect();
+        let mut findings = findings;
+        findings.extend(divergences(&ev.by_node));
         let details = json!({
             "count": findings.len(),
             "findings": findings.iter().take(FINDINGS_LISTED).collect::<Vec<_>>(),
@@ -73,9 +83,121 @@ impl Checker for NodeInvariants {
     }
 }
 
+/// One `replicas-diverged` finding per index at which the nodes'
+/// `applied-digest` events disagree, naming every digest seen there.
+fn divergences(by_node: &std::collections::BTreeMap<u64, Vec<Value>>) -> Vec<Value> {
+    use std::collections::BTreeMap;
+    // index -> digest -> the (node, term) that reported it
+    let mut seen: BTreeMap<u64, BTreeMap<String, Vec<(u64, u64)>>> = BTreeMap::new();
+    for (&node, list) in by_node {
+        for e in list.iter().filter(|e| e["event"] == "applied-digest") {
+            let (Some(index), Some(digest)) = (e["index"].as_u64(), e["digest"].as_str()) else {
+                continue;
+            };
+            let term = e["term"].as_u64().unwrap_or(0);
+            let at = seen
+                .entry(index)
+                .or_default()
+                .entry(digest.to_string())
+                .or_default();
+            if !at.contains(&(node, term)) {
+                at.push((node, term));
+            }
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, digests)| digests.len() > 1)
+        .map(|(index, digests)| {
+            let said: Vec<String> = digests
+                .iter()
+                .map(|(d, who)| {
+                    let nodes: Vec<String> =
+                        who.iter().map(|(n, t)| format!("n{n} (entry term {t})")).collect();
+                    format!("{} has {d}", nodes.join(", "))
+                })
+                .collect();
+            let first = digests.values().next().and_then(|w| w.first()).map_or(0, |w| w.0);
+            json!({
+                "event": "invariant",
+                "invariant": "replicas-diverged",
+                "node": first,
+                "index": index,
+                "digests": digests
+                    .iter()
+                    .map(|(d, who)| json!({"digest": d, "nodes": who.iter().map(|w| w.0).collect::<Vec<_>>()}))
+                    .collect::<Vec<_>>(),
+                "detail": format!(
+                    "the state machines differ after applying index {index}: {}",
+                    said.join("; ")
+                ),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn digest(index: u64, term: u64, d: &str) -> String {
+        format!("{{\"event\":\"applied-digest\",\"index\":{index},\"term\":{term},\"digest\":\"{d}\"}}\n")
+    }
+
+    fn check_files(files: &[(&str, String)]) -> CheckerResult {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("nodes")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join("nodes").join(name), text).unwrap();
+        }
+        NodeInvariants.check(&RunInput {
+            events: &[],
+            truncated: None,
+            dir: Some(dir.path()),
+        })
+    }
+
+    #[test]
+    fn replicas_whose_digests_differ_at_one_index_are_a_divergence_finding() {
+        let r = check_files(&[
+            (
+                "n1.events.jsonl",
+                digest(100, 2, "aa") + &digest(200, 3, "bb"),
+            ),
+            (
+                "n2.events.jsonl",
+                digest(100, 2, "aa") + &digest(200, 2, "cc"),
+            ),
+            ("n3.events.jsonl", digest(100, 2, "aa")),
+        ]);
+        assert_eq!(r.valid, Validity::Invalid, "{}", r.summary);
+        assert!(r.summary.contains("replicas-diverged"), "{}", r.summary);
+        assert!(r.summary.contains("index 200"), "{}", r.summary);
+        assert_eq!(r.details["count"], 1);
+    }
+
+    #[test]
+    fn one_node_that_applies_another_state_at_an_index_after_a_restart_diverges() {
+        let r = check_files(&[(
+            "n1.events.jsonl",
+            digest(100, 2, "aa") + "{\"event\":\"boot\"}\n" + &digest(100, 2, "ab"),
+        )]);
+        assert_eq!(r.valid, Validity::Invalid, "{}", r.summary);
+    }
+
+    #[test]
+    fn equal_digests_at_every_index_are_valid() {
+        let r = check_files(&[
+            (
+                "n1.events.jsonl",
+                digest(100, 2, "aa") + &digest(200, 3, "bb"),
+            ),
+            (
+                "n2.events.jsonl",
+                digest(100, 2, "aa") + &digest(200, 3, "bb"),
+            ),
+        ]);
+        assert_eq!(r.valid, Validity::Valid, "{}", r.summary);
+    }
 
     #[test]
     fn an_invariant_event_is_an_invalid_finding_naming_the_node() {

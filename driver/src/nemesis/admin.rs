@@ -1,5 +1,6 @@
 //! Faults through the target's admin calls: leadership transfer, and
-//! membership (remove a node, add it back as learner, then voter).
+//! membership (remove nodes, one or several at once, perhaps just after a
+//! leader change; add them back as learners, then voters).
 
 use super::schedule::{FaultOp, NemesisKind};
 use super::{Nemesis, NemesisCtx};
@@ -44,49 +45,166 @@ impl Nemesis for TransferNemesis {
     }
 }
 
-/// Removes a node through the admin API and adds it back as a voter.
+/// Removes nodes through the admin API, several at once if asked (perhaps
+/// right after a leader change), and adds them back as voters.
 #[derive(Default)]
 pub struct MembershipNemesis {
-    removed: Option<u64>,
+    /// Nodes whose removal may have happened, so they must be added back.
+    removed: Vec<u64>,
+}
+
+/// How long a transfer may take before the changes go anyway.
+const SUCCESSOR_WAIT: Duration = Duration::from_secs(2);
+
+/// Sends every request in `reqs` to the leader at the same moment; their
+/// outcomes, in order.
+async fn concurrently(ctx: &NemesisCtx, reqs: Vec<AdminReq>, budget: Duration) -> Vec<String> {
+    futures_util::future::join_all(reqs.into_iter().map(|r| ctx.admin(r, budget))).await
+}
+
+/// Whether an admin outcome means the change may have happened.
+fn may_have_happened(result: &str) -> bool {
+    result == "ok" || result.starts_with("unknown")
 }
 
 impl MembershipNemesis {
-    /// Adds the removed node back: as a learner first (a voter must catch
-    /// up before it counts in a quorum), then as a voter, retried until the
-    /// learner has caught up. A node that is still out stays recorded, so
-    /// teardown tries again.
-    async fn re_add(&mut self, ctx: &NemesisCtx) -> Value {
-        let Some(node) = self.removed else {
-            return json!({"node": null, "result": "nothing removed"});
+    /// Asks the leader to hand over, and waits until another node leads
+    /// (or [`SUCCESSOR_WAIT`] passed); what happened, for the history.
+    async fn hand_over(ctx: &NemesisCtx, leader: Option<u64>) -> Value {
+        let ids = ctx.ids();
+        let Some(from) = leader else {
+            return json!({"result": "no leader"});
         };
-        // A node may exit once removed; it comes back on its data dir.
-        let restarted = {
-            let mut c = ctx.cluster();
-            if c.check_exited(node).is_some() || c.state(node) == Some(NodeState::Down) {
-                c.start(node).is_ok()
-            } else {
-                false
+        let to = ids.iter().copied().find(|&i| i != from).unwrap_or(from);
+        let result = ctx
+            .admin(AdminReq::Transfer(to), Duration::from_secs(2))
+            .await;
+        let deadline = tokio::time::Instant::now() + SUCCESSOR_WAIT;
+        let successor = loop {
+            match ctx.leader().await {
+                Some(l) if l != from => break Some(l),
+                _ if tokio::time::Instant::now() >= deadline => break None,
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         };
-        let leader = ctx.leader().await.unwrap_or(node);
-        let addr = ctx
-            .net
-            .addr(leader, node)
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let learner = ctx
-            .admin(
-                AdminReq::AddLearner(node, addr.clone()),
-                Duration::from_secs(5),
-            )
-            .await;
-        let result = ctx
-            .admin(AdminReq::AddVoter(node, addr), Duration::from_secs(10))
-            .await;
-        if result == "ok" || result.starts_with("unknown") {
-            self.removed = None;
+        json!({"from": from, "to": to, "result": result, "successor": successor})
+    }
+
+    async fn remove(
+        ctx: &NemesisCtx,
+        node: u64,
+        also: &[u64],
+        transfer_first: bool,
+    ) -> (Vec<u64>, Value) {
+        let mut leader = ctx.leader().await;
+        let handed_over = if transfer_first {
+            let v = Self::hand_over(ctx, leader).await;
+            leader = v["successor"].as_u64().or(leader);
+            Some(v)
+        } else {
+            None
+        };
+        let ids = ctx.ids();
+        // The leader is never removed (its stand-in is the next node), and
+        // at least one voter stays.
+        let mut nodes: Vec<u64> = Vec::new();
+        for &n in std::iter::once(&node).chain(also) {
+            let n = if Some(n) == leader {
+                let pos = ids.iter().position(|&i| i == n).unwrap_or(0);
+                ids[(pos + 1) % ids.len()]
+            } else {
+                n
+            };
+            if !nodes.contains(&n) && Some(n) != leader && nodes.len() + 1 < ids.len() {
+                nodes.push(n);
+            }
         }
-        json!({"node": node, "restarted": restarted, "learner": learner, "result": result})
+        let results = concurrently(
+            ctx,
+            nodes.iter().map(|&n| AdminReq::Remove(n)).collect(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let removed: Vec<u64> = nodes
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| may_have_happened(r))
+            .map(|(&n, _)| n)
+            .collect();
+        let v = json!({
+            "node": nodes.first(),
+            "also": nodes.get(1..).unwrap_or_default(),
+            "leader": leader,
+            "handed_over": handed_over,
+            "results": results,
+            "result": results.first(),
+        });
+        (removed, v)
+    }
+
+    /// Adds the removed nodes back: as learners first (a voter must catch
+    /// up before it counts in a quorum), then as voters, retried until each
+    /// learner has caught up; the requests of all nodes at once. A node
+    /// that is still out stays recorded, so teardown tries again.
+    async fn re_add(&mut self, ctx: &NemesisCtx) -> Value {
+        if self.removed.is_empty() {
+            return json!({"node": null, "result": "nothing removed"});
+        }
+        let nodes = self.removed.clone();
+        // A node may exit once removed; it comes back on its data dir.
+        let restarted: Vec<bool> = {
+            let mut c = ctx.cluster();
+            nodes
+                .iter()
+                .map(|&node| {
+                    if c.check_exited(node).is_some() || c.state(node) == Some(NodeState::Down) {
+                        c.start(node).is_ok()
+                    } else {
+                        false
+                    }
+                })
+                .collect()
+        };
+        let leader = ctx.leader().await;
+        let addr = |node: u64| {
+            ctx.net
+                .addr(leader.unwrap_or(node), node)
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
+        let learners = concurrently(
+            ctx,
+            nodes
+                .iter()
+                .map(|&n| AdminReq::AddLearner(n, addr(n)))
+                .collect(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let results = concurrently(
+            ctx,
+            nodes
+                .iter()
+                .map(|&n| AdminReq::AddVoter(n, addr(n)))
+                .collect(),
+            Duration::from_secs(10),
+        )
+        .await;
+        self.removed = nodes
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| !may_have_happened(r))
+            .map(|(&n, _)| n)
+            .collect();
+        json!({
+            "node": nodes.first(),
+            "nodes": nodes,
+            "restarted": restarted,
+            "learner": learners.first(),
+            "learners": learners,
+            "result": results.first(),
+            "results": results,
+        })
     }
 }
 
@@ -97,23 +215,18 @@ impl Nemesis for MembershipNemesis {
     fn invoke<'a>(&'a mut self, ctx: &'a NemesisCtx, op: &'a FaultOp) -> BoxFuture<'a, Value> {
         Box::pin(async move {
             match op {
-                FaultOp::StartMembership { node } => {
-                    let leader = ctx.leader().await;
-                    let ids = ctx.ids();
-                    let node = if Some(*node) == leader {
-                        let pos = ids.iter().position(|i| i == node).unwrap_or(0);
-                        ids[(pos + 1) % ids.len()]
-                    } else {
-                        *node
-                    };
-                    let result = ctx
-                        .admin(AdminReq::Remove(node), Duration::from_secs(5))
-                        .await;
-                    // Only a removal that may have happened needs undoing.
-                    if result == "ok" || result.starts_with("unknown") {
-                        self.removed = Some(node);
+                FaultOp::StartMembership {
+                    node,
+                    also,
+                    transfer_first,
+                } => {
+                    let (removed, v) = Self::remove(ctx, *node, also, *transfer_first).await;
+                    for n in removed {
+                        if !self.removed.contains(&n) {
+                            self.removed.push(n);
+                        }
                     }
-                    json!({"node": node, "result": result})
+                    v
                 }
                 _ => self.re_add(ctx).await,
             }
@@ -121,7 +234,7 @@ impl Nemesis for MembershipNemesis {
     }
     fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if self.removed.is_some() {
+            if !self.removed.is_empty() {
                 let v = self.re_add(ctx).await;
                 tracing::info!("membership teardown: {v}");
             }

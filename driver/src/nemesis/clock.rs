@@ -100,7 +100,7 @@ fn age_s(cluster: &Mutex<Cluster>, id: u64) -> f64 {
 
 /// Sets node `id`'s clock to `f(current setting, age)`; the value for the
 /// history.
-fn change(
+pub(crate) fn change(
     clocks: &Clocks,
     cluster: &Mutex<Cluster>,
     id: u64,

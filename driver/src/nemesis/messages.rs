@@ -1,6 +1,7 @@
 //! The message-fault nemesis: on chosen links, raft-node's peer messages
 //! are duplicated, reordered, delayed, and replayed from earlier
-//! connections after the proxy resets a connection (see
+//! connections after the proxy resets a connection, and log appends may
+//! lag behind heartbeats (see
 //! [`crate::net::messages`]); etcd's HTTP peer connections get what a
 //! byte stream allows, chunk stalls and resets. Only the message layer of
 //! the links is touched, so partitions and slowness stay as they are.
@@ -26,6 +27,9 @@ const DELAYS_MS: [u64; 3] = [50, 200, 600];
 const REPLAYS: [u32; 3] = [4, 16, 32];
 /// Mean lifetime of a faulted connection.
 const RESETS_MS: [u64; 3] = [500, 1500, 3000];
+/// How long AppendEntries lag behind heartbeats when they do (a heartbeat
+/// is 100 ms, an election timeout 1 s, by default).
+const APPEND_LAGS_MS: [u64; 3] = [100, 300, 800];
 
 /// Draws a seeded `start-messages`: the links (every one, those out of a
 /// node, or those into a node) and the chances and sizes of each fault.
@@ -54,6 +58,11 @@ pub fn draw_start(nodes: &[u64], rng: &mut SmallRng) -> FaultOp {
             delay_ms: *DELAYS_MS.choose(rng).expect("non-empty"),
             replay: *REPLAYS.choose(rng).expect("non-empty"),
             reset_ms: *RESETS_MS.choose(rng).expect("non-empty"),
+            append_lag_ms: if rng.gen_bool(0.4) {
+                *APPEND_LAGS_MS.choose(rng).expect("non-empty")
+            } else {
+                0
+            },
             seed: rng.gen(),
         },
     }
@@ -164,6 +173,7 @@ mod tests {
                 delay_ms: 50,
                 replay: 4,
                 reset_ms: 1000,
+                append_lag_ms: 0,
                 seed: 3,
             },
         }

@@ -9,7 +9,9 @@
 //!   writes it can append but not commit; the others elect a new leader and
 //!   commit; then it comes back (optionally after a crash and restart on
 //!   its disk) holding entries nobody else has, which must be overwritten,
-//!   never committed.
+//!   never committed. Its clocks may be slowed to a crawl meanwhile (a
+//!   zombie that goes on serving its clients), and it may crash again just
+//!   after it is back, while its overwritten suffix is on its disk.
 //! - `leader-churn`: several elections in a row with writes in flight: the
 //!   leader of the moment is cut off, paused, killed or asked to hand over,
 //!   briefly, again and again.
@@ -46,7 +48,19 @@ pub enum LeaderFault {
     Pause,
     /// Ask it to hand leadership to another node (targets with transfer).
     Transfer,
+    /// Cut it off from every other node and slow its clocks to a crawl
+    /// ([`ZOMBIE_RATE`]): its timers stop, so it never notices that it
+    /// lost its quorum and goes on answering the clients that still reach
+    /// it, as a leader in a VM or GC pause that the network does not see
+    /// would. Its clocks come back to real time when it is undone. Needs
+    /// the clocks of the machine (runs with `clock`); without them it is
+    /// an isolation.
+    Zombie,
 }
+
+/// How fast a zombie leader's clocks run: its election timeout (1 s)
+/// takes 50 s, longer than any hold.
+pub const ZOMBIE_RATE: f64 = 0.02;
 
 impl LeaderFault {
     fn name(self) -> &'static str {
@@ -55,6 +69,7 @@ impl LeaderFault {
             LeaderFault::Kill => "kill",
             LeaderFault::Pause => "pause",
             LeaderFault::Transfer => "transfer",
+            LeaderFault::Zombie => "zombie",
         }
     }
 }
@@ -83,6 +98,7 @@ enum Plan {
         fault: LeaderFault,
         hold_ms: u64,
         crash: bool,
+        crash_after_ms: Option<u64>,
     },
     Churn {
         steps: Vec<ChurnStep>,
@@ -98,6 +114,8 @@ enum Undo {
     Restart(u64),
     /// Resume this node.
     Resume(u64),
+    /// Set this node's clocks back to real time.
+    Clock(u64),
 }
 
 /// What the scenario task shares with its nemesis.
@@ -142,6 +160,14 @@ impl Shared {
                     let _ = self.ctx.cluster().resume(n);
                     done.push(format!("resumed n{n}"));
                 }
+                Undo::Clock(n) => {
+                    if let Some(clocks) = self.ctx.machine.clocks.as_ref() {
+                        let set = super::clock::change(clocks, &self.ctx.cluster, n, |_, _| {
+                            crate::machine::clocks::ClockSetting::TRUE
+                        });
+                        done.push(format!("n{n}'s clocks back to real time: {set}"));
+                    }
+                }
             }
         }
         done
@@ -172,6 +198,25 @@ impl Shared {
                 let paused = self.ctx.cluster().pause(leader).is_ok();
                 self.push_undo(Undo::Resume(leader));
                 format!("paused n{leader}: {paused}")
+            }
+            LeaderFault::Zombie => {
+                // The clock first: cut off with running timers, it would
+                // step down within an election timeout.
+                let slowed = self.ctx.machine.clocks.as_ref().map(|clocks| {
+                    super::clock::change(clocks, &self.ctx.cluster, leader, |s, age| {
+                        s.with_rate(age, ZOMBIE_RATE)
+                    })
+                });
+                if slowed.is_some() {
+                    self.push_undo(Undo::Clock(leader));
+                }
+                self.isolate(leader);
+                match slowed {
+                    Some(v) => format!("isolated n{leader} with its clocks at x{ZOMBIE_RATE}: {v}"),
+                    None => format!(
+                        "isolated n{leader} (no clocks to slow: the nodes run without libfaketime)"
+                    ),
+                }
             }
             LeaderFault::Transfer => {
                 let ids = self.ctx.ids();
@@ -252,6 +297,7 @@ async fn deposed(
     fault: LeaderFault,
     hold_ms: u64,
     crash: bool,
+    crash_after_ms: Option<u64>,
     stop: &mut watch::Receiver<bool>,
 ) {
     let Some(leader) = leader_soon(s, stop).await else {
@@ -276,6 +322,20 @@ async fn deposed(
     }
     let undone = s.undo_all();
     s.log(json!({"step": "the deposed leader is back", "node": leader, "successor": successor, "undone": undone}));
+    let Some(after) = crash_after_ms else {
+        return;
+    };
+    if !wait(after, stop).await {
+        return;
+    }
+    // Its suffix was just overwritten (or is being, entry batch by batch):
+    // what it recovers from disk now must be the new log, never the old
+    // suffix back.
+    let mut c = s.ctx.cluster();
+    let killed = c.kill(leader).is_ok();
+    let restarted = c.start(leader).map_err(|e| format!("{e:#}"));
+    drop(c);
+    s.log(json!({"step": "crashed and restarted the returned leader", "node": leader, "after_ms": after, "killed": killed, "restarted": restarted.is_ok()}));
 }
 
 async fn churn(s: &Shared, steps: &[ChurnStep], stop: &mut watch::Receiver<bool>) {
@@ -339,10 +399,12 @@ impl ScenarioNemesis {
                 fault,
                 hold_ms,
                 crash,
+                crash_after_ms,
             } => Plan::Deposed {
                 fault: *fault,
                 hold_ms: *hold_ms,
                 crash: *crash,
+                crash_after_ms: *crash_after_ms,
             },
             FaultOp::StartLeaderChurn { steps } => Plan::Churn {
                 steps: steps.clone(),
@@ -384,7 +446,8 @@ impl ScenarioNemesis {
                     fault,
                     hold_ms,
                     crash,
-                } => deposed(&s, fault, hold_ms, crash, &mut stop_rx).await,
+                    crash_after_ms,
+                } => deposed(&s, fault, hold_ms, crash, crash_after_ms, &mut stop_rx).await,
                 Plan::Churn { steps } => churn(&s, &steps, &mut stop_rx).await,
             }
         });

@@ -356,10 +356,21 @@ pub enum FaultOp {
     },
     /// Observe who leads after the transfer.
     StopTransfer,
-    /// Remove `node` (another one if it leads) from the configuration.
+    /// Remove `node` (another one if it leads) from the configuration,
+    /// with the nodes of `also` at the same moment (concurrent changes, of
+    /// which a correct target takes one at a time), perhaps right after a
+    /// leader change.
     StartMembership {
         /// Node to remove.
         node: u64,
+        /// More nodes to remove concurrently (never the leader, never all).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also: Vec<u64>,
+        /// Ask the leader to hand over first, and send the changes to its
+        /// successor the moment it leads, before it committed anything of
+        /// its term.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        transfer_first: bool,
     },
     /// Add the removed node back as a voter.
     StopMembership,
@@ -403,6 +414,11 @@ pub enum FaultOp {
         hold_ms: u64,
         /// Crash and restart it (from its disk) before it comes back.
         crash: bool,
+        /// Crash and restart it again this long after it is back: its log
+        /// has just had its suffix overwritten, and it recovers from disk
+        /// what the overwrite left.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        crash_after_ms: Option<u64>,
     },
     /// Undo what the deposed-leader scenario still has in effect.
     StopDeposedLeader,
@@ -574,7 +590,15 @@ impl FaultOp {
                 change: change.clone(),
             },
             FaultOp::StartTransfer { to } => FaultOp::StartTransfer { to: f(*to) },
-            FaultOp::StartMembership { node } => FaultOp::StartMembership { node: f(*node) },
+            FaultOp::StartMembership {
+                node,
+                also,
+                transfer_first,
+            } => FaultOp::StartMembership {
+                node: f(*node),
+                also: also.iter().map(|&i| f(i)).collect(),
+                transfer_first: *transfer_first,
+            },
             FaultOp::StartVoteCrash {
                 node,
                 restart_after_ms,
@@ -621,7 +645,11 @@ impl FaultOp {
             FaultOp::StartLaggingLeader {
                 lag_ms, elect_ms, ..
             } => lag_ms + elect_ms + 1_000,
-            FaultOp::StartDeposedLeader { hold_ms, .. } => hold_ms + 1_500,
+            FaultOp::StartDeposedLeader {
+                hold_ms,
+                crash_after_ms,
+                ..
+            } => hold_ms + crash_after_ms.unwrap_or(0) + 1_500,
             FaultOp::StartLeaderChurn { steps } => {
                 steps.iter().map(|s| s.hold_ms + s.gap_ms).sum::<u64>() + 1_000
             }
@@ -790,9 +818,19 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
         NemesisKind::LeaderTransfer => FaultOp::StartTransfer {
             to: *nodes.choose(rng).expect("non-empty"),
         },
-        NemesisKind::Membership => FaultOp::StartMembership {
-            node: *nodes.choose(rng).expect("non-empty"),
-        },
+        NemesisKind::Membership => {
+            let node = *nodes.choose(rng).expect("non-empty");
+            let others: Vec<u64> = nodes.iter().copied().filter(|&n| n != node).collect();
+            let also = match others.choose(rng) {
+                Some(&n) if rng.gen_bool(0.5) => vec![n],
+                _ => Vec::new(),
+            };
+            FaultOp::StartMembership {
+                node,
+                also,
+                transfer_first: spec.caps.leader_transfer && rng.gen_bool(0.3),
+            }
+        }
         NemesisKind::VoteCrash => {
             // Short: a candidate of the same term must still be asking when
             // the node comes back (the first restart also waits until every
@@ -818,19 +856,30 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
             .expect("non-empty"),
             elect_ms: rng.gen_range(2_500..=4_000),
         },
-        NemesisKind::DeposedLeader => FaultOp::StartDeposedLeader {
-            fault: if rng.gen_bool(0.7) {
+        NemesisKind::DeposedLeader => {
+            // A zombie needs clocks to slow: runs with the clock fault have
+            // them on every node.
+            let fault = if spec.kinds.contains(&NemesisKind::Clock) && rng.gen_bool(0.5) {
+                LeaderFault::Zombie
+            } else if rng.gen_bool(0.7) {
                 LeaderFault::Isolate
             } else {
                 LeaderFault::Pause
-            },
-            hold_ms: rng.gen_range(2_500..=5_000),
-            crash: rng.gen_bool(0.4),
-        },
+            };
+            FaultOp::StartDeposedLeader {
+                fault,
+                hold_ms: rng.gen_range(2_500..=5_000),
+                crash: rng.gen_bool(0.4),
+                crash_after_ms: rng.gen_bool(0.4).then(|| rng.gen_range(50..=1_500)),
+            }
+        }
         NemesisKind::LeaderChurn => {
             let mut faults = vec![LeaderFault::Isolate, LeaderFault::Pause, LeaderFault::Kill];
             if spec.caps.leader_transfer {
                 faults.push(LeaderFault::Transfer);
+            }
+            if spec.kinds.contains(&NemesisKind::Clock) {
+                faults.push(LeaderFault::Zombie);
             }
             let steps = (0..rng.gen_range(3..=6))
                 .map(|_| ChurnStep {

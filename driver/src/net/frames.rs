@@ -212,6 +212,35 @@ pub fn frame_field(frame: &[u8]) -> Option<u8> {
 /// `raftpb.RaftMessage.append_entries`.
 pub const APPEND_ENTRIES: u8 = 1;
 
+/// `raftpb.AppendEntriesRequest` read for its heartbeat flag only.
+#[derive(Clone, PartialEq, prost::Message)]
+struct HeartbeatFlag {
+    #[prost(bool, tag = "7")]
+    heartbeat: bool,
+}
+
+/// `raftpb.RaftMessage` read for its AppendEntries' heartbeat flag only.
+#[derive(Clone, PartialEq, prost::Message)]
+struct AppendOnly {
+    #[prost(message, optional, tag = "1")]
+    append_entries: Option<HeartbeatFlag>,
+}
+
+/// Whether a whole frame is an AppendEntries that is not a heartbeat (it
+/// carries entries, or probes for where the follower's log matches).
+pub fn frame_is_log_append(frame: &[u8]) -> bool {
+    if frame_field(frame) != Some(APPEND_ENTRIES) {
+        return false;
+    }
+    let Some(body) = frame.get(4..) else {
+        return false;
+    };
+    <AppendOnly as prost::Message>::decode(body)
+        .ok()
+        .and_then(|m| m.append_entries)
+        .is_some_and(|a| !a.heartbeat)
+}
+
 /// Any message of `raftpb.RaftMessage`, read for its header only: prost
 /// skips the other fields (entries included) without copying them.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -292,6 +321,34 @@ pub(crate) mod tests {
         let mut b = (m.encoded_len() as u32).to_be_bytes().to_vec();
         m.encode(&mut b).unwrap();
         b
+    }
+
+    /// A heartbeat (an AppendEntries with the flag) whose prev_log_index is `n`.
+    pub fn heartbeat(n: u64) -> Vec<u8> {
+        let msg = Msg::AppendEntries(AppendEntriesRequest {
+            header: Some(Header {
+                cluster_id: 1,
+                from: 1,
+                to: 2,
+                term: 3,
+            }),
+            prev_log_index: n,
+            heartbeat: true,
+            ..Default::default()
+        });
+        let m = RaftMessage { msg: Some(msg) };
+        let mut b = (m.encoded_len() as u32).to_be_bytes().to_vec();
+        m.encode(&mut b).unwrap();
+        b
+    }
+
+    #[test]
+    fn log_appends_are_told_from_heartbeats_and_other_messages() {
+        assert!(frame_is_log_append(&frame(5, false)));
+        assert!(!frame_is_log_append(&heartbeat(5)));
+        assert!(!frame_is_log_append(&frame(5, true)));
+        assert!(!frame_is_log_append(&[0, 0, 0, 2, 0xff, 0xff]));
+        assert!(!frame_is_log_append(&[]));
     }
 
     /// The `n` of each frame in a peer stream (magic first), decoding every

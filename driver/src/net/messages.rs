@@ -8,7 +8,7 @@
 //! Everything here is driven by the caller's clock and a seeded generator,
 //! so it is tested without sleeping.
 
-use super::frames::{frame_field, frame_term, APPEND_ENTRIES};
+use super::frames::{frame_field, frame_is_log_append, frame_term, APPEND_ENTRIES};
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::seq::index;
@@ -40,9 +40,24 @@ pub struct MessageFaults {
     /// Mean lifetime of a peer connection before the proxy resets it, so
     /// that the node reconnects and replays happen (0: never reset).
     pub reset_ms: u64,
+    /// Every AppendEntries that is not a heartbeat (entries, probes) is held
+    /// this long, in order, while heartbeats, votes and answers pass: the
+    /// log moves slowly while leadership and reads are confirmed at full
+    /// speed, so a commit index learnt by heartbeat runs ahead of the log
+    /// and a new leader's first entry is slow to commit (0: off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub append_lag_ms: u64,
     /// Seeds the draws (with the link and the connection).
     pub seed: u64,
 }
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// Bytes of lagging AppendEntries one connection holds; beyond that they
+/// pass (a bound on memory, not a fault).
+const MAX_LAGGING_BYTES: usize = 64 << 20;
 
 /// The last frames of a link kept for replay.
 pub const RECENT_FRAMES: usize = 32;
@@ -64,6 +79,8 @@ pub struct MessageCounts {
     replayed: AtomicU64,
     replayed_appends: AtomicU64,
     replayed_older_term: AtomicU64,
+    lagged_appends: AtomicU64,
+    replayed_connections: AtomicU64,
     resets: AtomicU64,
     stalled_chunks: AtomicU64,
 }
@@ -84,6 +101,13 @@ pub struct MessageTally {
     /// Of the replayed frames, those of a term older than the newest the
     /// link kept.
     pub replayed_older_term: u64,
+    /// AppendEntries held back by the append lag.
+    #[serde(default)]
+    pub lagged_appends: u64,
+    /// Opaque connections (raft-node's snapshot calls) sent again whole,
+    /// late, on a new connection.
+    #[serde(default)]
+    pub replayed_connections: u64,
     /// Connections the proxy reset (peer streams and etcd's HTTP).
     pub resets: u64,
     /// etcd HTTP chunks held for `delay_ms` (with every chunk behind them).
@@ -105,6 +129,10 @@ pub enum Count {
     ReplayedAppends,
     /// See [`MessageTally::replayed_older_term`].
     ReplayedOlderTerm,
+    /// See [`MessageTally::lagged_appends`].
+    LaggedAppends,
+    /// See [`MessageTally::replayed_connections`].
+    ReplayedConnections,
     /// See [`MessageTally::resets`].
     Resets,
     /// See [`MessageTally::stalled_chunks`].
@@ -121,6 +149,8 @@ impl MessageCounts {
             Count::Replayed => &self.replayed,
             Count::ReplayedAppends => &self.replayed_appends,
             Count::ReplayedOlderTerm => &self.replayed_older_term,
+            Count::LaggedAppends => &self.lagged_appends,
+            Count::ReplayedConnections => &self.replayed_connections,
             Count::Resets => &self.resets,
             Count::StalledChunks => &self.stalled_chunks,
         };
@@ -137,6 +167,8 @@ impl MessageCounts {
             replayed: r(&self.replayed),
             replayed_appends: r(&self.replayed_appends),
             replayed_older_term: r(&self.replayed_older_term),
+            lagged_appends: r(&self.lagged_appends),
+            replayed_connections: r(&self.replayed_connections),
             resets: r(&self.resets),
             stalled_chunks: r(&self.stalled_chunks),
         }
@@ -153,6 +185,8 @@ impl MessageTally {
             replayed: self.replayed - earlier.replayed,
             replayed_appends: self.replayed_appends - earlier.replayed_appends,
             replayed_older_term: self.replayed_older_term - earlier.replayed_older_term,
+            lagged_appends: self.lagged_appends - earlier.lagged_appends,
+            replayed_connections: self.replayed_connections - earlier.replayed_connections,
             resets: self.resets - earlier.resets,
             stalled_chunks: self.stalled_chunks - earlier.stalled_chunks,
         }
@@ -167,6 +201,8 @@ impl MessageTally {
             replayed: self.replayed + o.replayed,
             replayed_appends: self.replayed_appends + o.replayed_appends,
             replayed_older_term: self.replayed_older_term + o.replayed_older_term,
+            lagged_appends: self.lagged_appends + o.lagged_appends,
+            replayed_connections: self.replayed_connections + o.replayed_connections,
             resets: self.resets + o.resets,
             stalled_chunks: self.stalled_chunks + o.stalled_chunks,
         }
@@ -298,6 +334,10 @@ struct Held {
 pub struct Faulter {
     rng: SmallRng,
     held: Vec<Held>,
+    /// AppendEntries held by the append lag, oldest first, with when each
+    /// goes (the same lag for all, so they leave in order).
+    lagging: VecDeque<(Bytes, Instant)>,
+    lagging_bytes: usize,
 }
 
 impl Faulter {
@@ -306,6 +346,8 @@ impl Faulter {
         Faulter {
             rng,
             held: Vec::new(),
+            lagging: VecDeque::new(),
+            lagging_bytes: 0,
         }
     }
 
@@ -316,12 +358,13 @@ impl Faulter {
 
     /// Frames held back now.
     pub fn held(&self) -> usize {
-        self.held.len()
+        self.held.len() + self.lagging.len()
     }
 
     /// When the next held frame is due, if any.
     pub fn next_due(&self) -> Option<Instant> {
-        self.held.iter().map(|h| h.until).min()
+        let lag = self.lagging.front().map(|(_, at)| *at);
+        self.held.iter().map(|h| h.until).chain(lag).min()
     }
 
     /// Takes one frame read at `now`: appends to `out` the frames to send
@@ -335,6 +378,16 @@ impl Faulter {
         out: &mut Vec<Bytes>,
     ) {
         self.release_due(now, counts, out);
+        if f.append_lag_ms > 0
+            && self.lagging_bytes + frame.len() <= MAX_LAGGING_BYTES
+            && frame_is_log_append(&frame)
+        {
+            counts.add(Count::LaggedAppends, 1);
+            self.lagging_bytes += frame.len();
+            let due = now + Duration::from_millis(f.append_lag_ms);
+            self.lagging.push_back((frame, due));
+            return;
+        }
         let dup = self.rng.gen_bool(f.duplicate.clamp(0.0, 1.0));
         let fate: f64 = self.rng.gen();
         let room = self.held.len() < MAX_HELD;
@@ -387,12 +440,23 @@ impl Faulter {
 
     /// Releases, in the order they were held, the frames due by `now`.
     pub fn release_due(&mut self, now: Instant, counts: &MessageCounts, out: &mut Vec<Bytes>) {
+        self.release_lagging(|due| due <= now, out);
         self.release_where(|h| h.until <= now, counts, out);
     }
 
     /// Releases every held frame (the faults were switched off).
     pub fn drain(&mut self, counts: &MessageCounts, out: &mut Vec<Bytes>) {
+        self.release_lagging(|_| true, out);
         self.release_where(|_| true, counts, out);
+    }
+
+    /// Releases lagging AppendEntries from the oldest while `go(due)`.
+    fn release_lagging(&mut self, go: impl Fn(Instant) -> bool, out: &mut Vec<Bytes>) {
+        while self.lagging.front().is_some_and(|(_, due)| go(*due)) {
+            let (frame, _) = self.lagging.pop_front().expect("checked");
+            self.lagging_bytes -= frame.len();
+            out.push(frame);
+        }
     }
 
     fn release_where(
@@ -450,6 +514,7 @@ mod tests {
             delay_ms: 100,
             replay: 0,
             reset_ms: 0,
+            append_lag_ms: 0,
             seed: 1,
         }
     }
@@ -480,6 +545,40 @@ mod tests {
         faulter.release_due(start + Duration::from_secs(3600), counts, &mut out);
         assert_eq!(faulter.held(), 0);
         out.iter().map(n_of).collect()
+    }
+
+    #[test]
+    fn log_appends_lag_in_order_while_heartbeats_and_votes_pass() {
+        use crate::net::frames::tests::heartbeat;
+        let counts = MessageCounts::default();
+        let f = MessageFaults {
+            append_lag_ms: 100,
+            ..faults()
+        };
+        let mut faulter = Faulter::new(SmallRng::seed_from_u64(1));
+        let start = Instant::now();
+        let mut out = Vec::new();
+        let frames: [Bytes; 5] = [
+            frame(0, false).into(),
+            heartbeat(1).into(),
+            frame(2, true).into(),
+            frame(3, false).into(),
+            heartbeat(4).into(),
+        ];
+        for (i, fr) in frames.into_iter().enumerate() {
+            let at = start + Duration::from_millis(i as u64);
+            faulter.on_frame(&f, fr, at, &counts, &mut out);
+        }
+        assert_eq!(out.iter().map(n_of).collect::<Vec<_>>(), vec![1, 2, 4]);
+        assert_eq!(faulter.next_due(), Some(start + Duration::from_millis(100)));
+        out.clear();
+        faulter.release_due(start + Duration::from_millis(100), &counts, &mut out);
+        assert_eq!(out.iter().map(n_of).collect::<Vec<_>>(), vec![0]);
+        out.clear();
+        faulter.drain(&counts, &mut out);
+        assert_eq!(out.iter().map(n_of).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(faulter.held(), 0);
+        assert_eq!(counts.tally().lagged_appends, 2);
     }
 
     #[test]

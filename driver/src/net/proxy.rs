@@ -247,6 +247,48 @@ struct Direction {
     /// What the connection carries, told by the forward direction's first
     /// bytes (the backward one only reads it).
     kind: Arc<OnceLock<StreamKind>>,
+    /// Where the connection goes (a replay of it opens another).
+    upstream: SocketAddr,
+}
+
+/// Most bytes of an opaque connection kept to replay it whole; a longer
+/// one is not replayed.
+const MAX_REPLAYED_CONNECTION: usize = 4 << 20;
+
+/// Sends the forward bytes of a finished connection again, on a new one,
+/// after `after`: the target takes a late duplicate of every request the
+/// connection carried (for raft-node, an InstallSnapshot that arrives
+/// after the follower moved past it). Its answers are read and dropped.
+/// Nothing is sent if the link is cut or its message faults are off by
+/// then.
+async fn replay_connection(
+    bytes: Vec<u8>,
+    after: Duration,
+    upstream: SocketAddr,
+    state: watch::Receiver<LinkState>,
+    shared: Arc<Shared>,
+) {
+    tokio::time::sleep(after).await;
+    {
+        let s = state.borrow();
+        if s.faults.messages.is_none() || s.faults.held() {
+            return;
+        }
+    }
+    let Ok(Ok(mut c)) =
+        tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(upstream)).await
+    else {
+        return;
+    };
+    shared.stats.messages.add(Count::ReplayedConnections, 1);
+    let _ = c.set_nodelay(true);
+    let talk = async {
+        c.write_all(&bytes).await?;
+        let mut sink = vec![0u8; CHUNK];
+        while c.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), talk).await;
 }
 
 async fn serve_connection(
@@ -275,6 +317,7 @@ async fn serve_connection(
         shared: shared.clone(),
         seed,
         kind: kind.clone(),
+        upstream,
     };
     let forward = pump(in_r, out_w, dir(seed), epoch, true);
     let backward = pump(out_r, in_w, dir(seed ^ 1), epoch, false);
@@ -430,6 +473,9 @@ async fn read_forward(
     let mut splitter = FrameSplitter::default();
     let mut faulter: Option<Faulter> = None;
     let mut reset_at: Option<Instant> = None;
+    // The bytes of an opaque connection (raft-node's snapshot calls) while
+    // replays are on, to send it again whole once it ends.
+    let mut opaque: Option<Vec<u8>> = Some(Vec::new());
     let mut pieces = Vec::new();
     let mut frames = Vec::new();
     let mut buf = vec![0u8; CHUNK];
@@ -471,11 +517,41 @@ async fn read_forward(
                             }
                         }
                         let _ = out.send(bytes, slow, extra).await;
+                        let replayed = match (messages, faulter.as_mut(), opaque.take()) {
+                            (Some(m), Some(f), Some(log))
+                                if m.replay > 0
+                                    && !log.is_empty()
+                                    && splitter.kind() == Some(StreamKind::Other) =>
+                            {
+                                Some((log, lifetime(m.reset_ms.max(500), f.rng())))
+                            }
+                            _ => None,
+                        };
+                        if let Some((log, after)) = replayed {
+                            tokio::spawn(replay_connection(
+                                log,
+                                after,
+                                dir.upstream,
+                                dir.state.clone(),
+                                dir.shared.clone(),
+                            ));
+                        }
                         return;
                     }
                     splitter.push(&buf[..n], messages.is_some(), &mut pieces);
                     if let Some(k) = splitter.kind() {
                         let _ = dir.kind.set(k);
+                    }
+                    // Kept only while the connection may still be replayed:
+                    // opaque, faulted from its start, and not too long.
+                    opaque = opaque.filter(|log| {
+                        messages.is_some()
+                            && splitter.kind() != Some(StreamKind::RaftFrames)
+                            && splitter.kind() != Some(StreamKind::Http1)
+                            && log.len() + n <= MAX_REPLAYED_CONNECTION
+                    });
+                    if let Some(log) = opaque.as_mut() {
+                        log.extend_from_slice(&buf[..n]);
                     }
                     for p in pieces.drain(..) {
                         match p {
@@ -777,6 +853,7 @@ mod tests {
             delay_ms: 50,
             replay: 0,
             reset_ms: 0,
+            append_lag_ms: 0,
             seed: 9,
         }
     }

@@ -27,6 +27,10 @@ use tonic::transport::Channel;
 /// raft-node.
 pub struct RaftTarget;
 
+/// Applied entries between snapshots in the driver's runs (raft-node's
+/// own default, 10,000, is a few runs' worth of writes).
+pub const SNAPSHOT_EVERY: u64 = 1_000;
+
 /// The exit code of a raft-node that a failpoint crashed.
 pub const FAILPOINT_EXIT_CODE: i32 = 86;
 
@@ -259,6 +263,17 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     // node reports its role changes and broken invariants in its events
     // file for the checkers.
     let mut flags = vec!["--test-hooks".to_string()];
+    // Snapshots taken often, so that runs send InstallSnapshot to nodes
+    // that were away (a follower behind the compacted log), unless asked
+    // otherwise with --node-arg.
+    if !spec
+        .options
+        .node_args
+        .iter()
+        .any(|a| a.starts_with("--snapshot-every"))
+    {
+        flags.extend(["--snapshot-every".to_string(), SNAPSHOT_EVERY.to_string()]);
+    }
     flags.extend(node_flags(&spec.options));
     let events_dir = dir.join("nodes");
     let base = command_line(flags);

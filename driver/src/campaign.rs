@@ -142,9 +142,10 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 pub const DEFAULT_SETS: &[&str] = &[
     "all",
     // Elections and leadership: lagging candidates, deposed leaders with
-    // entries nobody else has, churn, with log appends that lag behind
-    // heartbeats (commit indexes and logs out of step across elections).
-    "partition+kill+pause+lagging-leader+deposed-leader+leader-churn+messages",
+    // entries nobody else has (zombies among them, clocks stalled), churn,
+    // with log appends that lag behind heartbeats (commit indexes and logs
+    // out of step across elections), and clocks that drift.
+    "partition+kill+pause+lagging-leader+deposed-leader+leader-churn+messages+clock",
     // Votes, configuration and hand-overs under crashes and slow links:
     // concurrent membership changes, changes right after a hand-over.
     "kill+pause+slow+vote-crash+membership+leader-transfer+messages",

@@ -859,16 +859,23 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
         NemesisKind::DeposedLeader => {
             // A zombie needs clocks to slow: runs with the clock fault have
             // them on every node.
-            let fault = if spec.kinds.contains(&NemesisKind::Clock) && rng.gen_bool(0.5) {
+            let fault = if spec.kinds.contains(&NemesisKind::Clock) && rng.gen_bool(0.7) {
                 LeaderFault::Zombie
             } else if rng.gen_bool(0.7) {
                 LeaderFault::Isolate
             } else {
                 LeaderFault::Pause
             };
+            // A zombie holds longer: its clients notice it only by their
+            // writes' timeouts, and the others need an election first.
+            let hold_ms = if fault == LeaderFault::Zombie {
+                rng.gen_range(4_000..=8_000)
+            } else {
+                rng.gen_range(2_500..=5_000)
+            };
             FaultOp::StartDeposedLeader {
                 fault,
-                hold_ms: rng.gen_range(2_500..=5_000),
+                hold_ms,
                 crash: rng.gen_bool(0.4),
                 crash_after_ms: rng.gen_bool(0.4).then(|| rng.gen_range(50..=1_500)),
             }

@@ -146,9 +146,11 @@ pub const DEFAULT_SETS: &[&str] = &[
     // with log appends that lag behind heartbeats (commit indexes and logs
     // out of step across elections), and clocks that drift.
     "partition+kill+pause+lagging-leader+deposed-leader+leader-churn+messages+clock",
-    // Votes, configuration and hand-overs under crashes and slow links:
-    // concurrent membership changes, changes right after a hand-over.
-    "kill+pause+slow+vote-crash+membership+leader-transfer+messages",
+    // Votes, configuration and hand-overs under crashes, cuts and slow
+    // links: concurrent membership changes (a cut leader that takes two at
+    // once leaves a majority of the old configuration free to elect),
+    // changes right after a hand-over.
+    "partition+kill+pause+slow+vote-crash+membership+leader-transfer+messages",
     // Faults of the machine: unsynced writes lost by power cuts, clocks
     // that drift and jump, zombie leaders whose clocks stall while they are
     // cut off, with the crashes at hard moments, cuts of the leader and

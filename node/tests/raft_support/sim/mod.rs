@@ -319,6 +319,9 @@ impl Sim {
     }
 
     fn tick(&mut self, id: NodeId) {
+        if self.stalled(id) {
+            return;
+        }
         if let Some(r) = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) {
             r.tick();
         }

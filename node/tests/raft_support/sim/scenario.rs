@@ -23,14 +23,29 @@ pub enum Scenario {
         next_at: u64,
     },
     /// The leader cut off while it takes writes nobody else gets, then let
-    /// back after the others elected a new leader and moved on.
-    DeposedLeaderReturns { old: NodeId, back_at: u64 },
+    /// back after the others elected a new leader and moved on. A zombie
+    /// does not tick meanwhile (its clock stalled, as the driver's zombie
+    /// leader's does): it never notices it lost its quorum and goes on
+    /// taking reads.
+    DeposedLeaderReturns {
+        old: NodeId,
+        back_at: u64,
+        zombie: bool,
+    },
     /// Leader after leader, each cut off soon after it is found, with
     /// writes in flight.
     LeaderChurn { rounds_left: u32, next_at: u64 },
 }
 
 impl Sim {
+    /// Whether `id` is a zombie leader now, whose ticks do not come.
+    pub(super) fn stalled(&self, id: NodeId) -> bool {
+        matches!(
+            self.scenario,
+            Some(Scenario::DeposedLeaderReturns { old, zombie: true, .. }) if old == id
+        )
+    }
+
     /// Starts a random compound fault, if the cluster has a leader.
     pub(super) fn start_scenario(&mut self) {
         let Some(leader) = self.pick(&self.leaders()) else {
@@ -60,6 +75,9 @@ impl Sim {
                 Scenario::DeposedLeaderReturns {
                     old: leader,
                     back_at: self.now + self.rng.gen_range(40..120),
+                    // Only where clocks may drift: the lease suite assumes
+                    // they run alike.
+                    zombie: !self.opts.synced_clocks && self.rng.gen_bool(0.5),
                 }
             }
             _ => Scenario::LeaderChurn {

@@ -224,10 +224,12 @@ fn resolve(op: &FaultOp, value: &Value) -> FaultOp {
             node,
             also,
             transfer_first,
+            isolate_leader,
         } => FaultOp::StartMembership {
             node: value["node"].as_u64().unwrap_or(*node),
             also: node_list(&value["also"]).unwrap_or_else(|| also.clone()),
             transfer_first: *transfer_first,
+            isolate_leader: *isolate_leader,
         },
         FaultOp::StartPowerCut {
             target,

@@ -51,7 +51,12 @@ impl Nemesis for TransferNemesis {
 pub struct MembershipNemesis {
     /// Nodes whose removal may have happened, so they must be added back.
     removed: Vec<u64>,
+    /// Whether it holds a cut of the leader, healed when the nodes are back.
+    cut: bool,
 }
+
+/// The name under which membership holds the links it cuts.
+const HOLDER: crate::net::link_state::Holder = "membership";
 
 /// How long a transfer may take before the changes go anyway.
 const SUCCESSOR_WAIT: Duration = Duration::from_secs(2);
@@ -91,12 +96,21 @@ impl MembershipNemesis {
     }
 
     async fn remove(
+        &mut self,
         ctx: &NemesisCtx,
         node: u64,
         also: &[u64],
         transfer_first: bool,
+        isolate_leader: bool,
     ) -> (Vec<u64>, Value) {
         let mut leader = ctx.leader().await;
+        let isolated = leader.filter(|_| isolate_leader);
+        if let Some(l) = isolated {
+            let cut = super::schedule::Cut::isolate(l, &ctx.ids());
+            ctx.net
+                .cut(HOLDER, &cut.blocked_set(), ctx.sever_on_partition);
+            self.cut = true;
+        }
         let handed_over = if transfer_first {
             let v = Self::hand_over(ctx, leader).await;
             leader = v["successor"].as_u64().or(leader);
@@ -119,12 +133,21 @@ impl MembershipNemesis {
                 nodes.push(n);
             }
         }
-        let results = concurrently(
-            ctx,
-            nodes.iter().map(|&n| AdminReq::Remove(n)).collect(),
-            Duration::from_secs(5),
-        )
-        .await;
+        let results = match isolated {
+            // Straight to the cut-off leader: it still believes it leads.
+            Some(l) => {
+                futures_util::future::join_all(
+                    nodes
+                        .iter()
+                        .map(|&n| ctx.admin_at(l, AdminReq::Remove(n), Duration::from_secs(3))),
+                )
+                .await
+            }
+            None => {
+                let reqs = nodes.iter().map(|&n| AdminReq::Remove(n)).collect();
+                concurrently(ctx, reqs, Duration::from_secs(5)).await
+            }
+        };
         let removed: Vec<u64> = nodes
             .iter()
             .zip(&results)
@@ -135,6 +158,7 @@ impl MembershipNemesis {
             "node": nodes.first(),
             "also": nodes.get(1..).unwrap_or_default(),
             "leader": leader,
+            "isolated_leader": isolated,
             "handed_over": handed_over,
             "results": results,
             "result": results.first(),
@@ -147,8 +171,12 @@ impl MembershipNemesis {
     /// learner has caught up; the requests of all nodes at once. A node
     /// that is still out stays recorded, so teardown tries again.
     async fn re_add(&mut self, ctx: &NemesisCtx) -> Value {
+        let healed = std::mem::take(&mut self.cut);
+        if healed {
+            ctx.net.uncut(HOLDER);
+        }
         if self.removed.is_empty() {
-            return json!({"node": null, "result": "nothing removed"});
+            return json!({"node": null, "result": "nothing removed", "healed": healed});
         }
         let nodes = self.removed.clone();
         // A node may exit once removed; it comes back on its data dir.
@@ -219,8 +247,11 @@ impl Nemesis for MembershipNemesis {
                     node,
                     also,
                     transfer_first,
+                    isolate_leader,
                 } => {
-                    let (removed, v) = Self::remove(ctx, *node, also, *transfer_first).await;
+                    let (removed, v) = self
+                        .remove(ctx, *node, also, *transfer_first, *isolate_leader)
+                        .await;
                     for n in removed {
                         if !self.removed.contains(&n) {
                             self.removed.push(n);
@@ -234,7 +265,7 @@ impl Nemesis for MembershipNemesis {
     }
     fn teardown<'a>(&'a mut self, ctx: &'a NemesisCtx) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if !self.removed.is_empty() {
+            if !self.removed.is_empty() || self.cut {
                 let v = self.re_add(ctx).await;
                 tracing::info!("membership teardown: {v}");
             }

@@ -46,7 +46,8 @@ fn holds_uses(kind: NemesisKind) -> (&'static [&'static str], &'static [&'static
         | NemesisKind::LaggingLeader
         | NemesisKind::DeposedLeader
         | NemesisKind::LeaderChurn => (&["cut", "choreography", "majority"], &[]),
-        NemesisKind::Membership => (&["configuration", "choreography"], &[]),
+        // It may cut the leader off itself.
+        NemesisKind::Membership => (&["configuration", "choreography", "cut"], &[]),
         // Faults that take nodes away may overlap one another.
         NemesisKind::Kill
         | NemesisKind::Pause

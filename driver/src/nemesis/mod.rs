@@ -100,14 +100,29 @@ impl NemesisCtx {
     /// Sends an admin request to the leader, following leadership, for up
     /// to `budget`; returns a short outcome for the history.
     pub async fn admin(&self, req: AdminReq, budget: Duration) -> String {
+        self.admin_to(None, req, budget).await
+    }
+
+    /// Sends `req` to `node` itself (not to whoever leads), retrying its
+    /// refusals for up to `budget`: for a leader the nemesis cut off,
+    /// which still believes it leads.
+    pub async fn admin_at(&self, node: u64, req: AdminReq, budget: Duration) -> String {
+        self.admin_to(Some(node), req, budget).await
+    }
+
+    async fn admin_to(&self, node: Option<u64>, req: AdminReq, budget: Duration) -> String {
         let deadline = Instant::now() + budget;
         let mut last = String::from("no leader found");
         while Instant::now() < deadline {
-            let Some(leader) = self.leader().await else {
+            let to = match node {
+                Some(n) => Some(n),
+                None => self.leader().await,
+            };
+            let Some(to) = to else {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
-            match self.api.admin(leader, &req).await {
+            match self.api.admin(to, &req).await {
                 AdminReply::Ok => return "ok".into(),
                 AdminReply::Unsupported(m) => return format!("unsupported: {m}"),
                 AdminReply::Unknown(m) => return format!("unknown: {m}"),

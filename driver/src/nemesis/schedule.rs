@@ -371,6 +371,12 @@ pub enum FaultOp {
         /// its term.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         transfer_first: bool,
+        /// Cut the leader off from every other node first (its clients
+        /// still reach it) and send the changes to it there; heal when the
+        /// nodes are added back. A leader that takes two changes at once
+        /// can then commit alone while the others elect.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        isolate_leader: bool,
     },
     /// Add the removed node back as a voter.
     StopMembership,
@@ -594,10 +600,12 @@ impl FaultOp {
                 node,
                 also,
                 transfer_first,
+                isolate_leader,
             } => FaultOp::StartMembership {
                 node: f(*node),
                 also: also.iter().map(|&i| f(i)).collect(),
                 transfer_first: *transfer_first,
+                isolate_leader: *isolate_leader,
             },
             FaultOp::StartVoteCrash {
                 node,
@@ -822,13 +830,15 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
             let node = *nodes.choose(rng).expect("non-empty");
             let others: Vec<u64> = nodes.iter().copied().filter(|&n| n != node).collect();
             let also = match others.choose(rng) {
-                Some(&n) if rng.gen_bool(0.5) => vec![n],
+                Some(&n) if rng.gen_bool(0.7) => vec![n],
                 _ => Vec::new(),
             };
+            let transfer_first = spec.caps.leader_transfer && rng.gen_bool(0.3);
             FaultOp::StartMembership {
                 node,
                 also,
-                transfer_first: spec.caps.leader_transfer && rng.gen_bool(0.3),
+                transfer_first,
+                isolate_leader: !transfer_first && rng.gen_bool(0.6),
             }
         }
         NemesisKind::VoteCrash => {

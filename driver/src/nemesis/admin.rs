@@ -104,13 +104,28 @@ impl MembershipNemesis {
         isolate_leader: bool,
     ) -> (Vec<u64>, Value) {
         let mut leader = ctx.leader().await;
-        let isolated = leader.filter(|_| isolate_leader);
-        if let Some(l) = isolated {
-            let cut = super::schedule::Cut::isolate(l, &ctx.ids());
+        let ids = ctx.ids();
+        // Cut off, the leader keeps the largest minority with it (itself
+        // and the followers that come next in id order), and the changes
+        // remove every node outside it: all of them taken at once, the
+        // minority is a majority of what is left and commits on its own
+        // while the old majority elects.
+        let isolated = leader.filter(|_| isolate_leader).map(|l| {
+            let pos = ids.iter().position(|&i| i == l).unwrap_or(0);
+            let minority: Vec<u64> = (0..(ids.len() - 1) / 2)
+                .map(|k| ids[(pos + k) % ids.len()])
+                .collect();
+            let rest: Vec<u64> = ids
+                .iter()
+                .copied()
+                .filter(|i| !minority.contains(i))
+                .collect();
+            let cut = super::schedule::Cut::from_groups(vec![minority.clone(), rest.clone()]);
             ctx.net
                 .cut(HOLDER, &cut.blocked_set(), ctx.sever_on_partition);
             self.cut = true;
-        }
+            (l, minority, rest)
+        });
         let handed_over = if transfer_first {
             let v = Self::hand_over(ctx, leader).await;
             leader = v["successor"].as_u64().or(leader);
@@ -118,11 +133,14 @@ impl MembershipNemesis {
         } else {
             None
         };
-        let ids = ctx.ids();
         // The leader is never removed (its stand-in is the next node), and
         // at least one voter stays.
         let mut nodes: Vec<u64> = Vec::new();
-        for &n in std::iter::once(&node).chain(also) {
+        let wanted: Vec<u64> = match &isolated {
+            Some((_, _, rest)) => rest.clone(),
+            None => std::iter::once(node).chain(also.iter().copied()).collect(),
+        };
+        for &n in &wanted {
             let n = if Some(n) == leader {
                 let pos = ids.iter().position(|&i| i == n).unwrap_or(0);
                 ids[(pos + 1) % ids.len()]
@@ -133,9 +151,10 @@ impl MembershipNemesis {
                 nodes.push(n);
             }
         }
-        let results = match isolated {
+        let results = match &isolated {
             // Straight to the cut-off leader: it still believes it leads.
-            Some(l) => {
+            Some((l, _, _)) => {
+                let l = *l;
                 futures_util::future::join_all(
                     nodes
                         .iter()
@@ -158,7 +177,8 @@ impl MembershipNemesis {
             "node": nodes.first(),
             "also": nodes.get(1..).unwrap_or_default(),
             "leader": leader,
-            "isolated_leader": isolated,
+            "isolated_leader": isolated.as_ref().map(|(l, _, _)| l),
+            "isolated_with": isolated.as_ref().map(|(_, m, _)| m),
             "handed_over": handed_over,
             "results": results,
             "result": results.first(),

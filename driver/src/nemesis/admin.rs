@@ -110,22 +110,24 @@ impl MembershipNemesis {
         // remove every node outside it: all of them taken at once, the
         // minority is a majority of what is left and commits on its own
         // while the old majority elects.
-        let isolated = leader.filter(|_| isolate_leader).map(|l| {
-            let pos = ids.iter().position(|&i| i == l).unwrap_or(0);
-            let minority: Vec<u64> = (0..(ids.len() - 1) / 2)
-                .map(|k| ids[(pos + k) % ids.len()])
-                .collect();
-            let rest: Vec<u64> = ids
-                .iter()
-                .copied()
-                .filter(|i| !minority.contains(i))
-                .collect();
-            let cut = super::schedule::Cut::from_groups(vec![minority.clone(), rest.clone()]);
-            ctx.net
-                .cut(HOLDER, &cut.blocked_set(), ctx.sever_on_partition);
-            self.cut = true;
-            (l, minority, rest)
-        });
+        let isolated = leader
+            .filter(|_| isolate_leader && ids.len() >= 3)
+            .map(|l| {
+                let pos = ids.iter().position(|&i| i == l).unwrap_or(0);
+                let minority: Vec<u64> = (0..(ids.len() - 1) / 2)
+                    .map(|k| ids[(pos + k) % ids.len()])
+                    .collect();
+                let rest: Vec<u64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|i| !minority.contains(i))
+                    .collect();
+                let cut = super::schedule::Cut::from_groups(vec![minority.clone(), rest.clone()]);
+                ctx.net
+                    .cut(HOLDER, &cut.blocked_set(), ctx.sever_on_partition);
+                self.cut = true;
+                (l, minority, rest)
+            });
         let handed_over = if transfer_first {
             let v = Self::hand_over(ctx, leader).await;
             leader = v["successor"].as_u64().or(leader);

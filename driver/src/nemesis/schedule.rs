@@ -959,6 +959,76 @@ mod tests {
     use crate::target::Target;
     use rand::SeedableRng;
 
+    #[test]
+    fn schedules_recorded_before_the_new_fault_fields_still_parse_and_replay_as_they_ran() {
+        let old: FaultOp = serde_json::from_str(r#"{"f":"start-membership","node":2}"#).unwrap();
+        assert_eq!(
+            old,
+            FaultOp::StartMembership {
+                node: 2,
+                also: Vec::new(),
+                transfer_first: false,
+                isolate_leader: false,
+            }
+        );
+        let old: FaultOp = serde_json::from_str(
+            r#"{"f":"start-deposed-leader","fault":"isolate","hold_ms":3000,"crash":true}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            old,
+            FaultOp::StartDeposedLeader {
+                crash_after_ms: None,
+                ..
+            }
+        ));
+        let old: MessageFaults = serde_json::from_str(
+            r#"{"duplicate":0.1,"reorder":0.1,"reorder_depth":2,"delay":0.1,"delay_ms":50,"replay":4,"reset_ms":1000,"seed":3}"#,
+        )
+        .unwrap();
+        assert_eq!(old.append_lag_ms, 0);
+        // And what is off is not written, so such files stay as they were.
+        let v = serde_json::to_value(FaultOp::StartMembership {
+            node: 2,
+            also: Vec::new(),
+            transfer_first: false,
+            isolate_leader: false,
+        })
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"f": "start-membership", "node": 2}));
+    }
+
+    #[test]
+    fn clock_runs_draw_zombie_leaders_and_others_never_do() {
+        let nodes = [1, 2, 3];
+        let draw = |kinds: &[NemesisKind], seed: u64| {
+            let spec = ScheduleSpec {
+                seed,
+                kinds,
+                shapes: &PartitionShape::ALL,
+                nodes: &nodes,
+                interval: Duration::from_secs(3),
+                time_limit: Duration::from_secs(30),
+                style: ScheduleStyle::Mixed,
+                caps: Capabilities::default(),
+            };
+            let mut rng = SmallRng::seed_from_u64(seed);
+            start_op(NemesisKind::DeposedLeader, &spec, &mut rng)
+        };
+        let zombie = |op: &FaultOp| {
+            matches!(
+                op,
+                FaultOp::StartDeposedLeader {
+                    fault: LeaderFault::Zombie,
+                    ..
+                }
+            )
+        };
+        let with_clock = [NemesisKind::DeposedLeader, NemesisKind::Clock];
+        assert!((0..50).any(|s| zombie(&draw(&with_clock, s))));
+        assert!(!(0..200).any(|s| zombie(&draw(&[NemesisKind::DeposedLeader], s))));
+    }
+
     fn spec<'a>(kinds: &'a [NemesisKind], nodes: &'a [u64], secs: u64) -> ScheduleSpec<'a> {
         ScheduleSpec {
             seed: 11,

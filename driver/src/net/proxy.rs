@@ -1018,6 +1018,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_opaque_connection_is_sent_again_whole_on_a_new_connection_after_it_ends() {
+        let (up, mut rx) = sink_server().await;
+        let p = LinkProxy::start(1, 2, up, 7).await.unwrap();
+        p.set_messages(Some(MessageFaults {
+            replay: 4,
+            reset_ms: 500,
+            ..faults()
+        }));
+        // An HTTP/2 preface and a body: neither a peer stream nor HTTP/1.
+        let request = [&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..], &[7u8; 3000][..]].concat();
+        let mut first = TcpStream::connect(p.addr()).await.unwrap();
+        first.write_all(&request).await.unwrap();
+        let got = collect(&mut rx, 1, |b| b.len() >= request.len()).await;
+        assert_eq!(got, request);
+        drop(first);
+        // A second connection, opened by the proxy alone, carries the same
+        // bytes (its lifetime draw: 0.25 to 0.75 s later).
+        let again = collect(&mut rx, 2, |b| b.len() >= request.len()).await;
+        assert_eq!(again, request);
+        assert_eq!(p.message_tally().replayed_connections, 1);
+    }
+
+    #[tokio::test]
+    async fn a_peer_stream_or_an_unfaulted_connection_is_never_sent_again() {
+        let (up, mut rx) = sink_server().await;
+        let p = LinkProxy::start(1, 2, up, 7).await.unwrap();
+        let mut plain = TcpStream::connect(p.addr()).await.unwrap();
+        plain.write_all(b"PRI * HTTP/2.0").await.unwrap();
+        collect(&mut rx, 1, |b| b.len() >= 14).await;
+        drop(plain);
+        p.set_messages(Some(MessageFaults {
+            replay: 4,
+            reset_ms: 500,
+            ..faults()
+        }));
+        let mut peer = TcpStream::connect(p.addr()).await.unwrap();
+        peer.write_all(&peer_stream(1..=3)).await.unwrap();
+        collect(&mut rx, 2, |b| has_frames(b, 3)).await;
+        drop(peer);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(p.message_tally().replayed_connections, 0);
+        assert!(rx.try_recv().into_iter().all(|(no, _)| no <= 2));
+    }
+
+    #[tokio::test]
     async fn after_a_reconnect_old_frames_arrive_first_on_the_new_connection() {
         let (up, mut rx) = sink_server().await;
         let p = LinkProxy::start(1, 2, up, 7).await.unwrap();

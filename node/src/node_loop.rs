@@ -534,7 +534,7 @@ impl NodeLoop {
             }
         };
         self.applied = e.index;
-        if e.index % DIGEST_EVERY == 0 && crate::events::enabled() {
+        if e.index.is_multiple_of(DIGEST_EVERY) && crate::events::enabled() {
             self.emit_digest(e);
         }
         if let Some(p) = self.pending_writes.remove(&e.index) {

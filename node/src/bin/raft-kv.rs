@@ -161,6 +161,23 @@ async fn connect(
     }
 }
 
+/// A hint for a call that broke off below gRPC: a plaintext client at a
+/// TLS node, or a certificate the node refused.
+fn tls_hint(args: &Args, e: &tonic::Status) -> &'static str {
+    use tonic::Code;
+    if !matches!(
+        e.code(),
+        Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
+    ) {
+        return "";
+    }
+    if args.tls_dir.is_none() {
+        " (if the node runs with --tls-dir, give raft-kv --tls-dir too)"
+    } else {
+        " (if the node refused this client's certificate, its log says why)"
+    }
+}
+
 /// The innermost cause of an error (tonic wraps the useful one deep down).
 fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut inner = e;
@@ -317,7 +334,7 @@ async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .await?;
         let answer = request(&mut c, &args.cmd)
             .await
-            .map_err(|e| anyhow::anyhow!("{target}: {}", e.message()))?;
+            .map_err(|e| anyhow::anyhow!("{target}: {}{}", e.message(), tls_hint(args, &e)))?;
         let Some((code, e)) = describe(&answer.error) else {
             println!("{}", answer.out);
             return Ok(ExitCode::from(if answer.ok { 0 } else { 1 }));

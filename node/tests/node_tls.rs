@@ -74,8 +74,18 @@ impl Pki {
                 vec![Eku::ServerAuth, Eku::ClientAuth],
             );
         }
-        issue(&ca, &root.path().join("admin"), &["admin"], vec![Eku::ClientAuth]);
-        issue(&ca, &root.path().join("user"), &["user"], vec![Eku::ClientAuth]);
+        issue(
+            &ca,
+            &root.path().join("admin"),
+            &["admin"],
+            vec![Eku::ClientAuth],
+        );
+        issue(
+            &ca,
+            &root.path().join("user"),
+            &["user"],
+            vec![Eku::ClientAuth],
+        );
         let other = new_ca("another CA");
         // It trusts the cluster's CA, but the cluster does not trust it.
         issue_trusting(

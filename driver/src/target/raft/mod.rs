@@ -293,10 +293,7 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     let cluster = Arc::new(Mutex::new(c));
     let channels = match &tls_root {
         None => open_channels(&listen)?,
-        Some(root) => tls::open_channels(
-            &listen,
-            &tls::client_config(&tls::client_dir(root))?,
-        )?,
+        Some(root) => tls::open_channels(&listen, &tls::client_config(&tls::client_dir(root))?)?,
     };
     let api: Arc<dyn NodeApi> = Arc::new(RaftApi { channels });
     Ok(Deployment {

@@ -69,7 +69,8 @@ pub fn generate(root: &Path, ids: &[u64]) -> Result<()> {
     std::fs::write(root.join("ca.pem"), &ca_pem)?;
     let issue = |dir: PathBuf, names: Vec<String>, ekus: Vec<Eku>| -> Result<()> {
         let mut p = CertificateParams::new(names.clone())?;
-        p.distinguished_name.push(DnType::CommonName, names[0].as_str());
+        p.distinguished_name
+            .push(DnType::CommonName, names[0].as_str());
         p.extended_key_usages = ekus;
         let key = KeyPair::generate()?;
         let cert = p.signed_by(&key, &issuer)?;

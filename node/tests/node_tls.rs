@@ -221,7 +221,11 @@ fn a_tls_node_refuses_a_plaintext_peer_stream() {
     let _n1 = spawn_node(1, &[port], data.path(), &pki.dir("n1"), &[]);
     let addr = format!("127.0.0.1:{port}");
     // Wait until it serves (over TLS).
-    let (code, _, err) = kv(Some(&pki.dir("user")), &[addr.clone()], &["put", "a", "1"]);
+    let (code, _, err) = kv(
+        Some(&pki.dir("user")),
+        std::slice::from_ref(&addr),
+        &["put", "a", "1"],
+    );
     assert_eq!(code, 0, "{err}");
 
     let mut s = std::net::TcpStream::connect(&addr).unwrap();

@@ -80,6 +80,9 @@ pub struct CampaignArgs {
     /// System under test of every run: raft (raft-node) or etcd.
     #[arg(long, value_enum, default_value_t)]
     pub target: crate::target::TargetKind,
+    /// Every run with `--tls` (mutual TLS, raft target only).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// One cell of the matrix.
@@ -308,6 +311,9 @@ impl CampaignArgs {
         }
         for a in &self.node_args {
             common.push(format!("--node-arg={a}"));
+        }
+        if self.tls {
+            common.push("--tls".into());
         }
         // Seed-major order: the first runs of a campaign (or of each shard)
         // already cover every nemesis set and size.

@@ -139,6 +139,9 @@ pub fn run_argv(test: &Value) -> Result<Vec<String>> {
     if o["sever_on_partition"].as_bool() == Some(true) {
         a.push("--sever-on-partition".into());
     }
+    if o["tls"].as_bool() == Some(true) {
+        a.push("--tls".into());
+    }
     Ok(a)
 }
 
@@ -460,7 +463,8 @@ mod tests {
                 "node_args": ["--read-mode=lease"], "sever_on_partition": true,
                 "recovery_timeout": {"secs": 20, "nanos": 0},
                 "check_time_limit": {"secs": 30, "nanos": 0},
-                "target": "raft", "read_consistency": "linearizable", "schedule": "serial"
+                "target": "raft", "read_consistency": "linearizable", "schedule": "serial",
+                "tls": true
             },
             "seed": 77,
             "schedule": schedule,
@@ -493,6 +497,7 @@ mod tests {
         assert_eq!(cfg.election_timeout_ms, Some(500));
         assert_eq!(cfg.node_args, vec!["--read-mode=lease"]);
         assert!(cfg.sever_on_partition);
+        assert!(cfg.tls, "a TLS run replays with TLS");
         assert_eq!(cfg.check_time_limit, std::time::Duration::from_secs(30));
         // A serial run replays serial, against the same target.
         assert_eq!(

@@ -477,6 +477,7 @@ impl TeethPlan {
             node_args: bug.needs.clone(),
             fail_fast: true,
             target: crate::target::TargetKind::Raft,
+            tls: false,
         }
         .plan()
         .map_err(|e| format!("bug {}: {e}", bug.name))

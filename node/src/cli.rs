@@ -85,6 +85,13 @@ pub struct Args {
     /// --list-failpoints` prints the names).
     #[arg(long = "failpoint")]
     pub failpoints: Vec<Failpoint>,
+    /// Serve and dial over mutual TLS: DIR holds ca.pem (the cluster's CA),
+    /// cert.pem and key.pem (this node's certificate, signed by that CA,
+    /// naming the host it is dialled at). Clients and peers must show a
+    /// certificate signed by the CA; admin and Failpoint calls need one
+    /// naming "admin". Absent: plaintext.
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
     /// Check every flag as a start would, print whether the configuration
     /// is valid and exit (0 valid, 2 not) without binding the port or
     /// touching the data dir.
@@ -195,6 +202,9 @@ impl Args {
                     dir.display()
                 ));
             }
+        }
+        if let Some(dir) = &self.tls_dir {
+            crate::tls::TlsFiles::load(dir)?;
         }
         self.core_config()
             .validate()

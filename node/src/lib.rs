@@ -10,6 +10,8 @@
 //!   [`transport`], [`wire`]: the tonic services, the framed peer message
 //!   streams (incoming, outgoing, and their framing), the set of outgoing
 //!   links, and conversion between core messages and the wire.
+//! - [`tls`]: mutual TLS (`--tls-dir`): the files, the rustls configs,
+//!   and who may make admin calls.
 //! - [`write_path_trace`]: opt-in timestamps of a write's steps.
 //! - [`bugs`], [`failpoint`]: deliberate defects and run-time crash points
 //!   that prove the harness catches what it claims to (`--test-hooks` only).
@@ -30,6 +32,7 @@ pub mod raft;
 pub mod reporting;
 pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod transport;
 pub mod wire;
 pub mod write_path_trace;

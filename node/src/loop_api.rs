@@ -90,6 +90,9 @@ pub struct LoopHandle {
     pub request_timeout: Duration,
     /// Started with `--test-hooks`: the Failpoint call is allowed.
     pub test_hooks: bool,
+    /// Started with `--tls-dir`: admin and Failpoint calls need a client
+    /// certificate naming `admin` (see [`crate::tls::check_admin`]).
+    pub tls: bool,
 }
 
 impl LoopHandle {

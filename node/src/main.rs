@@ -12,7 +12,7 @@ use raft_node::peer_stream;
 use raft_node::raft::{self, ConfState, InitialState, Raft};
 use raft_node::server::{KvService, PeerService};
 use raft_node::storage::{Recovered, Storage, StorageOptions};
-use raft_node::transport::Transport;
+use raft_node::transport::{Transport, TransportTls};
 use raft_proto::kvpb::kv_server::KvServer;
 use raft_proto::raftpb::raft_server::RaftServer;
 use std::process::ExitCode;
@@ -132,7 +132,20 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     tracing::info!(addr = %listener.local_addr()?, id = args.id, "listening");
 
+    let tls = match &args.tls_dir {
+        None => None,
+        Some(dir) => match raft_node::tls::TlsFiles::load(dir) {
+            Ok(f) => Some(f),
+            Err(e) => return Ok(usage(e)),
+        },
+    };
     let mut transport = Transport::new(args.cluster_id, rt.handle().clone());
+    if let Some(files) = &tls {
+        match TransportTls::new(files) {
+            Ok(t) => transport = transport.with_tls(t),
+            Err(e) => return Ok(usage(e)),
+        }
+    }
     for (id, addr) in &args.peers {
         transport.set_peer(*id, addr.clone());
     }
@@ -151,8 +164,32 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         id: args.id,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         test_hooks: args.test_hooks,
+        tls: tls.is_some(),
     };
-    let code = rt.block_on(serve(listener, handle, core_task))?;
+    let code = match &tls {
+        None => {
+            // Peer streams are served by peer_stream; every other
+            // connection (clients, snapshots) goes on to tonic.
+            let (to_tonic, incoming) = tokio::sync::mpsc::unbounded_channel();
+            rt.spawn(peer_stream::accept(listener, to_tonic, handle.clone()));
+            rt.block_on(serve(incoming, handle, core_task))?
+        }
+        Some(files) => {
+            let acceptor = match files.server_config() {
+                Ok(c) => tokio_rustls::TlsAcceptor::from(c),
+                Err(e) => return Ok(usage(e)),
+            };
+            tracing::info!(dir = %files.dir().display(), "mutual TLS on");
+            let (to_tonic, incoming) = tokio::sync::mpsc::unbounded_channel();
+            rt.spawn(peer_stream::accept_tls(
+                listener,
+                acceptor,
+                to_tonic,
+                handle.clone(),
+            ));
+            rt.block_on(serve(incoming, handle, core_task))?
+        }
+    };
     // Do not wait for in-flight tasks: everything acknowledged is already durable.
     rt.shutdown_timeout(Duration::from_millis(100));
     Ok(code)
@@ -229,17 +266,23 @@ fn build_core(args: &Args, rec: Recovered) -> anyhow::Result<Raft> {
     Raft::new(config, init).map_err(|e| anyhow::anyhow!("cannot start the core: {e:?}"))
 }
 
-/// Serves peers and clients on `listener` until a signal or a fatal error
-/// of the core loop.
-async fn serve(
-    listener: tokio::net::TcpListener,
+/// Serves clients and snapshots on the connections `peer_stream` hands
+/// over (plain TCP, or TLS) until a signal or a fatal error of the core
+/// loop.
+async fn serve<IO>(
+    incoming: tokio::sync::mpsc::UnboundedReceiver<std::io::Result<IO>>,
     handle: LoopHandle,
     core_task: tokio::task::JoinHandle<anyhow::Result<()>>,
-) -> anyhow::Result<ExitCode> {
-    // Peer streams are served by peer_stream; every other connection
-    // (clients, snapshots) goes on to tonic.
-    let (to_tonic, incoming) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(peer_stream::accept(listener, to_tonic, handle.clone()));
+) -> anyhow::Result<ExitCode>
+where
+    IO: tonic::transport::server::Connected
+        + tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + Unpin
+        + Send
+        + 'static,
+    IO::ConnectInfo: Clone + Send + Sync + 'static,
+{
     let incoming = tokio_stream::wrappers::UnboundedReceiverStream::new(incoming);
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

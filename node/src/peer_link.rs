@@ -7,6 +7,10 @@
 //! bounded byte buffer that the link's task writes out (connecting first);
 //! frames beyond the bound are dropped, which Raft tolerates (it retries by
 //! heartbeats and timeouts), so the core loop never waits on the network.
+//!
+//! Under TLS ([`PeerLink::spawn_tls`]) the direct path is off: every frame
+//! goes through the buffer to the task, which owns the TLS stream (rustls
+//! needs exclusive access to encrypt); the plaintext path is unchanged.
 
 use crate::peer_frame::{self, MAGIC};
 use raft_proto::raftpb::RaftMessage;
@@ -60,12 +64,25 @@ impl PeerLink {
     /// Starts the link's task on `rt`; it connects to `addr` on the first
     /// message.
     pub fn spawn(addr: String, rt: &Handle) -> PeerLink {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            wake: Notify::new(),
-        });
+        let shared = Self::shared();
         rt.spawn(run(Arc::clone(&shared), addr));
         PeerLink { shared }
+    }
+
+    /// Like [`PeerLink::spawn`], but the stream is TLS made by `connector`
+    /// (the peer's certificate checked against the CA for the host of
+    /// `addr`; ours shown to it).
+    pub fn spawn_tls(addr: String, rt: &Handle, connector: tokio_rustls::TlsConnector) -> PeerLink {
+        let shared = Self::shared();
+        rt.spawn(run_tls(Arc::clone(&shared), addr, connector));
+        PeerLink { shared }
+    }
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+        })
     }
 
     /// Sends `m` without blocking: into the socket if the link is idle,
@@ -174,6 +191,83 @@ async fn run(shared: Arc<Shared>, addr: String) {
             }
         }
     }
+}
+
+/// The link's task under TLS: it alone holds the stream and writes every
+/// frame (`State::stream` stays empty, so `send` always buffers).
+async fn run_tls(shared: Arc<Shared>, addr: String, connector: tokio_rustls::TlsConnector) {
+    use tokio::io::AsyncWriteExt;
+    let name = match crate::tls::server_name(&addr) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "peer address has no usable TLS name; link disabled");
+            return;
+        }
+    };
+    let mut batch = Vec::new();
+    let mut conn: Option<tokio_rustls::client::TlsStream<TcpStream>> = None;
+    loop {
+        loop {
+            {
+                let mut st = shared.lock();
+                if st.closed {
+                    return;
+                }
+                if !st.pending.is_empty() {
+                    if conn.is_some() {
+                        std::mem::swap(&mut st.pending, &mut batch);
+                    }
+                    break;
+                }
+            }
+            shared.wake.notified().await;
+        }
+        match conn.as_mut() {
+            None => match connect_tls(&addr, &connector, name.clone()).await {
+                Some(s) => conn = Some(s),
+                None => {
+                    shared.lock().pending.clear();
+                    tokio::time::sleep(RECONNECT_BACKOFF).await;
+                }
+            },
+            Some(s) => {
+                let ok = s.write_all(&batch).await.is_ok() && s.flush().await.is_ok();
+                crate::write_path_trace::mark("link-wrote");
+                batch.clear();
+                if !ok {
+                    conn = None;
+                    shared.lock().pending.clear();
+                    tokio::time::sleep(RECONNECT_BACKOFF).await;
+                }
+            }
+        }
+    }
+}
+
+/// Opens a TLS peer stream to `addr` (TCP connect and handshake within
+/// the connect timeout) and sends its magic.
+async fn connect_tls(
+    addr: &str,
+    connector: &tokio_rustls::TlsConnector,
+    name: tokio_rustls::rustls::pki_types::ServerName<'static>,
+) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
+    use tokio::io::AsyncWriteExt;
+    let open = async {
+        let s = TcpStream::connect(addr).await.ok()?;
+        s.set_nodelay(true).ok()?;
+        match connector.connect(name, s).await {
+            Ok(mut t) => {
+                t.write_all(MAGIC).await.ok()?;
+                t.flush().await.ok()?;
+                Some(t)
+            }
+            Err(e) => {
+                tracing::warn!(addr, error = %e, "TLS handshake with peer failed");
+                None
+            }
+        }
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, open).await.ok()?
 }
 
 /// Opens a peer stream to `addr` and sends its magic.

@@ -12,13 +12,20 @@
 //! hop. Framing is all HTTP/2 gave here: TCP already orders and checks the
 //! bytes, and Raft needs no reply per message (etcd's raft transport and
 //! hashicorp/raft frame their own streams for the same reason).
+//!
+//! Under TLS ([`accept_tls`], `--tls-dir`) every connection first completes
+//! a TLS handshake with a client certificate signed by the cluster's CA; a
+//! plaintext connection (a peer without TLS, or anything else) fails the
+//! handshake and is closed. ALPN then tells the two apart: `raftmsg1` is a
+//! peer stream (its magic and frames follow inside TLS), anything else goes
+//! to tonic.
 
 use crate::loop_api::{LoopHandle, Request};
 use crate::peer_frame::{read_frame, MAGIC};
 use crate::wire;
 use std::io;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -57,6 +64,48 @@ pub async fn accept(
     }
 }
 
+/// Accepts connections on `listener` for ever under TLS: each must
+/// complete a handshake with a CA-signed client certificate; peer streams
+/// (ALPN `raftmsg1`) are served here, the rest handed to `to_tonic`.
+pub async fn accept_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    to_tonic: UnboundedSender<io::Result<tokio_rustls::server::TlsStream<TcpStream>>>,
+    handle: LoopHandle,
+) {
+    loop {
+        let (stream, from) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (to_tonic, handle, acceptor) = (to_tonic.clone(), handle.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(FIRST_BYTES_TIMEOUT, acceptor.accept(stream)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::warn!(%from, error = %e, "TLS handshake failed; connection refused");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(%from, "no TLS handshake in time; connection closed");
+                    return;
+                }
+            };
+            if tls.get_ref().1.alpn_protocol() == Some(crate::tls::ALPN_PEER) {
+                serve(tls, handle).await
+            } else {
+                let _ = to_tonic.send(Ok(tls));
+            }
+        });
+    }
+}
+
 /// Whether the stream's first bytes are [`MAGIC`], looking without taking
 /// them (tonic must see an HTTP/2 preface whole).
 async fn opens_with_magic(stream: &TcpStream) -> io::Result<bool> {
@@ -79,10 +128,15 @@ async fn opens_with_magic(stream: &TcpStream) -> io::Result<bool> {
 
 /// Reads a peer's frames into the core loop until the stream ends or goes
 /// wrong.
-async fn serve(stream: TcpStream, handle: LoopHandle) {
+async fn serve<S: AsyncRead + Unpin>(stream: S, handle: LoopHandle) {
     let mut r = BufReader::with_capacity(64 << 10, stream);
     let mut magic = [0u8; MAGIC.len()];
     if r.read_exact(&mut magic).await.is_err() {
+        return;
+    }
+    if magic != *MAGIC {
+        // Only under TLS, where ALPN, not the magic, chose this path.
+        tracing::warn!("peer stream without the RAFTMSG1 magic; closing it");
         return;
     }
     let mut body = Vec::new();

@@ -81,6 +81,17 @@ impl KvService {
         }
     }
 
+    /// Under TLS, only a client whose certificate names `admin` may make
+    /// admin and Failpoint calls; the refusal says why.
+    fn authorize_admin<T>(&self, req: &Req<T>) -> Result<(), Status> {
+        if !self.0.tls {
+            return Ok(());
+        }
+        let certs = req.peer_certs();
+        crate::tls::check_admin(certs.as_deref().map(Vec::as_slice))
+            .map_err(Status::permission_denied)
+    }
+
     async fn admin(&self, op: AdminOp) -> Result<Response<kvpb::AdminResponse>, Status> {
         let (reply, rx) = oneshot::channel();
         self.0.send(Request::Admin { op, reply })?;
@@ -260,6 +271,7 @@ impl Kv for KvService {
         &self,
         req: Req<kvpb::TransferLeaderRequest>,
     ) -> Result<Response<kvpb::AdminResponse>, Status> {
+        self.authorize_admin(&req)?;
         self.admin(AdminOp::TransferLeader(req.into_inner().target_id))
             .await
     }
@@ -268,6 +280,7 @@ impl Kv for KvService {
         &self,
         req: Req<kvpb::MemberRequest>,
     ) -> Result<Response<kvpb::AdminResponse>, Status> {
+        self.authorize_admin(&req)?;
         let r = req.into_inner();
         self.admin(AdminOp::AddVoter(r.node_id, r.addr)).await
     }
@@ -276,6 +289,7 @@ impl Kv for KvService {
         &self,
         req: Req<kvpb::MemberRequest>,
     ) -> Result<Response<kvpb::AdminResponse>, Status> {
+        self.authorize_admin(&req)?;
         let r = req.into_inner();
         self.admin(AdminOp::AddLearner(r.node_id, r.addr)).await
     }
@@ -284,6 +298,7 @@ impl Kv for KvService {
         &self,
         req: Req<kvpb::MemberRequest>,
     ) -> Result<Response<kvpb::AdminResponse>, Status> {
+        self.authorize_admin(&req)?;
         self.admin(AdminOp::Remove(req.into_inner().node_id)).await
     }
 
@@ -291,12 +306,13 @@ impl Kv for KvService {
         &self,
         req: Req<kvpb::FailpointRequest>,
     ) -> Result<Response<kvpb::AdminResponse>, Status> {
-        let r = req.into_inner();
         if !self.0.test_hooks {
             return Err(Status::permission_denied(
                 "failpoints are test hooks: this node was started without --test-hooks",
             ));
         }
+        self.authorize_admin(&req)?;
+        let r = req.into_inner();
         // Handled here, not by the loop: arming must work while the loop is
         // busy, and the loop only reads the flag.
         let error = match r.name.parse::<crate::failpoint::Failpoint>() {

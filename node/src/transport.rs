@@ -2,7 +2,8 @@
 //! messages over TCP, see [`crate::peer_link`]), and a gRPC InstallSnapshot
 //! call per snapshot. The core loop never waits on the network: when a link
 //! is slow, held by a partition or down, messages are dropped, which Raft
-//! tolerates (it retries by heartbeats and timeouts).
+//! tolerates (it retries by heartbeats and timeouts). With
+//! [`Transport::with_tls`] both go over mutual TLS.
 
 use crate::peer_link::PeerLink;
 use crate::raft::{Message, MessageKind, NodeId};
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// Snapshot data per InstallSnapshot chunk.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
@@ -30,6 +31,26 @@ pub struct Transport {
     cluster_id: u64,
     rt: Handle,
     links: HashMap<NodeId, Link>,
+    tls: Option<TransportTls>,
+}
+
+/// How a transport dials its peers under TLS.
+#[derive(Clone)]
+pub struct TransportTls {
+    /// Peer streams.
+    pub peer: tokio_rustls::TlsConnector,
+    /// Snapshot calls.
+    pub grpc: tonic::transport::ClientTlsConfig,
+}
+
+impl TransportTls {
+    /// Both, from a TLS dir's files.
+    pub fn new(files: &crate::tls::TlsFiles) -> Result<Self, String> {
+        Ok(TransportTls {
+            peer: tokio_rustls::TlsConnector::from(files.peer_client_config()?),
+            grpc: files.tonic_client(),
+        })
+    }
 }
 
 impl Transport {
@@ -39,7 +60,14 @@ impl Transport {
             cluster_id,
             rt,
             links: HashMap::new(),
+            tls: None,
         }
+    }
+
+    /// Dials every peer (streams and snapshot calls) over TLS.
+    pub fn with_tls(mut self, tls: TransportTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Adds or re-addresses a peer.
@@ -48,9 +76,17 @@ impl Transport {
             return;
         }
         let (snap_tx, snap_rx) = mpsc::channel(1);
-        let out = PeerLink::spawn(addr.clone(), &self.rt);
-        self.rt
-            .spawn(run_snapshots(addr.clone(), self.cluster_id, snap_rx));
+        let out = match &self.tls {
+            None => PeerLink::spawn(addr.clone(), &self.rt),
+            Some(t) => PeerLink::spawn_tls(addr.clone(), &self.rt, t.peer.clone()),
+        };
+        let grpc_tls = self.tls.as_ref().map(|t| t.grpc.clone());
+        self.rt.spawn(run_snapshots(
+            addr.clone(),
+            self.cluster_id,
+            snap_rx,
+            grpc_tls,
+        ));
         self.links.insert(id, Link { addr, out, snap_tx });
     }
 
@@ -82,11 +118,17 @@ impl Transport {
     }
 }
 
-async fn connect(addr: &str) -> Option<Channel> {
-    let ep = Endpoint::from_shared(format!("http://{addr}"))
-        .ok()?
-        .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT);
+async fn connect(addr: &str, tls: Option<&ClientTlsConfig>) -> Option<Channel> {
+    let ep = match tls {
+        None => Endpoint::from_shared(format!("http://{addr}")).ok()?,
+        Some(t) => Endpoint::from_shared(format!("https://{addr}"))
+            .ok()?
+            .tls_config(t.clone())
+            .map_err(|e| tracing::warn!(error = %e, "snapshot channel: TLS settings refused"))
+            .ok()?,
+    }
+    .tcp_nodelay(true)
+    .connect_timeout(CONNECT_TIMEOUT);
     tokio::time::timeout(CONNECT_TIMEOUT, ep.connect())
         .await
         .ok()?
@@ -94,10 +136,15 @@ async fn connect(addr: &str) -> Option<Channel> {
 }
 
 /// Streams snapshots to `addr` in chunks, one at a time.
-async fn run_snapshots(addr: String, cluster_id: u64, mut rx: mpsc::Receiver<Message>) {
+async fn run_snapshots(
+    addr: String,
+    cluster_id: u64,
+    mut rx: mpsc::Receiver<Message>,
+    tls: Option<ClientTlsConfig>,
+) {
     while let Some(m) = rx.recv().await {
         let chunks = wire::snapshot_chunks(cluster_id, &m, SNAPSHOT_CHUNK);
-        let Some(channel) = connect(&addr).await else {
+        let Some(channel) = connect(&addr, tls.as_ref()).await else {
             continue;
         };
         let mut client = RaftClient::new(channel);

@@ -24,8 +24,19 @@ pub enum StreamKind {
     RaftFrames,
     /// An HTTP/1 request, as etcd's peer traffic is.
     Http1,
+    /// A TLS stream (raft-node with `--tls-dir`: a ClientHello record
+    /// first): its frames cannot be read, so message faults act on whole
+    /// chunks, as on HTTP/1.
+    Tls,
     /// Anything else (raft-node's gRPC snapshots): never touched.
     Other,
+}
+
+impl StreamKind {
+    /// Message faults act on its chunks (stalls, resets), not on frames.
+    pub fn chunked(self) -> bool {
+        matches!(self, StreamKind::Http1 | StreamKind::Tls)
+    }
 }
 
 /// A piece of the forward stream, in order.
@@ -92,6 +103,8 @@ const HTTP1_STARTS: [&[u8]; 5] = [b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE"];
 fn sniff(head: &[u8]) -> StreamKind {
     if HTTP1_STARTS.iter().any(|m| head.starts_with(m)) {
         StreamKind::Http1
+    } else if is_tls_handshake(head) {
+        StreamKind::Tls
     } else {
         StreamKind::Other
     }
@@ -200,6 +213,14 @@ impl FrameSplitter {
 /// Whether a stream that opened with `seen` may still turn out HTTP/1.
 fn could_be_http1(seen: &[u8]) -> bool {
     HTTP1_STARTS.iter().any(|m| m.starts_with(seen))
+        || (!seen.is_empty() && TLS_HANDSHAKE.iter().zip(seen).all(|(a, b)| a == b))
+}
+
+/// A TLS handshake record's first bytes: content type 22, version 3.x.
+const TLS_HANDSHAKE: [u8; 2] = [0x16, 0x03];
+
+fn is_tls_handshake(head: &[u8]) -> bool {
+    head.len() >= 3 && head[..2] == TLS_HANDSHAKE && (1..=4).contains(&head[2])
 }
 
 /// The `raftpb.RaftMessage` field of a whole frame (1 AppendEntries, 2 its
@@ -457,7 +478,10 @@ pub(crate) mod tests {
         let http1 = b"GET /raft/stream/message/1 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
         // "RAFT" then something else: a near miss is not a peer stream.
         let near = b"RAFTMSG2 and more bytes".to_vec();
+        // A TLS 1.2/1.3 ClientHello record (raft-node with --tls-dir).
+        let tls = b"\x16\x03\x01\x00\xf4\x01\x00\x00\xf0\x03\x03".to_vec();
         for (bytes, kind) in [
+            (tls, StreamKind::Tls),
             (h2, StreamKind::Other),
             (http1, StreamKind::Http1),
             (near, StreamKind::Other),

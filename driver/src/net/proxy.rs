@@ -442,7 +442,7 @@ async fn read_backward(
         buf.truncate(n);
         let (slow, messages) = current(&mut dir.state);
         let mut extra = Duration::ZERO;
-        if let (Some(m), Some(StreamKind::Http1)) = (messages, dir.kind.get()) {
+        if let (Some(m), Some(true)) = (messages, dir.kind.get().map(|k| k.chunked())) {
             let rng = stall_rng.get_or_insert_with(|| SmallRng::seed_from_u64(dir.seed ^ m.seed));
             if stalls(&m, rng) {
                 extra = Duration::from_millis(m.delay_ms);
@@ -492,7 +492,7 @@ async fn read_forward(
         }
         let resettable = matches!(
             splitter.kind(),
-            Some(StreamKind::RaftFrames | StreamKind::Http1)
+            Some(StreamKind::RaftFrames | StreamKind::Http1 | StreamKind::Tls)
         );
         reset_at = match (messages.filter(|m| m.reset_ms > 0), faulter.as_mut()) {
             (Some(m), Some(f)) if resettable => {
@@ -577,7 +577,7 @@ async fn read_forward(
                             bytes.extend_from_slice(&fr);
                         }
                     }
-                    if let (Some(m), Some(f), Some(StreamKind::Http1)) = (messages, faulter.as_mut(), splitter.kind()) {
+                    if let (Some(m), Some(f), Some(true)) = (messages, faulter.as_mut(), splitter.kind().map(StreamKind::chunked)) {
                         if stalls(&m, f.rng()) {
                             extra = Duration::from_millis(m.delay_ms);
                             counts.add(Count::StalledChunks, 1);

@@ -107,6 +107,12 @@ pub struct RunArgs {
     /// `zstd -d` restores the text).
     #[arg(long)]
     pub keep_history_uncompressed: bool,
+    /// Mutual TLS: a throwaway CA and certificates are made in RUN/tls/,
+    /// each node gets --tls-dir, and the driver's clients, admin and
+    /// nemesis calls use TLS (the proxies forward the encrypted bytes;
+    /// message faults then act on whole chunks). raft target only.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// A validated run configuration (what test.json records as "options").
@@ -162,6 +168,8 @@ pub struct RunConfig {
     pub read_consistency: ReadConsistency,
     /// Keep history.jsonl as plain text after the check.
     pub keep_history_uncompressed: bool,
+    /// Mutual TLS between nodes and for the driver's calls.
+    pub tls: bool,
 }
 
 fn positive_secs(name: &str, v: f64) -> Result<Duration, String> {
@@ -328,6 +336,7 @@ impl RunArgs {
             target: self.target,
             read_consistency: self.read_consistency,
             keep_history_uncompressed: self.keep_history_uncompressed,
+            tls: self.tls,
         };
         self.target.target().validate(&cfg.target_options())?;
         Ok(cfg)
@@ -377,6 +386,7 @@ impl RunConfig {
             heartbeat_ms: self.heartbeat_ms,
             cluster_id: self.cluster_id,
             node_bin: self.node_bin.clone(),
+            tls: self.tls,
         }
     }
 }
@@ -513,6 +523,8 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(err.contains("--target etcd"), "{err}");
+        let err = args(&["--target", "etcd", "--tls"]).validate().unwrap_err();
+        assert!(err.contains("--tls"), "{err}");
         let c = args(&["--target", "etcd", "--read-consistency", "serializable"])
             .validate()
             .unwrap();

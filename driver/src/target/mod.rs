@@ -80,6 +80,8 @@ pub struct TargetOptions {
     pub cluster_id: Option<u64>,
     /// The node binary (the target's own default when absent).
     pub node_bin: Option<PathBuf>,
+    /// Mutual TLS between nodes and for every client (`run --tls`).
+    pub tls: bool,
 }
 
 /// What to start.

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use raft_proto::kvpb::{self, kv_client::KvClient};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// A command-line client for a raft-node cluster: reads, writes and admin
 /// calls, sent to the leader (NotLeader redirects are followed).
@@ -26,6 +26,12 @@ struct Args {
     /// starting), or for the cluster to elect a leader, before giving up.
     #[arg(long, default_value_t = 5)]
     wait_secs: u64,
+    /// Connect over mutual TLS: DIR holds ca.pem (the cluster's CA),
+    /// cert.pem and key.pem (this client's certificate, signed by that CA;
+    /// admin calls need one naming "admin"). For nodes started with
+    /// --tls-dir.
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -122,8 +128,17 @@ impl Answer {
 
 /// Connects to `addr`, waiting up to `wait` while the node refuses
 /// connections (it may be starting); says so once on stderr.
-async fn connect(addr: &str, wait: Duration) -> anyhow::Result<KvClient<Channel>> {
-    let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+async fn connect(
+    addr: &str,
+    wait: Duration,
+    tls: Option<&ClientTlsConfig>,
+) -> anyhow::Result<KvClient<Channel>> {
+    let ep = match tls {
+        None => tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?,
+        Some(t) => tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
+            .tls_config(t.clone())?,
+    };
+    let ep = ep
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(10));
     let start = Instant::now();
@@ -143,6 +158,23 @@ async fn connect(addr: &str, wait: Duration) -> anyhow::Result<KvClient<Channel>
             }
             Err(e) => anyhow::bail!("cannot connect to {addr}: {}", cause(&e)),
         }
+    }
+}
+
+/// A hint for a call that broke off below gRPC: a plaintext client at a
+/// TLS node, or a certificate the node refused.
+fn tls_hint(args: &Args, e: &tonic::Status) -> &'static str {
+    use tonic::Code;
+    if !matches!(
+        e.code(),
+        Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
+    ) {
+        return "";
+    }
+    if args.tls_dir.is_none() {
+        " (if the node runs with --tls-dir, give raft-kv --tls-dir too)"
+    } else {
+        " (if the node refused this client's certificate, its log says why)"
     }
 }
 
@@ -252,10 +284,10 @@ async fn request(c: &mut KvClient<Channel>, cmd: &Cmd) -> Result<Answer, tonic::
     })
 }
 
-async fn status(args: &Args) -> ExitCode {
+async fn status(args: &Args, tls: Option<&ClientTlsConfig>) -> ExitCode {
     let wait = Duration::from_secs(args.wait_secs);
     for a in &args.nodes {
-        let answer = match connect(a, wait).await {
+        let answer = match connect(a, wait, tls).await {
             Ok(mut c) => c
                 .status(kvpb::StatusRequest {})
                 .await
@@ -277,18 +309,32 @@ async fn status(args: &Args) -> ExitCode {
 /// Runs `args.cmd` at the first --node, following redirects, and waiting
 /// (up to --wait-secs) while the cluster has no leader yet.
 async fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let tls = match &args.tls_dir {
+        None => None,
+        Some(dir) => Some(
+            raft_node::tls::TlsFiles::load(dir)
+                .map_err(anyhow::Error::msg)?
+                .tonic_client(),
+        ),
+    };
+    let tls = tls.as_ref();
     if let Cmd::Status = args.cmd {
-        return Ok(status(args).await);
+        return Ok(status(args, tls).await);
     }
     let wait = Duration::from_secs(args.wait_secs);
     let deadline = Instant::now() + wait;
     let mut target = args.nodes[0].clone();
     let (mut redirects, mut said, mut next) = (0, false, 0);
     loop {
-        let mut c = connect(&target, deadline.saturating_duration_since(Instant::now())).await?;
+        let mut c = connect(
+            &target,
+            deadline.saturating_duration_since(Instant::now()),
+            tls,
+        )
+        .await?;
         let answer = request(&mut c, &args.cmd)
             .await
-            .map_err(|e| anyhow::anyhow!("{target}: {}", e.message()))?;
+            .map_err(|e| anyhow::anyhow!("{target}: {}{}", e.message(), tls_hint(args, &e)))?;
         let Some((code, e)) = describe(&answer.error) else {
             println!("{}", answer.out);
             return Ok(ExitCode::from(if answer.ok { 0 } else { 1 }));
@@ -325,6 +371,12 @@ async fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.tls_dir {
+        if let Err(e) = raft_node::tls::TlsFiles::load(dir) {
+            eprintln!("raft-kv: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

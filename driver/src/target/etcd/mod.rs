@@ -73,6 +73,12 @@ impl Target for EtcdTarget {
         if opts.bug.is_some() {
             return Err("--bug switches on defects of raft-node; it needs --target raft".into());
         }
+        if opts.tls {
+            return Err(
+                "--tls is raft-node's mutual TLS (--tls-dir); the driver does not set up TLS for etcd: drop --tls or use --target raft"
+                    .into(),
+            );
+        }
         Ok(())
     }
 

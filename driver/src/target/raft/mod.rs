@@ -3,6 +3,7 @@
 //! the events file each node writes for the checkers.
 
 pub mod client;
+pub mod tls;
 
 use super::cluster::{self, Cluster, CommandLine, NodeSpec};
 use super::{
@@ -276,7 +277,17 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     }
     flags.extend(node_flags(&spec.options));
     let events_dir = dir.join("nodes");
+    // `run --tls`: a throwaway CA and certificates in RUN/tls/, each node
+    // started with its own --tls-dir.
+    let tls_root = if spec.options.tls {
+        let root = tls::root(dir);
+        tls::generate(&root, &ids)?;
+        Some(root)
+    } else {
+        None
+    };
     let base = command_line(flags);
+    let node_tls = tls_root.clone();
     let with_events: CommandLine = Arc::new(move |s: &NodeSpec| {
         let mut a = base(s);
         a.push("--events-file".into());
@@ -286,12 +297,19 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
                 .display()
                 .to_string(),
         );
+        if let Some(root) = &node_tls {
+            a.push("--tls-dir".into());
+            a.push(tls::node_dir(root, s.id).display().to_string());
+        }
         a
     });
     let mut c = Cluster::new(bin.clone(), specs, with_events);
     c.start_all()?;
     let cluster = Arc::new(Mutex::new(c));
-    let channels = open_channels(&listen)?;
+    let channels = match &tls_root {
+        None => open_channels(&listen)?,
+        Some(root) => tls::open_channels(&listen, &tls::client_config(&tls::client_dir(root))?)?,
+    };
     let api: Arc<dyn NodeApi> = Arc::new(RaftApi { channels });
     Ok(Deployment {
         target: "raft",

@@ -546,8 +546,7 @@ async fn read_forward(
                     // opaque, faulted from its start, and not too long.
                     opaque = opaque.filter(|log| {
                         messages.is_some()
-                            && splitter.kind() != Some(StreamKind::RaftFrames)
-                            && splitter.kind() != Some(StreamKind::Http1)
+                            && matches!(splitter.kind(), None | Some(StreamKind::Other))
                             && log.len() + n <= MAX_REPLAYED_CONNECTION
                     });
                     if let Some(log) = opaque.as_mut() {

@@ -286,16 +286,25 @@ fn a_node_port_taken_by_another_process_does_not_fail_the_run() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(ports.len(), 3);
+    // What took a node's port before: another driver's port-0 bind (it
+    // then starts its own node there) and an outgoing connection's source
+    // port (bound without SO_REUSEADDR), while a killed node is down.
     let mut taken = Vec::new();
     let mut tries = 0u64;
     while child.try_wait().unwrap().is_none() {
         for p in &ports {
             tries += 1;
-            if let Ok(l) = std::net::TcpListener::bind(p) {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.set_reuseaddr(false).unwrap();
+            if s.bind(*p).is_ok() {
                 taken.push(*p);
-                // Held a while, as another process would.
+                // Held a while, as a connection would.
                 std::thread::sleep(Duration::from_millis(300));
-                drop(l);
+            }
+            drop(s);
+            let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            if ports.contains(&other.local_addr().unwrap()) {
+                taken.push(other.local_addr().unwrap());
             }
         }
         std::thread::sleep(Duration::from_millis(5));

@@ -76,10 +76,13 @@ pub fn free_local_addr() -> Result<SocketAddr> {
 ///
 /// On Linux two SO_REUSEADDR sockets may share a port as long as at most
 /// one listens, so the node (raft-node's tokio listener and etcd's Go
-/// listener both set SO_REUSEADDR) binds and listens beside the hold,
-/// while a plain bind elsewhere fails with "Address already in use", and
-/// the kernel never hands a held port to a port-0 bind or to an outgoing
-/// connection. As the hold never listens, a connection to a node that is
+/// listener both set SO_REUSEADDR) binds and listens beside the hold. What
+/// took a node's port before is kept out: the kernel never hands a held
+/// port to a port-0 bind (how other drivers and most programs pick ports)
+/// nor to an outgoing connection, and a bind without SO_REUSEADDR fails
+/// with "Address already in use". (A process that binds that very port on
+/// purpose with SO_REUSEADDR and listens still can: that is a fixed port,
+/// not a race.) As the hold never listens, a connection to a node that is
 /// down is still refused, as it would be without the hold.
 pub struct PortHold {
     socket: tokio::net::TcpSocket,
@@ -471,8 +474,17 @@ pub(crate) mod tests {
         SERIAL.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What a node's port hold promises: another process's plain bind of
-    /// the port fails, a port-0 bind is never given it, yet the node
+    /// A socket bound without SO_REUSEADDR, as an outgoing connection's
+    /// source port is: what made a node's bind fail.
+    pub(crate) fn bind_without_reuse(a: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+        let s = tokio::net::TcpSocket::new_v4()?;
+        s.set_reuseaddr(false)?;
+        s.bind(a)?;
+        Ok(s)
+    }
+
+    /// What a node's port hold promises: a bind of the port without
+    /// SO_REUSEADDR fails, a port-0 bind is never given it, yet the node
     /// (binding as tokio does, with SO_REUSEADDR) listens on it, again
     /// after a restart, and a connection while it is down is refused.
     #[tokio::test]
@@ -481,12 +493,12 @@ pub(crate) mod tests {
         let addr = hold.addr();
         // Without the hold, a port chosen by binding port 0 is anyone's.
         let free = free_local_addr().unwrap();
-        let squatter = std::net::TcpListener::bind(free).unwrap();
+        let squatter = bind_without_reuse(free).unwrap();
         let e = tokio::net::TcpListener::bind(free).await.unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
         drop(squatter);
         // With it, another process cannot take the port...
-        let e = std::net::TcpListener::bind(addr).unwrap_err();
+        let e = bind_without_reuse(addr).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
         let given: Vec<SocketAddr> = (0..500)
             .map(|_| free_local_addr().unwrap())
@@ -496,6 +508,8 @@ pub(crate) mod tests {
         // client is refused, not queued.
         for _ in 0..2 {
             let node = tokio::net::TcpListener::bind(addr).await.unwrap();
+            let e = bind_without_reuse(addr).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
             let e = std::net::TcpListener::bind(addr).unwrap_err();
             assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
             let c = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -506,7 +520,7 @@ pub(crate) mod tests {
             assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
         }
         drop(hold);
-        std::net::TcpListener::bind(addr).expect("the port is free once the hold is dropped");
+        bind_without_reuse(addr).expect("the port is free once the hold is dropped");
     }
 
     /// A cluster of `n` stand-in nodes that ignore their flags and sleep.

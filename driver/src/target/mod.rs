@@ -319,16 +319,18 @@ pub fn held_addrs(ids: &[u64]) -> Result<(BTreeMap<u64, SocketAddr>, Vec<cluster
 }
 
 /// A test hook: with `RAFT_DRIVER_SQUAT_PORTS=1` the driver tries to take
-/// every node address in `addrs` as another process would (a plain bind
-/// and listen) right before the nodes start, and keeps what it got for the
-/// deployment's life. With the ports held ([`held_addrs`]) it gets none.
+/// every node address in `addrs` as another process's outgoing connection
+/// would (a bind without SO_REUSEADDR) right before the nodes start, and
+/// keeps what it got for the deployment's life. With the ports held
+/// ([`held_addrs`]) it gets none; with ports merely found free, it got
+/// them all and every node failed with "Address already in use".
 pub fn squat_hook(addrs: &BTreeMap<u64, SocketAddr>) -> Vec<Box<dyn std::any::Any + Send + Sync>> {
     if std::env::var("RAFT_DRIVER_SQUAT_PORTS").as_deref() != Ok("1") {
         return Vec::new();
     }
     addrs
         .values()
-        .filter_map(|a| match std::net::TcpListener::bind(a) {
+        .filter_map(|&a| match bind_without_reuse(a) {
             Ok(l) => {
                 tracing::warn!("test hook: took {a} before its node started");
                 Some(Box::new(l) as Box<dyn std::any::Any + Send + Sync>)
@@ -339,6 +341,13 @@ pub fn squat_hook(addrs: &BTreeMap<u64, SocketAddr>) -> Vec<Box<dyn std::any::An
             }
         })
         .collect()
+}
+
+fn bind_without_reuse(a: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let s = tokio::net::TcpSocket::new_v4()?;
+    s.set_reuseaddr(false)?;
+    s.bind(a)?;
+    Ok(s)
 }
 
 /// The holds as deployment guards.

@@ -154,8 +154,9 @@ pub fn judge_in_child(bin: &Path, dir: &Path, time_limit: Duration) -> Result<Ju
             }
         );
     }
-    let result = RunResult::read(&dir.join("results.json"))
-        .map_err(|e| anyhow!("the checker ended with {status} but its verdict is unreadable: {e}"))?;
+    let result = RunResult::read(&dir.join("results.json")).map_err(|e| {
+        anyhow!("the checker ended with {status} but its verdict is unreadable: {e}")
+    })?;
     if result.exit_code() != code.unwrap_or(-1) {
         bail!(
             "the checker exited with {status} but results.json says {}{}",

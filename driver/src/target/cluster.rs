@@ -500,10 +500,11 @@ pub(crate) mod tests {
         // With it, another process cannot take the port...
         let e = bind_without_reuse(addr).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
-        let given: Vec<SocketAddr> = (0..500)
-            .map(|_| free_local_addr().unwrap())
-            .collect();
-        assert!(!given.contains(&addr), "a port-0 bind was given the held port");
+        let given: Vec<SocketAddr> = (0..500).map(|_| free_local_addr().unwrap()).collect();
+        assert!(
+            !given.contains(&addr),
+            "a port-0 bind was given the held port"
+        );
         // ...but the node can, twice (a restart), and while it is down a
         // client is refused, not queued.
         for _ in 0..2 {

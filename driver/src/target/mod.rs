@@ -314,7 +314,11 @@ pub fn held_addrs(ids: &[u64]) -> Result<(BTreeMap<u64, SocketAddr>, Vec<cluster
         .iter()
         .map(|_| cluster::PortHold::new())
         .collect::<Result<Vec<_>>>()?;
-    let addrs = ids.iter().zip(&holds).map(|(&id, h)| (id, h.addr())).collect();
+    let addrs = ids
+        .iter()
+        .zip(&holds)
+        .map(|(&id, h)| (id, h.addr()))
+        .collect();
     Ok((addrs, holds))
 }
 

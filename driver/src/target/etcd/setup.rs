@@ -6,8 +6,8 @@ use super::{find_etcd, members, peer_router, EtcdApi};
 use crate::net::proxy::Network;
 use crate::target::cluster::{self, Cluster, NodeSpec};
 use crate::target::{
-    binary_version, held_addrs, hold_guards, nodes_json, start_network_keeping_ports, Deployment, NodeApi,
-    TargetSpec,
+    binary_version, held_addrs, hold_guards, nodes_json, start_network_keeping_ports, Deployment,
+    NodeApi, TargetSpec,
 };
 use crate::workload::client::open_channels;
 use anyhow::Result;

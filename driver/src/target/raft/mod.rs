@@ -6,9 +6,9 @@ pub mod client;
 
 use super::cluster::{self, Cluster, CommandLine, NodeSpec};
 use super::{
-    binary_version, held_addrs, hold_guards, nodes_json, squat_hook, start_network_keeping_ports, AdminReply, AdminReq,
-    Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency, Target, TargetOptions,
-    TargetSpec,
+    binary_version, held_addrs, hold_guards, nodes_json, squat_hook, start_network_keeping_ports,
+    AdminReply, AdminReq, Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency, Target,
+    TargetOptions, TargetSpec,
 };
 use crate::net::proxy::Network;
 use crate::workload::client::{open_channels, BoxFuture, Client};

@@ -258,7 +258,7 @@ fn a_node_port_taken_by_another_process_does_not_fail_the_run() {
     let _serial = serial();
     let _ = node_bin();
     let results = tempfile::tempdir().unwrap();
-    let args = short_run_args(&["--nemesis", "kill", "--seed", "11", "--time-limit", "10"]);
+    let args = short_run_args(&["--nemesis", "kill", "--seed", "11"]);
     let mut cmd = driver(results.path(), &args);
     cmd.env("RAFT_DRIVER_SQUAT_PORTS", "1")
         .stdout(std::process::Stdio::piped())
@@ -268,6 +268,14 @@ fn a_node_port_taken_by_another_process_does_not_fail_the_run() {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let ports: Vec<std::net::SocketAddr> = loop {
         assert!(std::time::Instant::now() < deadline, "no test.json");
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the driver ended before test.json: {:?}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let test = std::fs::read_dir(results.path())
             .unwrap()
             .flatten()

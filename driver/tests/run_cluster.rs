@@ -247,3 +247,100 @@ fn sigkill_of_the_driver_still_kills_every_node() {
     child.wait().unwrap();
     assert_no_nodes_left(results.path());
 }
+
+/// A node's port cannot be taken by another process, neither before the
+/// node first listens (the driver's own test hook tries, as another process
+/// would, right before the nodes start) nor while a killed node is down
+/// (this test tries, all run long): the run does not fail on "Address
+/// already in use".
+#[test]
+fn a_node_port_taken_by_another_process_does_not_fail_the_run() {
+    let _serial = serial();
+    let _ = node_bin();
+    let results = tempfile::tempdir().unwrap();
+    let args = short_run_args(&["--nemesis", "kill", "--seed", "11"]);
+    let mut cmd = driver(results.path(), &args);
+    cmd.env("RAFT_DRIVER_SQUAT_PORTS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn raft-driver");
+    // The nodes' ports, once test.json names them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let ports: Vec<std::net::SocketAddr> = loop {
+        assert!(std::time::Instant::now() < deadline, "no test.json");
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the driver ended before test.json: {:?}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let test = std::fs::read_dir(results.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("test.json"))
+            .find(|p| p.is_file());
+        if let Some(t) = test.and_then(|t| std::fs::read(t).ok()) {
+            if let Ok(v) = serde_json::from_slice::<Value>(&t) {
+                break v["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n["listen"].as_str().unwrap().parse().unwrap())
+                    .collect();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(ports.len(), 3);
+    // What took a node's port before: another driver's port-0 bind (it
+    // then starts its own node there) and an outgoing connection's source
+    // port (bound without SO_REUSEADDR), while a killed node is down.
+    let mut taken = Vec::new();
+    let mut tries = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        for p in &ports {
+            tries += 1;
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.set_reuseaddr(false).unwrap();
+            if s.bind(*p).is_ok() {
+                taken.push(*p);
+                // Held a while, as a connection would.
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            drop(s);
+            let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            if ports.contains(&other.local_addr().unwrap()) {
+                taken.push(other.local_addr().unwrap());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_no_nodes_left(results.path());
+    assert!(taken.is_empty(), "{taken:?} taken in {tries} tries");
+    let dir = run_dir(results.path());
+    let log = std::fs::read_to_string(dir.join("driver.log")).unwrap();
+    assert!(!log.contains("test hook: took"), "{log}");
+    assert_eq!(
+        log.matches("test hook: could not take").count(),
+        3,
+        "the hook tried every node's port"
+    );
+    let h = history(&dir);
+    let kills = h
+        .iter()
+        .filter(|e| e["process"] == "nemesis" && e["f"] == "start-kill")
+        .count();
+    assert!(kills > 0, "no node was killed: the test proves nothing");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "expected a valid run\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let end = h.iter().find(|e| e["f"] == "run-end").unwrap();
+    assert_eq!(end["value"]["unexpected_exits"], serde_json::json!([]));
+}

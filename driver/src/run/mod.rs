@@ -6,6 +6,7 @@
 //! `raft-checker check RUN_DIR` would, and print the verdict.
 
 pub mod folder;
+pub mod judge;
 pub mod options;
 
 use crate::nemesis::schedule::{Schedule, ScheduleSpec};
@@ -156,12 +157,14 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
     if let Err(e) = deployment.api.collect_events(&dir, &deployment.ids) {
         tracing::warn!("node events not collected: {e:#}");
     }
-    let result = judge(&dir, &cfg).await?;
+    let judged = judge(&dir, &cfg).await?;
+    let result = judged.result;
     if !cfg.keep_history_uncompressed {
         compress_history(&dir);
     }
     publish(&cfg.results, &dir);
-    print_report(&result, &finish, &dir);
+    print_report(&result, &judged.text, &finish, &dir);
+    log_peak_memory();
     Ok(RunOutcome {
         validity: result.valid,
         dir,
@@ -540,30 +543,19 @@ async fn wait_recovered(
 }
 
 /// Judges the run folder from disk with the composed checkers and writes
-/// the verdict, the plots and the page once.
-async fn judge(dir: &Path, cfg: &RunConfig) -> Result<RunResult> {
-    let opts = raft_checker::CheckOptions {
-        time_limit: Some(cfg.check_time_limit),
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        ..raft_checker::CheckOptions::default()
-    };
+/// the verdict, the plots and the page once, in a child `raft-checker
+/// check` (see [`judge`]): the history is never loaded into the driver.
+async fn judge(dir: &Path, cfg: &RunConfig) -> Result<judge::Judged> {
+    let time_limit = cfg.check_time_limit;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let dir = dir.to_path_buf();
     eprintln!(
         "raft-driver: checking {}",
         dir.join("history.jsonl").display()
     );
-    // The search is CPU-bound and spawns its own threads.
-    tokio::task::spawn_blocking(move || -> Result<RunResult> {
-        let loaded = raft_checker::verdict::run::load(&dir, None)
-            .map_err(|e| anyhow!("the checker refused the history: {e}"))?;
-        let result = raft_checker::verdict::run::judge(&loaded, &opts)
-            .map_err(|e| anyhow!("the checker refused the history: {e}"))?;
-        raft_checker::report::write_run_outputs(&dir, &loaded.history.events, &result)
-            .with_context(|| format!("writing the report into {}", dir.display()))?;
-        Ok(result)
-    })
-    .await
-    .context("checker task")?
+    tokio::task::spawn_blocking(move || judge::judge_blocking(&dir, time_limit, progress))
+        .await
+        .context("checker task")?
 }
 
 /// Replaces the checked history by history.jsonl.zst (atomically: see
@@ -596,11 +588,11 @@ fn publish(results: &Path, dir: &Path) {
     }
 }
 
-fn print_report(result: &RunResult, finish: &Finish, dir: &Path) {
+fn print_report(result: &RunResult, text: &str, finish: &Finish, dir: &Path) {
     if !finish.throughput.is_empty() {
         println!("{}", finish.throughput);
     }
-    print!("{}", result.text());
+    print!("{text}");
     if let Some(note) = &finish.note {
         println!("note: {note}");
     }
@@ -628,6 +620,14 @@ fn print_report(result: &RunResult, finish: &Finish, dir: &Path) {
         result.exit_code()
     );
     println!("results: {}", dir.display());
+}
+
+/// Writes the driver's own peak resident memory to driver.log (the judge's
+/// is the child raft-checker's): flat in the run's length.
+fn log_peak_memory() {
+    if let Some(b) = raft_checker::memory::peak_resident_bytes() {
+        tracing::info!("driver peak RSS {} MiB", b >> 20);
+    }
 }
 
 /// CPU time (user + system) this process has used so far.

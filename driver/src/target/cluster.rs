@@ -61,10 +61,57 @@ pub fn registered_pids() -> Vec<i32> {
         .clone()
 }
 
-/// Finds a free TCP port on 127.0.0.1 by binding to port 0.
+/// Finds a free TCP port on 127.0.0.1 by binding to port 0 (and releasing
+/// it: anything may take it next; a node's port is a [`PortHold`]).
 pub fn free_local_addr() -> Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
     Ok(l.local_addr()?)
+}
+
+/// A loopback port the driver holds for one node for the whole run, so
+/// that no other process can take it between the driver choosing it and
+/// the node listening on it, nor while the node is down (killed, crashed)
+/// and before it is restarted: a socket bound to the port with
+/// SO_REUSEADDR that never listens.
+///
+/// On Linux two SO_REUSEADDR sockets may share a port as long as at most
+/// one listens, so the node (raft-node's tokio listener and etcd's Go
+/// listener both set SO_REUSEADDR) binds and listens beside the hold. What
+/// took a node's port before is kept out: the kernel never hands a held
+/// port to a port-0 bind (how other drivers and most programs pick ports)
+/// nor to an outgoing connection, and a bind without SO_REUSEADDR fails
+/// with "Address already in use". (A process that binds that very port on
+/// purpose with SO_REUSEADDR and listens still can: that is a fixed port,
+/// not a race.) As the hold never listens, a connection to a node that is
+/// down is still refused, as it would be without the hold.
+pub struct PortHold {
+    socket: tokio::net::TcpSocket,
+    addr: SocketAddr,
+}
+
+impl PortHold {
+    /// Holds a free port on 127.0.0.1.
+    pub fn new() -> Result<PortHold> {
+        let socket = tokio::net::TcpSocket::new_v4().context("creating a socket")?;
+        socket.set_reuseaddr(true).context("SO_REUSEADDR")?;
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .context("binding 127.0.0.1:0")?;
+        let addr = socket.local_addr().context("the held port")?;
+        Ok(PortHold { socket, addr })
+    }
+
+    /// The held address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl std::fmt::Debug for PortHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let _ = &self.socket;
+        write!(f, "PortHold({})", self.addr)
+    }
 }
 
 /// How to start one node: its id, its listen address, the addresses it uses
@@ -425,6 +472,56 @@ pub(crate) mod tests {
     /// Takes the lock every spawning test of this crate holds.
     pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
         SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A socket bound without SO_REUSEADDR, as an outgoing connection's
+    /// source port is: what made a node's bind fail.
+    pub(crate) fn bind_without_reuse(a: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+        let s = tokio::net::TcpSocket::new_v4()?;
+        s.set_reuseaddr(false)?;
+        s.bind(a)?;
+        Ok(s)
+    }
+
+    /// What a node's port hold promises: a bind of the port without
+    /// SO_REUSEADDR fails, a port-0 bind is never given it, yet the node
+    /// (binding as tokio does, with SO_REUSEADDR) listens on it, again
+    /// after a restart, and a connection while it is down is refused.
+    #[tokio::test]
+    async fn a_held_port_is_the_nodes_alone_and_refuses_while_the_node_is_down() {
+        let hold = PortHold::new().unwrap();
+        let addr = hold.addr();
+        // Without the hold, a port chosen by binding port 0 is anyone's.
+        let free = free_local_addr().unwrap();
+        let squatter = bind_without_reuse(free).unwrap();
+        let e = tokio::net::TcpListener::bind(free).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+        drop(squatter);
+        // With it, another process cannot take the port...
+        let e = bind_without_reuse(addr).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+        let given: Vec<SocketAddr> = (0..500).map(|_| free_local_addr().unwrap()).collect();
+        assert!(
+            !given.contains(&addr),
+            "a port-0 bind was given the held port"
+        );
+        // ...but the node can, twice (a restart), and while it is down a
+        // client is refused, not queued.
+        for _ in 0..2 {
+            let node = tokio::net::TcpListener::bind(addr).await.unwrap();
+            let e = bind_without_reuse(addr).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+            let e = std::net::TcpListener::bind(addr).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+            let c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (_s, _) = node.accept().await.unwrap();
+            drop(c);
+            drop(node);
+            let e = tokio::net::TcpStream::connect(addr).await.unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        }
+        drop(hold);
+        bind_without_reuse(addr).expect("the port is free once the hold is dropped");
     }
 
     /// A cluster of `n` stand-in nodes that ignore their flags and sleep.

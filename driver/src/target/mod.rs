@@ -309,11 +309,60 @@ impl Deployment {
     }
 }
 
-/// One free loopback address per node.
-pub fn free_addrs(ids: &[u64]) -> Result<BTreeMap<u64, SocketAddr>> {
-    ids.iter()
-        .map(|&id| Ok((id, cluster::free_local_addr()?)))
+/// One loopback address per node, each held for the deployment's life
+/// (keep the holds in [`Deployment::_guards`]): see [`cluster::PortHold`].
+pub fn held_addrs(ids: &[u64]) -> Result<(BTreeMap<u64, SocketAddr>, Vec<cluster::PortHold>)> {
+    let holds = ids
+        .iter()
+        .map(|_| cluster::PortHold::new())
+        .collect::<Result<Vec<_>>>()?;
+    let addrs = ids
+        .iter()
+        .zip(&holds)
+        .map(|(&id, h)| (id, h.addr()))
+        .collect();
+    Ok((addrs, holds))
+}
+
+/// A test hook: with `RAFT_DRIVER_SQUAT_PORTS=1` the driver tries to take
+/// every node address in `addrs` as another process's outgoing connection
+/// would (a bind without SO_REUSEADDR) right before the nodes start, and
+/// keeps what it got for the deployment's life. With the ports held
+/// ([`held_addrs`]) it gets none; with ports merely found free, it got
+/// them all and every node failed with "Address already in use".
+pub fn squat_hook(addrs: &BTreeMap<u64, SocketAddr>) -> Vec<Box<dyn std::any::Any + Send + Sync>> {
+    if std::env::var("RAFT_DRIVER_SQUAT_PORTS").as_deref() != Ok("1") {
+        return Vec::new();
+    }
+    addrs
+        .values()
+        .filter_map(|&a| match bind_without_reuse(a) {
+            Ok(l) => {
+                tracing::warn!("test hook: took {a} before its node started");
+                Some(Box::new(l) as Box<dyn std::any::Any + Send + Sync>)
+            }
+            Err(e) => {
+                tracing::info!("test hook: could not take {a}: {e}");
+                None
+            }
+        })
         .collect()
+}
+
+fn bind_without_reuse(a: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let s = tokio::net::TcpSocket::new_v4()?;
+    s.set_reuseaddr(false)?;
+    s.bind(a)?;
+    Ok(s)
+}
+
+/// The holds as deployment guards.
+pub fn hold_guards(
+    holds: Vec<cluster::PortHold>,
+) -> impl Iterator<Item = Box<dyn std::any::Any + Send + Sync>> {
+    holds
+        .into_iter()
+        .map(|h| Box::new(h) as Box<dyn std::any::Any + Send + Sync>)
 }
 
 /// test.json's description of how each node was started.
@@ -335,7 +384,9 @@ pub fn nodes_json(specs: &[NodeSpec]) -> Value {
 
 /// Starts the proxies while every node's port is held by a listener, so
 /// that a proxy's port-0 bind cannot take a node's port (which made a node
-/// exit with "Address already in use" in about one run in fifteen).
+/// exit with "Address already in use" in about one run in fifteen). Ports
+/// from [`held_addrs`] are held for the whole run anyway; this also covers
+/// addresses chosen otherwise.
 pub async fn start_network_keeping_ports(
     listen: &BTreeMap<u64, SocketAddr>,
     seed: u64,

@@ -6,8 +6,8 @@ use super::{find_etcd, members, peer_router, EtcdApi};
 use crate::net::proxy::Network;
 use crate::target::cluster::{self, Cluster, NodeSpec};
 use crate::target::{
-    binary_version, free_addrs, nodes_json, start_network_keeping_ports, Deployment, NodeApi,
-    TargetSpec,
+    binary_version, held_addrs, hold_guards, nodes_json, start_network_keeping_ports, Deployment,
+    NodeApi, TargetSpec,
 };
 use crate::workload::client::open_channels;
 use anyhow::Result;
@@ -22,8 +22,9 @@ pub async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     let bin = find_etcd().map_err(crate::error::UsageError)?;
     let version = binary_version(&bin).map_err(crate::error::UsageError)?;
     let ids: Vec<u64> = (1..=spec.nodes as u64).collect();
-    let client = free_addrs(&ids)?;
-    let peer_listen = free_addrs(&ids)?;
+    // Held until the deployment is dropped (see `cluster::PortHold`).
+    let (client, client_holds) = held_addrs(&ids)?;
+    let (peer_listen, peer_holds) = held_addrs(&ids)?;
     let (net, routers, advertised) = if spec.proxied {
         let (mut routers, listeners) = peer_router::PeerRouters::bind(&ids).await?;
         let net = Arc::new(start_network_keeping_ports(&peer_listen, spec.seed).await?);
@@ -103,7 +104,9 @@ pub async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
         channels: open_channels(&client)?,
         read_consistency: spec.options.read_consistency,
     });
-    let mut guards: Vec<Box<dyn std::any::Any + Send + Sync>> = Vec::new();
+    let mut guards: Vec<Box<dyn std::any::Any + Send + Sync>> = hold_guards(client_holds)
+        .chain(hold_guards(peer_holds))
+        .collect();
     if let Some(r) = routers {
         guards.push(Box::new(r));
     }

@@ -7,9 +7,9 @@ pub mod tls;
 
 use super::cluster::{self, Cluster, CommandLine, NodeSpec};
 use super::{
-    binary_version, free_addrs, nodes_json, start_network_keeping_ports, AdminReply, AdminReq,
-    Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency, Target, TargetOptions,
-    TargetSpec,
+    binary_version, held_addrs, hold_guards, nodes_json, squat_hook, start_network_keeping_ports,
+    AdminReply, AdminReq, Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency, Target,
+    TargetOptions, TargetSpec,
 };
 use crate::net::proxy::Network;
 use crate::workload::client::{open_channels, BoxFuture, Client};
@@ -234,7 +234,9 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     let bin = find_node_bin(spec.options.node_bin.as_deref()).map_err(crate::error::UsageError)?;
     let version = binary_version(&bin).map_err(crate::error::UsageError)?;
     let ids: Vec<u64> = (1..=spec.nodes as u64).collect();
-    let listen = free_addrs(&ids)?;
+    // Held until the deployment is dropped: no other process can take a
+    // node's port before it listens, nor while it is down.
+    let (listen, holds) = held_addrs(&ids)?;
     let net = Arc::new(if spec.proxied {
         start_network_keeping_ports(&listen, spec.seed).await?
     } else {
@@ -303,6 +305,7 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
         }
         a
     });
+    let squatted = squat_hook(&listen);
     let mut c = Cluster::new(bin.clone(), specs, with_events);
     c.start_all()?;
     let cluster = Arc::new(Mutex::new(c));
@@ -320,7 +323,7 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
         bin,
         version,
         nodes,
-        _guards: Vec::new(),
+        _guards: hold_guards(holds).chain(squatted).collect(),
     })
 }
 

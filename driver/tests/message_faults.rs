@@ -30,15 +30,7 @@ fn message_faults_and_partitions_leave_a_correct_node_valid() {
         "--seed",
         "3",
     ];
-    let out = run_bounded(driver(results.path(), &args), RUN_TIMEOUT);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_no_nodes_left(results.path());
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "expected a valid run\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    run_expecting_valid(results.path(), &args, RUN_TIMEOUT);
     let dir = run_dir(results.path());
     let h = history(&dir);
     let nemesis = |f: &str| -> Vec<&Value> {

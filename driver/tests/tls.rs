@@ -30,15 +30,7 @@ fn a_tls_run_with_partitions_kills_and_transfers_is_valid() {
         "--seed",
         "16",
     ];
-    let out = run_bounded(driver(results.path(), &args), RUN_TIMEOUT);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_no_nodes_left(results.path());
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "expected a valid run\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    run_expecting_valid(results.path(), &args, RUN_TIMEOUT);
     let dir = run_dir(results.path());
     // The run's PKI, and test.json says it was a TLS run (replay repeats it).
     let tls = dir.join("tls");

@@ -146,6 +146,22 @@ pub fn assert_no_nodes_left(results: &Path) {
     }
 }
 
+/// Runs the driver with `args` into `results` (bounded by `timeout`) and
+/// asserts that no node outlived it and that the run was valid (exit 0),
+/// printing its output otherwise.
+pub fn run_expecting_valid(results: &Path, args: &[&str], timeout: Duration) -> Output {
+    let out = run_bounded(driver(results, args), timeout);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_no_nodes_left(results);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "expected a valid run\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    out
+}
+
 /// Waits until `path` contains `needle`, up to `timeout`.
 pub fn wait_for_text(path: &Path, needle: &str, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;

@@ -74,6 +74,23 @@ impl LeaderFault {
     }
 }
 
+/// The crash point a late successor's returning leader may be crashed at.
+pub const CRASH_AFTER_APPEND: &str = "crash-after-append";
+
+/// How a deposed leader meets a successor that was elected late (see
+/// `FaultOp::StartDeposedLeader`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateSuccessor {
+    /// How long after a successor is seen the deposed leader comes back.
+    pub return_after_ms: u64,
+    /// Arm the target's `crash-after-append` on it as it comes back: it
+    /// crashes right after it persists and acknowledges its first append
+    /// from the successor, the one that overwrites the start of its
+    /// suffix, and is restarted from its disk 200 ms later.
+    #[serde(default)]
+    pub crash_on_overwrite: bool,
+}
+
 /// One step of leader churn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChurnStep {
@@ -99,6 +116,7 @@ enum Plan {
         hold_ms: u64,
         crash: bool,
         crash_after_ms: Option<u64>,
+        late_successor: Option<LateSuccessor>,
     },
     Churn {
         steps: Vec<ChurnStep>,
@@ -175,7 +193,11 @@ impl Shared {
 
     /// Cuts `node` off from every other node.
     fn isolate(&self, node: u64) {
-        let cut = Cut::isolate(node, &self.ctx.ids());
+        self.cut(&Cut::isolate(node, &self.ctx.ids()));
+    }
+
+    /// Holds the links `cut` blocks (replacing what the scenario held).
+    fn cut(&self, cut: &Cut) {
         self.ctx
             .net
             .cut(HOLDER, &cut.blocked_set(), self.ctx.sever_on_partition);
@@ -292,12 +314,19 @@ async fn lagging(
     s.log(json!({"step": "restored the old leader", "undone": undone, "leader_now": now, "lagging_node_leads": now == Some(lagger)}));
 }
 
+/// How a deposed leader comes back.
+#[derive(Debug, Clone, Copy)]
+struct Return {
+    crash_after_ms: Option<u64>,
+    late_successor: Option<LateSuccessor>,
+}
+
 async fn deposed(
     s: &Shared,
     fault: LeaderFault,
     hold_ms: u64,
     crash: bool,
-    crash_after_ms: Option<u64>,
+    back: Return,
     stop: &mut watch::Receiver<bool>,
 ) {
     let Some(leader) = leader_soon(s, stop).await else {
@@ -306,10 +335,32 @@ async fn deposed(
     };
     let did = s.strike(leader, fault).await;
     s.log(json!({"step": "deposed the leader", "leader": leader, "did": did}));
+    if back.late_successor.is_some() {
+        // Nobody can be elected while it is away: its suffix grows, and
+        // the successor's log will start only when the hold ends.
+        s.cut(&Cut::from_groups(
+            s.ctx.ids().iter().map(|&n| vec![n]).collect(),
+        ));
+        s.log(json!({"step": "cut every node apart: no successor can be elected"}));
+    }
     if !wait(hold_ms, stop).await {
         return;
     }
-    let successor = s.ctx.leader().await;
+    let mut successor = s.ctx.leader().await;
+    if let Some(late) = back.late_successor {
+        s.cut(&Cut::isolate(leader, &s.ctx.ids()));
+        let Some(elected) = successor_soon(s, leader, stop).await else {
+            s.log(
+                json!({"step": "the others rejoined but elected nobody in time", "node": leader}),
+            );
+            return;
+        };
+        successor = Some(elected);
+        s.log(json!({"step": "the others rejoined and elected a successor", "successor": elected}));
+        if !wait(late.return_after_ms, stop).await {
+            return;
+        }
+    }
     if crash {
         // It comes back from its disk: what it appended but never
         // committed is still in its log.
@@ -320,9 +371,22 @@ async fn deposed(
         drop(c);
         s.log(json!({"step": "crashed and restarted the deposed leader", "node": leader, "killed": killed, "restarted": restarted.is_ok()}));
     }
+    let crash_point = back.late_successor.is_some_and(|l| l.crash_on_overwrite);
+    if crash_point {
+        let armed = s
+            .ctx
+            .set_failpoint(leader, CRASH_AFTER_APPEND, true, Duration::from_secs(2))
+            .await;
+        s.log(json!({"step": "armed the crash point", "node": leader, "failpoint": CRASH_AFTER_APPEND, "armed": armed}));
+        // Should the scenario be stopped before it restarts the node.
+        s.push_undo(Undo::Restart(leader));
+    }
     let undone = s.undo_all();
     s.log(json!({"step": "the deposed leader is back", "node": leader, "successor": successor, "undone": undone}));
-    let Some(after) = crash_after_ms else {
+    if crash_point {
+        crash_at_overwrite(s, leader, stop).await;
+    }
+    let Some(after) = back.crash_after_ms else {
         return;
     };
     if !wait(after, stop).await {
@@ -336,6 +400,50 @@ async fn deposed(
     let restarted = c.start(leader).map_err(|e| format!("{e:#}"));
     drop(c);
     s.log(json!({"step": "crashed and restarted the returned leader", "node": leader, "after_ms": after, "killed": killed, "restarted": restarted.is_ok()}));
+}
+
+/// A leader other than `old`, polled every 10 ms for up to 5 s (the
+/// moment it appears matters: the old one comes back just after).
+async fn successor_soon(s: &Shared, old: u64, stop: &mut watch::Receiver<bool>) -> Option<u64> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match s.ctx.leader().await {
+            Some(l) if l != old => return Some(l),
+            _ => {}
+        }
+        if !wait(10, stop).await {
+            return None;
+        }
+    }
+    None
+}
+
+/// Waits up to 3 s for `node` to crash at its armed crash point, restarts
+/// it from its disk 200 ms later, and disarms the point if it never fired
+/// (a restarted node starts unarmed).
+async fn crash_at_overwrite(s: &Shared, node: u64, stop: &mut watch::Receiver<bool>) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if !wait(10, stop).await {
+            break;
+        }
+        let exit = s.ctx.cluster().take_exit(node);
+        let Some(exit) = exit else { continue };
+        if !s.ctx.api.is_intended_exit(exit.code) {
+            s.log(json!({"step": "the returned leader exited otherwise", "node": node, "status": exit.status}));
+            return;
+        }
+        s.log(json!({"step": "the returned leader crashed after persisting its first overwrite", "node": node, "status": exit.status}));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let restarted = s.ctx.cluster().start(node).map_err(|e| format!("{e:#}"));
+        s.log(json!({"step": "restarted it from its disk", "node": node, "restarted": restarted.is_ok()}));
+        return;
+    }
+    let disarmed = s
+        .ctx
+        .set_failpoint(node, CRASH_AFTER_APPEND, false, Duration::from_secs(2))
+        .await;
+    s.log(json!({"step": "it acknowledged no append in time: disarmed", "node": node, "disarmed": disarmed}));
 }
 
 async fn churn(s: &Shared, steps: &[ChurnStep], stop: &mut watch::Receiver<bool>) {
@@ -400,11 +508,13 @@ impl ScenarioNemesis {
                 hold_ms,
                 crash,
                 crash_after_ms,
+                late_successor,
             } => Plan::Deposed {
                 fault: *fault,
                 hold_ms: *hold_ms,
                 crash: *crash,
                 crash_after_ms: *crash_after_ms,
+                late_successor: *late_successor,
             },
             FaultOp::StartLeaderChurn { steps } => Plan::Churn {
                 steps: steps.clone(),
@@ -447,7 +557,14 @@ impl ScenarioNemesis {
                     hold_ms,
                     crash,
                     crash_after_ms,
-                } => deposed(&s, fault, hold_ms, crash, crash_after_ms, &mut stop_rx).await,
+                    late_successor,
+                } => {
+                    let back = Return {
+                        crash_after_ms,
+                        late_successor,
+                    };
+                    deposed(&s, fault, hold_ms, crash, back, &mut stop_rx).await
+                }
                 Plan::Churn { steps } => churn(&s, &steps, &mut stop_rx).await,
             }
         });

@@ -6,7 +6,7 @@
 //! cluster at that moment (the current leader) are resolved when applied.
 
 use super::generate::ScheduleStyle;
-use super::scenario::{ChurnStep, LeaderFault};
+use super::scenario::{ChurnStep, LateSuccessor, LeaderFault, CRASH_AFTER_APPEND};
 use crate::net::messages::MessageFaults;
 use crate::target::Capabilities;
 use rand::rngs::SmallRng;
@@ -425,6 +425,14 @@ pub enum FaultOp {
         /// what the overwrite left.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         crash_after_ms: Option<u64>,
+        /// The others are cut apart from each other too while it is
+        /// deposed, so nobody is elected until the hold ends; then they
+        /// rejoin and it comes back `return_after_ms` after they elect:
+        /// it meets a successor whose log holds fewer new entries than
+        /// its own uncommitted suffix, so the overwrite leaves a tail of
+        /// its old entries after the new ones until the next append.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        late_successor: Option<LateSuccessor>,
     },
     /// Undo what the deposed-leader scenario still has in effect.
     StopDeposedLeader,
@@ -656,8 +664,13 @@ impl FaultOp {
             FaultOp::StartDeposedLeader {
                 hold_ms,
                 crash_after_ms,
+                late_successor,
                 ..
-            } => hold_ms + crash_after_ms.unwrap_or(0) + 1_500,
+            } => {
+                // A late successor needs an election after the hold.
+                let elect = late_successor.map_or(0, |l| l.return_after_ms + 3_000);
+                hold_ms + crash_after_ms.unwrap_or(0) + elect + 1_500
+            }
             FaultOp::StartLeaderChurn { steps } => {
                 steps.iter().map(|s| s.hold_ms + s.gap_ms).sum::<u64>() + 1_000
             }
@@ -883,11 +896,20 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
             } else {
                 rng.gen_range(2_500..=5_000)
             };
+            // A paused leader appends nothing while it is away, so only
+            // one that goes on serving its clients meets a late successor.
+            let late_successor =
+                (fault != LeaderFault::Pause && rng.gen_bool(0.4)).then(|| LateSuccessor {
+                    return_after_ms: *[0, 5, 20, 60].choose(rng).expect("non-empty"),
+                    crash_on_overwrite: spec.caps.crash_points.contains(&CRASH_AFTER_APPEND)
+                        && rng.gen_bool(0.7),
+                });
             FaultOp::StartDeposedLeader {
                 fault,
                 hold_ms,
                 crash: rng.gen_bool(0.4),
                 crash_after_ms: rng.gen_bool(0.4).then(|| rng.gen_range(50..=1_500)),
+                late_successor,
             }
         }
         NemesisKind::LeaderChurn => {

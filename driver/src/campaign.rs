@@ -145,10 +145,12 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 pub const DEFAULT_SETS: &[&str] = &[
     "all",
     // Elections and leadership: lagging candidates, deposed leaders with
-    // entries nobody else has (zombies among them, clocks stalled), churn,
-    // with log appends that lag behind heartbeats (commit indexes and logs
-    // out of step across elections), and clocks that drift.
-    "partition+kill+pause+lagging-leader+deposed-leader+leader-churn+messages+clock",
+    // entries nobody else has (zombies among them, clocks stalled, a
+    // successor elected only as they return), churn, membership changes
+    // raced across a change of leader, with log appends that lag behind
+    // heartbeats (commit indexes and logs out of step across elections),
+    // and clocks that drift.
+    "partition+kill+pause+lagging-leader+deposed-leader+leader-churn+membership+messages+clock",
     // Votes, configuration and hand-overs under crashes, cuts and slow
     // links: concurrent membership changes (a cut leader that takes two at
     // once leaves a majority of the old configuration free to elect),

@@ -228,11 +228,13 @@ fn resolve(op: &FaultOp, value: &Value) -> FaultOp {
             also,
             transfer_first,
             isolate_leader,
+            race_split_ms,
         } => FaultOp::StartMembership {
             node: value["node"].as_u64().unwrap_or(*node),
             also: node_list(&value["also"]).unwrap_or_else(|| also.clone()),
             transfer_first: *transfer_first,
             isolate_leader: *isolate_leader,
+            race_split_ms: *race_split_ms,
         },
         FaultOp::StartPowerCut {
             target,

@@ -63,6 +63,11 @@ pub struct Args {
     /// and do not ignore vote requests within a leader's lease.
     #[arg(long)]
     pub no_check_quorum: bool,
+    /// Keep dialling each --peer at the address given here even when a
+    /// membership change adds it back with another address (for a harness
+    /// whose proxies give each node its own route to each peer).
+    #[arg(long)]
+    pub pin_peer_addrs: bool,
     /// Print a timestamped line to stderr at each step of a write's path
     /// (for scripts/write-path-breakdown.py; costs latency while on).
     #[arg(long)]

@@ -147,7 +147,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     for (id, addr) in &args.peers {
-        transport.set_peer(*id, addr.clone());
+        if args.pin_peer_addrs {
+            transport.pin_peer(*id, addr.clone());
+        } else {
+            transport.set_peer(*id, addr.clone());
+        }
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let cfg = LoopConfig {

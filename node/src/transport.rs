@@ -9,7 +9,7 @@ use crate::peer_link::PeerLink;
 use crate::raft::{Message, MessageKind, NodeId};
 use crate::wire;
 use raft_proto::raftpb::raft_client::RaftClient;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -32,6 +32,9 @@ pub struct Transport {
     rt: Handle,
     links: HashMap<NodeId, Link>,
     tls: Option<TransportTls>,
+    /// Peers whose address is fixed (`--pin-peer-addrs`): a membership
+    /// change that names another address for them does not re-address them.
+    pinned: HashSet<NodeId>,
 }
 
 /// How a transport dials its peers under TLS.
@@ -61,6 +64,7 @@ impl Transport {
             rt,
             links: HashMap::new(),
             tls: None,
+            pinned: HashSet::new(),
         }
     }
 
@@ -70,9 +74,19 @@ impl Transport {
         self
     }
 
-    /// Adds or re-addresses a peer.
+    /// Adds a peer whose address no membership change replaces: a
+    /// harness that routes each directed link through a proxy of its own
+    /// gives every node its own address for each peer, while a change
+    /// carries one address for all.
+    pub fn pin_peer(&mut self, id: NodeId, addr: String) {
+        self.pinned.remove(&id);
+        self.set_peer(id, addr);
+        self.pinned.insert(id);
+    }
+
+    /// Adds or re-addresses a peer (not a pinned one).
     pub fn set_peer(&mut self, id: NodeId, addr: String) {
-        if self.links.get(&id).is_some_and(|l| l.addr == addr) {
+        if self.pinned.contains(&id) || self.links.get(&id).is_some_and(|l| l.addr == addr) {
             return;
         }
         let (snap_tx, snap_rx) = mpsc::channel(1);

@@ -68,7 +68,7 @@ async fn concurrently(ctx: &NemesisCtx, reqs: Vec<AdminReq>, budget: Duration) -
 }
 
 /// Whether an admin outcome means the change may have happened.
-fn may_have_happened(result: &str) -> bool {
+pub(super) fn may_have_happened(result: &str) -> bool {
     result == "ok" || result.starts_with("unknown")
 }
 
@@ -270,10 +270,21 @@ impl Nemesis for MembershipNemesis {
                     also,
                     transfer_first,
                     isolate_leader,
+                    race_split_ms,
                 } => {
-                    let (removed, v) = self
-                        .remove(ctx, *node, also, *transfer_first, *isolate_leader)
-                        .await;
+                    let (removed, v) = match race_split_ms {
+                        Some(split_ms) if ctx.ids.len() >= 4 => {
+                            // The race holds its cut until the nodes are back.
+                            self.cut = true;
+                            let raced = super::conf_race::race(ctx, HOLDER, *node, *split_ms).await;
+                            let first = raced.removed.first().copied();
+                            (raced.removed, json!({"node": first, "race": raced.steps}))
+                        }
+                        _ => {
+                            self.remove(ctx, *node, also, *transfer_first, *isolate_leader)
+                                .await
+                        }
+                    };
                     for n in removed {
                         if !self.removed.contains(&n) {
                             self.removed.push(n);

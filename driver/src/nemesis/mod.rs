@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod clock;
+pub mod conf_race;
 pub mod crash_point;
 pub mod generate;
 pub mod messages;

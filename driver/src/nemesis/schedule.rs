@@ -377,6 +377,12 @@ pub enum FaultOp {
         /// can then commit alone while the others elect.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         isolate_leader: bool,
+        /// Race two changes instead (`nemesis::conf_race`): a cut-off
+        /// leader's uncommitted removal against its successor's removal
+        /// of it before the successor committed anything, then the two
+        /// sides held apart this long (ms). Needs four or five nodes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        race_split_ms: Option<u64>,
     },
     /// Add the removed node back as a voter.
     StopMembership,
@@ -609,11 +615,13 @@ impl FaultOp {
                 also,
                 transfer_first,
                 isolate_leader,
+                race_split_ms,
             } => FaultOp::StartMembership {
                 node: f(*node),
                 also: also.iter().map(|&i| f(i)).collect(),
                 transfer_first: *transfer_first,
                 isolate_leader: *isolate_leader,
+                race_split_ms: *race_split_ms,
             },
             FaultOp::StartVoteCrash {
                 node,
@@ -847,11 +855,15 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
                 _ => Vec::new(),
             };
             let transfer_first = spec.caps.leader_transfer && rng.gen_bool(0.3);
+            // The race needs four voters and a voter that crashes after it
+            // votes (a failpoint).
+            let race = nodes.len() >= 4 && spec.caps.failpoints && rng.gen_bool(0.5);
             FaultOp::StartMembership {
                 node,
                 also,
-                transfer_first,
-                isolate_leader: !transfer_first && rng.gen_bool(0.6),
+                transfer_first: transfer_first && !race,
+                isolate_leader: !transfer_first && !race && rng.gen_bool(0.6),
+                race_split_ms: race.then(|| rng.gen_range(2_000..=4_000)),
             }
         }
         NemesisKind::VoteCrash => {
@@ -991,6 +1003,7 @@ mod tests {
                 also: Vec::new(),
                 transfer_first: false,
                 isolate_leader: false,
+                race_split_ms: None,
             }
         );
         let old: FaultOp = serde_json::from_str(
@@ -1015,6 +1028,7 @@ mod tests {
             also: Vec::new(),
             transfer_first: false,
             isolate_leader: false,
+            race_split_ms: None,
         })
         .unwrap();
         assert_eq!(v, serde_json::json!({"f": "start-membership", "node": 2}));

@@ -265,7 +265,11 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     // The driver's own runs may use the test hooks (bugs, failpoints); each
     // node reports its role changes and broken invariants in its events
     // file for the checkers.
-    let mut flags = vec!["--test-hooks".to_string()];
+    // Every directed link has a proxy of its own, so each node dials each
+    // peer at its own address: a membership change that adds a node back
+    // (with the address one link uses) must not re-route the others
+    // through that link, or a cut of it would cut them too.
+    let mut flags = vec!["--test-hooks".to_string(), "--pin-peer-addrs".to_string()];
     // Snapshots taken often, so that runs send InstallSnapshot to nodes
     // that were away (a follower behind the compacted log), unless asked
     // otherwise with --node-arg.

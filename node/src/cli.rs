@@ -63,6 +63,10 @@ pub struct Args {
     /// and do not ignore vote requests within a leader's lease.
     #[arg(long)]
     pub no_check_quorum: bool,
+    /// Batching: at most this many log entries per AppendEntries. Small
+    /// batches spread a follower's catch-up over many round trips.
+    #[arg(long, default_value_t = 256)]
+    pub max_append_entries: usize,
     /// Keep dialling each --peer at the address given here even when a
     /// membership change adds it back with another address (for a harness
     /// whose proxies give each node its own route to each peer).
@@ -172,6 +176,7 @@ impl Args {
             check_quorum: !self.no_check_quorum,
             lease_read: self.read_mode == ReadMode::Lease,
             bugs: self.bug_set(),
+            max_msg_entries: self.max_append_entries,
             ..Default::default()
         }
     }
@@ -192,6 +197,9 @@ impl Args {
         }
         if self.read_mode == ReadMode::Lease && self.no_check_quorum {
             return Err("--read-mode lease needs check-quorum (drop --no-check-quorum)".into());
+        }
+        if self.max_append_entries == 0 {
+            return Err("--max-append-entries must be positive".into());
         }
         if self.cluster_id == 0 {
             return Err("--cluster-id must be positive".into());

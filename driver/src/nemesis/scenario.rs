@@ -21,6 +21,7 @@
 //! reports the steps in the history.
 
 use super::schedule::{Cut, FaultOp, NemesisKind};
+use super::vote_crash::CRASH_AFTER_VOTE;
 use super::{Nemesis, NemesisCtx};
 use crate::target::cluster::NodeState;
 use crate::target::AdminReq;
@@ -89,6 +90,16 @@ pub struct LateSuccessor {
     /// suffix, and is restarted from its disk 200 ms later.
     #[serde(default)]
     pub crash_on_overwrite: bool,
+    /// Play Raft's Figure 8 instead ([`figure8`]): the successor is cut
+    /// off the moment it is elected, before its first entry reaches the
+    /// voters, which crash right after their votes; the deposed leader
+    /// wins them back and sends them its old suffix, and they crash again
+    /// right after they persist its first append (entries of its old term
+    /// only, in runs that batch small); then the successor wins them
+    /// back and overwrites that suffix. A leader that commits entries of
+    /// an older term by counting replicas has committed what is now lost.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub old_term_commit: bool,
 }
 
 /// One step of leader churn.
@@ -346,6 +357,14 @@ async fn deposed(
     if !wait(hold_ms, stop).await {
         return;
     }
+    if back.late_successor.is_some_and(|l| l.old_term_commit) {
+        figure8(s, leader, stop).await;
+        let undone = s.undo_all();
+        s.log(
+            json!({"step": "healed: the deposed leader is back", "node": leader, "undone": undone}),
+        );
+        return;
+    }
     let mut successor = s.ctx.leader().await;
     if let Some(late) = back.late_successor {
         s.cut(&Cut::isolate(leader, &s.ctx.ids()));
@@ -400,6 +419,154 @@ async fn deposed(
     let restarted = c.start(leader).map_err(|e| format!("{e:#}"));
     drop(c);
     s.log(json!({"step": "crashed and restarted the returned leader", "node": leader, "after_ms": after, "killed": killed, "restarted": restarted.is_ok()}));
+}
+
+/// Raft's Figure 8 with real processes (see [`LateSuccessor::old_term_commit`]);
+/// `old` is the deposed leader, every node cut apart from every other.
+async fn figure8(s: &Shared, old: u64, stop: &mut watch::Receiver<bool>) {
+    let ids = s.ctx.ids();
+    let Some(append_boot) = s.ctx.api.failpoint_boot_args(CRASH_AFTER_APPEND) else {
+        s.log(json!({"step": "the target has no crash points: no figure 8"}));
+        return;
+    };
+    let pos = ids.iter().position(|&i| i == old).unwrap_or(0);
+    let quorum = ids.len() / 2 + 1;
+    // The quorum that elects the successor: the nodes after the old leader.
+    let group: Vec<u64> = (1..=quorum).map(|k| ids[(pos + k) % ids.len()]).collect();
+    let apart = |with: &[u64]| {
+        let mut groups = vec![with.to_vec()];
+        groups.extend(ids.iter().filter(|n| !with.contains(n)).map(|&n| vec![n]));
+        Cut::from_groups(groups)
+    };
+    for &n in &group {
+        let armed = s
+            .ctx
+            .set_failpoint(n, CRASH_AFTER_VOTE, true, Duration::from_secs(1))
+            .await;
+        s.log(json!({"step": "armed a crash after its vote", "node": n, "armed": armed}));
+    }
+    s.cut(&apart(&group));
+    let Some(successor) = successor_soon(s, old, stop)
+        .await
+        .filter(|n| group.contains(n))
+    else {
+        s.log(json!({"step": "no successor elected in time: no figure 8", "group": group}));
+        disarm(s, &group, CRASH_AFTER_VOTE).await;
+        return;
+    };
+    // Cut off before its first entry reaches anyone: the voters crashed
+    // right after their votes.
+    s.cut(&apart(&[]));
+    let voters: Vec<u64> = group.iter().copied().filter(|&n| n != successor).collect();
+    s.log(json!({"step": "a successor was elected and cut off at once", "successor": successor, "voters": voters}));
+    disarm(s, &[successor], CRASH_AFTER_VOTE).await;
+    let crashed = crashes(s, &voters, Duration::from_secs(2), stop).await;
+    s.log(json!({"step": "the voters crashed after their votes", "crashed": crashed}));
+    // The old leader, with real clocks again, wins the voters back; each
+    // crashes right after it persists the first append it accepts.
+    clocks_back(s, old);
+    let restarted = restart(s, &voters, &append_boot);
+    for &n in voters.iter().filter(|n| !crashed.contains(n)) {
+        let _ = s
+            .ctx
+            .set_failpoint(n, CRASH_AFTER_APPEND, true, Duration::from_millis(500))
+            .await;
+    }
+    let mut side = vec![old];
+    side.extend(&voters);
+    s.cut(&apart(&side));
+    let led = leads_soon(s, old, stop).await;
+    s.log(json!({"step": "the voters, restarted to crash after an append, rejoined the old leader", "restarted": restarted, "old_leader_leads": led}));
+    let crashed = crashes(s, &voters, Duration::from_secs(3), stop).await;
+    s.log(json!({"step": "the voters crashed after the old leader's first append", "crashed": crashed}));
+    // Now the successor: its entry is of a later term than the voters'
+    // last, so they elect it and it overwrites what the old leader sent.
+    let restarted = restart(s, &voters, &[]);
+    disarm(s, &voters, CRASH_AFTER_APPEND).await;
+    let mut side = vec![successor];
+    side.extend(&voters);
+    s.cut(&apart(&side));
+    let led = leads_soon(s, successor, stop).await;
+    s.log(json!({"step": "the voters rejoined the successor, the old leader cut off", "restarted": restarted, "successor_leads": led}));
+    wait(1_000, stop).await;
+}
+
+/// Disarms `failpoint` on each of `nodes` that answers (briefly).
+async fn disarm(s: &Shared, nodes: &[u64], failpoint: &str) {
+    for &n in nodes {
+        let _ = s
+            .ctx
+            .set_failpoint(n, failpoint, false, Duration::from_millis(300))
+            .await;
+    }
+}
+
+/// The nodes of `nodes` that crashed at a crash point within `limit`.
+async fn crashes(
+    s: &Shared,
+    nodes: &[u64],
+    limit: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Vec<u64> {
+    let deadline = Instant::now() + limit;
+    let mut crashed = Vec::new();
+    while crashed.len() < nodes.len() && Instant::now() < deadline {
+        for &n in nodes {
+            if crashed.contains(&n) {
+                continue;
+            }
+            let exit = s.ctx.cluster().take_exit(n);
+            if exit.is_some_and(|e| s.ctx.api.is_intended_exit(e.code)) {
+                crashed.push(n);
+            }
+        }
+        if !wait(10, stop).await {
+            break;
+        }
+    }
+    crashed
+}
+
+/// Starts each of `nodes` that is down, with `args`; the ones started.
+fn restart(s: &Shared, nodes: &[u64], args: &[String]) -> Vec<u64> {
+    let mut c = s.ctx.cluster();
+    c.reap_exited();
+    let mut started = Vec::new();
+    for &n in nodes {
+        let _ = c.take_exit(n);
+        if c.state(n) == Some(NodeState::Down) && c.start_with_args(n, args).is_ok() {
+            started.push(n);
+        }
+    }
+    // Should the scenario stop early, they come back unarmed.
+    drop(c);
+    for &n in &started {
+        s.push_undo(Undo::Restart(n));
+    }
+    started
+}
+
+/// Sets `node`'s clocks back to real time, if the scenario slowed them.
+fn clocks_back(s: &Shared, node: u64) {
+    if let Some(clocks) = s.ctx.machine.clocks.as_ref() {
+        super::clock::change(clocks, &s.ctx.cluster, node, |_, _| {
+            crate::machine::clocks::ClockSetting::TRUE
+        });
+    }
+}
+
+/// Whether `node` leads (in the highest term) within 5 s.
+async fn leads_soon(s: &Shared, node: u64, stop: &mut watch::Receiver<bool>) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if s.ctx.leader().await == Some(node) {
+            return true;
+        }
+        if !wait(10, stop).await {
+            return false;
+        }
+    }
+    false
 }
 
 /// A leader other than `old`, polled every 10 ms for up to 5 s (the

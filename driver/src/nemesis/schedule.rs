@@ -675,8 +675,11 @@ impl FaultOp {
                 late_successor,
                 ..
             } => {
-                // A late successor needs an election after the hold.
-                let elect = late_successor.map_or(0, |l| l.return_after_ms + 3_000);
+                // A late successor needs an election after the hold
+                // (Figure 8 three, and crashes and restarts between).
+                let elect = late_successor.map_or(0, |l| {
+                    l.return_after_ms + if l.old_term_commit { 12_000 } else { 3_000 }
+                });
                 hold_ms + crash_after_ms.unwrap_or(0) + elect + 1_500
             }
             FaultOp::StartLeaderChurn { steps } => {
@@ -910,11 +913,12 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
             };
             // A paused leader appends nothing while it is away, so only
             // one that goes on serving its clients meets a late successor.
+            let crash_points = spec.caps.crash_points.contains(&CRASH_AFTER_APPEND);
             let late_successor =
-                (fault != LeaderFault::Pause && rng.gen_bool(0.4)).then(|| LateSuccessor {
+                (fault != LeaderFault::Pause && rng.gen_bool(0.5)).then(|| LateSuccessor {
                     return_after_ms: *[0, 5, 20, 60].choose(rng).expect("non-empty"),
-                    crash_on_overwrite: spec.caps.crash_points.contains(&CRASH_AFTER_APPEND)
-                        && rng.gen_bool(0.7),
+                    crash_on_overwrite: crash_points && rng.gen_bool(0.7),
+                    old_term_commit: crash_points && rng.gen_bool(0.4),
                 });
             FaultOp::StartDeposedLeader {
                 fault,

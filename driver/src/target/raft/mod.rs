@@ -32,6 +32,24 @@ pub struct RaftTarget;
 /// own default, 10,000, is a few runs' worth of writes).
 pub const SNAPSHOT_EVERY: u64 = 1_000;
 
+/// Entries per append in the runs drawn to batch small ([`small_batches`]).
+pub const SMALL_BATCH: usize = 4;
+
+/// Whether a run batches small, drawn from its seed (so a replay does too):
+/// one run in three has its nodes send at most [`SMALL_BATCH`] entries per
+/// AppendEntries, so that a follower's catch-up takes many rounds and a new
+/// leader's entries of older terms reach a follower before its own first
+/// one does (the window in which counting replicas of an old-term entry
+/// commits it, Raft's Figure 8). Not when --node-arg sets the batch.
+pub fn small_batches(seed: u64, node_args: &[String]) -> Option<usize> {
+    let set_by_user = node_args
+        .iter()
+        .any(|a| a.starts_with("--max-append-entries"));
+    // A mix of the seed's bits, not `seed % 3`: campaign seeds are consecutive.
+    let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61;
+    (!set_by_user && mixed % 3 == 0).then_some(SMALL_BATCH)
+}
+
 /// The exit code of a raft-node that a failpoint crashed.
 pub const FAILPOINT_EXIT_CODE: i32 = 86;
 
@@ -280,6 +298,10 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
         .any(|a| a.starts_with("--snapshot-every"))
     {
         flags.extend(["--snapshot-every".to_string(), SNAPSHOT_EVERY.to_string()]);
+    }
+    if let Some(n) = small_batches(spec.seed, &spec.options.node_args) {
+        tracing::info!("this run's nodes send at most {n} entries per append");
+        flags.extend(["--max-append-entries".to_string(), n.to_string()]);
     }
     flags.extend(node_flags(&spec.options));
     let events_dir = dir.join("nodes");

@@ -271,9 +271,11 @@ fn run(cli: Cli) -> Result<i32, String> {
                 null_read_is_unknown: null_reads == NullReads::Unknown,
                 fail_fast,
             };
-            let loaded = raft_checker::verdict::run::load(&history, Some(format))
+            // Streamed into a compact history: memory stays small however
+            // long the run (README, Performance).
+            let loaded = raft_checker::verdict::run::load_compact(&history, Some(format))
                 .map_err(|e| format!("{}: {e}", file.display()))?;
-            let result = raft_checker::verdict::run::judge(&loaded, &opts)
+            let result = raft_checker::verdict::run::judge_compact(&loaded, &opts)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
             if json {
                 say!(
@@ -292,9 +294,12 @@ fn run(cli: Cli) -> Result<i32, String> {
             if let Some(dir) = out {
                 // The verdict stands, but a gate must not read a report that
                 // is not there: exit 3 with the reason.
-                if let Err(e) =
-                    raft_checker::report::write_run_outputs(&dir, &loaded.history.events, &result)
-                {
+                let written = match &loaded.history {
+                    Ok(h) => raft_checker::report::write_history_outputs(&dir, h, &result),
+                    // Judged, so well formed.
+                    Err(e) => Err(std::io::Error::other(e.to_string())),
+                };
+                if let Err(e) = written {
                     eprintln!(
                         "raft-checker: cannot write the report into {}: {e}",
                         dir.display()

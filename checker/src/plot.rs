@@ -2,13 +2,14 @@
 //! SVG, with fault intervals shaded. Fonts come from the embedded DejaVu
 //! Sans, so no system font or gnuplot is needed.
 
+use crate::compact::{CompactHistory, Pairing};
 use crate::fault_lanes::{draw_fault_lanes, kinds, lanes_height};
-use crate::faults::{fault_intervals, FaultInterval};
+use crate::faults::{fault_intervals_of, FaultInterval};
 use crate::history::Event;
-use crate::operation::{pair_lenient, Operation, Outcome};
+use crate::operation::Outcome;
 use crate::palette::{fault_colour, op_colour, Rgb};
 use crate::plot_legend::{draw_side_legend, marker_of, Entry, Mark, Shape};
-use crate::plot_sample::sample_latencies;
+use crate::plot_sample::{sample_latencies, Timed};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -48,9 +49,33 @@ pub fn register_fonts() {
     });
 }
 
+/// What the plots need of one operation (32 bytes: a million operations'
+/// plots need 32 MB, not the operations themselves).
+#[derive(Debug, Clone, Copy)]
+struct PlotOp {
+    /// Its f, as an id of [`PlotData::fs`].
+    f: u32,
+    outcome: Outcome,
+    invoke_time: u64,
+    complete_time: Option<u64>,
+}
+
+impl Timed for PlotOp {
+    fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+    fn latency_ns(&self) -> Option<u64> {
+        self.complete_time
+            .map(|c| c.saturating_sub(self.invoke_time))
+    }
+}
+
 /// The data all three plots share.
 struct PlotData {
-    ops: Vec<Operation>,
+    /// The client operations, paired leniently, in invoke order.
+    ops: Vec<PlotOp>,
+    /// The f names in the operations, sorted, with their ids.
+    fs: Vec<(String, u32)>,
     faults: Vec<FaultInterval>,
     /// x-axis extent: seconds, or history indexes when untimed.
     t_max: f64,
@@ -63,10 +88,11 @@ struct PlotData {
 }
 
 impl PlotData {
-    fn new(events: &[Event]) -> Self {
+    fn new(history: &CompactHistory) -> Self {
         // Jepsen histories without :time carry their index as time; plot
         // them against history order rather than pretend it is seconds.
-        let untimed = events.iter().all(|e| e.time == e.index);
+        let facts = history.facts();
+        let untimed = facts.untimed;
         let (x_div, lat_div, labels) = if untimed {
             (
                 1.0,
@@ -80,13 +106,34 @@ impl PlotData {
         } else {
             (1e9, 1e6, ["time (s)", "latency (ms)", "operations / s"])
         };
-        let t_max = events.iter().map(|e| e.time).max().unwrap_or(0) as f64 / x_div;
+        let end = facts.max_time.unwrap_or(0);
+        let t_max = end as f64 / x_div;
+        let ops: Vec<PlotOp> = (0..history.len())
+            .map(|id| {
+                let (invoke_time, complete_time) = history.op_times(id);
+                PlotOp {
+                    f: history.op_f_id(id),
+                    outcome: history.op_outcome(id),
+                    invoke_time,
+                    complete_time,
+                }
+            })
+            .collect();
+        let mut ids: Vec<u32> = ops.iter().map(|o| o.f).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut fs: Vec<(String, u32)> = ids
+            .into_iter()
+            .map(|id| (history.f_name(id).to_string(), id))
+            .collect();
+        fs.sort();
         PlotData {
             x_div,
             lat_div,
             labels,
-            ops: pair_lenient(events),
-            faults: fault_intervals(events),
+            ops,
+            fs,
+            faults: fault_intervals_of(history.named(), end),
             t_max: t_max.max(1e-6),
         }
     }
@@ -190,14 +237,6 @@ const Y_LABEL_PX: u32 = 100;
 /// Pixels right of the data for the legend.
 const LEGEND_PX: u32 = 210;
 
-/// The f values in the operations, by name.
-fn fs_of(ops: &[Operation]) -> Vec<String> {
-    let mut fs: Vec<String> = ops.iter().map(|o| o.f.clone()).collect();
-    fs.sort();
-    fs.dedup();
-    fs
-}
-
 fn rgb((r, g, b): Rgb) -> RGBColor {
     RGBColor(r, g, b)
 }
@@ -216,7 +255,7 @@ fn latency_raw<DB: DrawingBackend>(
     d: &PlotData,
 ) -> Result<Vec<Entry>, String> {
     let sample = sample_latencies(&d.ops, MAX_RAW_POINTS);
-    let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
+    let lat_ms = |o: &PlotOp| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
     let y_min = sample
         .drawn
         .iter()
@@ -232,11 +271,11 @@ fn latency_raw<DB: DrawingBackend>(
     let mut legend: Vec<Entry> = vec![(None, "operations".into())];
     // Ok first, so that failures and uncertain ones are drawn on top.
     for outcome in [Outcome::Ok, Outcome::Info, Outcome::Fail] {
-        for f in fs_of(&d.ops) {
+        for (f, id) in &d.fs {
             let pts: Vec<(f64, f64)> = sample
                 .drawn
                 .iter()
-                .filter(|o| drawn_outcome(o.outcome) == outcome && o.f == f)
+                .filter(|o| drawn_outcome(o.outcome) == outcome && o.f == *id)
                 .map(|o| (o.invoke_time as f64 / d.x_div, lat_ms(o)))
                 .collect();
             if pts.is_empty() {
@@ -348,13 +387,18 @@ fn rate<DB: DrawingBackend>(
     d: &PlotData,
 ) -> Result<Vec<Entry>, String> {
     let width = d.t_max / WINDOWS as f64;
-    let mut series: BTreeMap<(String, Outcome), Vec<f64>> = BTreeMap::new();
+    let mut by_id: BTreeMap<(u32, Outcome), Vec<f64>> = BTreeMap::new();
     for o in &d.ops {
         let t = o.complete_time.unwrap_or(o.invoke_time);
-        series
-            .entry((o.f.clone(), drawn_outcome(o.outcome)))
+        by_id
+            .entry((o.f, drawn_outcome(o.outcome)))
             .or_insert_with(|| vec![0.0; WINDOWS])[window_of(t, d)] += 1.0 / width;
     }
+    let name = |id: u32| d.fs.iter().find(|(_, i)| *i == id).map(|(n, _)| n.clone());
+    let series: BTreeMap<(String, Outcome), Vec<f64>> = by_id
+        .into_iter()
+        .map(|((id, outcome), counts)| ((name(id).unwrap_or_default(), outcome), counts))
+        .collect();
     let y_max = series
         .values()
         .flat_map(|v| v.iter().copied())
@@ -403,9 +447,16 @@ pub const PLOTS: [&str; 3] = ["latency-raw", "latency-quantiles", "rate"];
 
 /// Writes the three plots as PNG and SVG into `dir`; returns the files written.
 pub fn write_plots(dir: &Path, events: &[Event]) -> std::io::Result<Vec<PathBuf>> {
+    let history = CompactHistory::from_events(events, Pairing::Lenient).unwrap_or_default();
+    write_history_plots(dir, &history)
+}
+
+/// [`write_plots`] of a compact history (operations paired as
+/// [`crate::operation::pair_lenient`] pairs them).
+pub fn write_history_plots(dir: &Path, history: &CompactHistory) -> std::io::Result<Vec<PathBuf>> {
     register_fonts();
     std::fs::create_dir_all(dir)?;
-    let d = PlotData::new(events);
+    let d = PlotData::new(history);
     let size = (SIZE.0, SIZE.1 + lanes_height(kinds(&d.faults).len()));
     let mut written = Vec::new();
     for name in PLOTS {

@@ -9,11 +9,28 @@
 
 use crate::operation::{Operation, Outcome};
 
+/// What sampling looks at in an operation.
+pub trait Timed {
+    /// How it ended.
+    fn outcome(&self) -> Outcome;
+    /// Its latency, when it completed.
+    fn latency_ns(&self) -> Option<u64>;
+}
+
+impl Timed for Operation {
+    fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+    fn latency_ns(&self) -> Option<u64> {
+        Operation::latency_ns(self)
+    }
+}
+
 /// The operations to draw, in history order, and the ok counts.
 #[derive(Debug)]
-pub struct Sample<'a> {
+pub struct Sample<'a, T> {
     /// What to draw.
-    pub drawn: Vec<&'a Operation>,
+    pub drawn: Vec<&'a T>,
     /// Ok operations drawn.
     pub ok_drawn: usize,
     /// Ok operations with a latency.
@@ -32,24 +49,24 @@ fn p99(mut lat: Vec<u64>) -> Option<u64> {
 
 /// Picks the operations with a latency to draw: all fail and info ones,
 /// all ok ones above the ok p99, and at most `dense_budget` of the rest.
-pub fn sample_latencies(ops: &[Operation], dense_budget: usize) -> Sample<'_> {
+pub fn sample_latencies<T: Timed>(ops: &[T], dense_budget: usize) -> Sample<'_, T> {
     let ok_lat: Vec<u64> = ops
         .iter()
-        .filter(|o| o.outcome == Outcome::Ok)
-        .filter_map(Operation::latency_ns)
+        .filter(|o| o.outcome() == Outcome::Ok)
+        .filter_map(T::latency_ns)
         .collect();
     let ok_total = ok_lat.len();
     let tail_from = p99(ok_lat).unwrap_or(u64::MAX);
     let dense = ops
         .iter()
-        .filter(|o| o.outcome == Outcome::Ok && o.latency_ns().is_some_and(|l| l <= tail_from))
+        .filter(|o| o.outcome() == Outcome::Ok && o.latency_ns().is_some_and(|l| l <= tail_from))
         .count();
     let budget = dense_budget.max(1);
     let mut drawn = Vec::new();
     let (mut ok_drawn, mut dense_seen) = (0, 0);
     for o in ops {
         let Some(l) = o.latency_ns() else { continue };
-        let keep = match o.outcome {
+        let keep = match o.outcome() {
             Outcome::Ok if l > tail_from => true,
             Outcome::Ok => {
                 // Evenly spread: keep the operation where the count of
@@ -61,7 +78,7 @@ pub fn sample_latencies(ops: &[Operation], dense_budget: usize) -> Sample<'_> {
             _ => true,
         };
         if keep {
-            ok_drawn += usize::from(o.outcome == Outcome::Ok);
+            ok_drawn += usize::from(o.outcome() == Outcome::Ok);
             drawn.push(o);
         }
     }

@@ -418,7 +418,9 @@ impl CompactHistory {
             Positions::Unknown => None,
             Positions::Each(v) => v.get(i).copied(),
             Positions::Lines(runs) => {
-                let run = runs.partition_point(|&(p, _)| p as usize <= i).checked_sub(1)?;
+                let run = runs
+                    .partition_point(|&(p, _)| p as usize <= i)
+                    .checked_sub(1)?;
                 let (p, l) = runs[run];
                 Some(SourcePos::Line(l as usize + (i - p as usize)))
             }
@@ -450,8 +452,8 @@ impl CompactHistory {
     fn operation(&self, id: usize, key_from_completion: bool) -> Operation {
         let r = &self.rows[id];
         let completed = r.complete_pos != NONE;
-        let keyed = r.flags & KEY_ON_INVOKE != 0
-            || (key_from_completion && r.flags & KEY_ON_COMPLETE != 0);
+        let keyed =
+            r.flags & KEY_ON_INVOKE != 0 || (key_from_completion && r.flags & KEY_ON_COMPLETE != 0);
         Operation {
             process: r.process,
             f: self.strings.get(r.f).to_string(),
@@ -559,13 +561,18 @@ impl CompactHistory {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ev(kind: EventType, process: u64, f: &str, key: Option<&str>, value: serde_json::Value) -> Event {
+    fn ev(
+        kind: EventType,
+        process: u64,
+        f: &str,
+        key: Option<&str>,
+        value: serde_json::Value,
+    ) -> Event {
         Event {
             index: 0,
             time: 0,

@@ -217,7 +217,8 @@ mod tests {
         assert_eq!(s.get(b), json!("13,"));
         let c = s.put(&json!([1, 2]));
         assert_eq!(s.put_or_reuse(&json!([1, 2]), c), c);
-        assert_eq!(s.get(s.put_or_reuse(&json!(3), c)), json!(3));
+        let d = s.put_or_reuse(&json!(3), c);
+        assert_eq!(s.get(d), json!(3));
     }
 
     #[test]

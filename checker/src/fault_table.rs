@@ -186,13 +186,13 @@ mod tests {
             ]
         );
         let mut h = String::new();
-        fault_table_html(&mut h, &events);
+        fault_table_html(&mut h, &events, false);
         assert!(
             h.contains("Fault schedule") && h.contains("partition"),
             "{h}"
         );
         let mut none = String::new();
-        fault_table_html(&mut none, &events[..1]);
+        fault_table_html(&mut none, &events[..1], false);
         assert_eq!(none, "");
     }
 }

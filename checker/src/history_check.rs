@@ -107,7 +107,9 @@ fn search_keys<M: SearchHints>(
     groups: &[KeyGroup],
     outcomes: &mut [Option<KeyOutcome>],
 ) {
-    let open: Vec<usize> = (0..groups.len()).filter(|&i| outcomes[i].is_none()).collect();
+    let open: Vec<usize> = (0..groups.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
     let progress = progress_bar(ctx.opts, open.len());
     let done = on_workers(ctx, &open, progress.as_ref(), |i| {
         let outcome = check_key(ctx, &job_of(ctx.model, ctx.history, &groups[i]));

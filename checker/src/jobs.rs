@@ -150,7 +150,11 @@ fn prepare<M: SearchHints>(model: &M, op: &Operation) -> Result<Option<M::Op>, H
 
 /// What the search sees of `op`, or `None` when it constrains nothing
 /// (failed, or an uncertain read).
-fn search_op<M: SearchHints>(model: &M, op: &Operation, prepared: M::Op) -> Option<SearchOp<M::Op>> {
+fn search_op<M: SearchHints>(
+    model: &M,
+    op: &Operation,
+    prepared: M::Op,
+) -> Option<SearchOp<M::Op>> {
     let ret = match op.outcome {
         Outcome::Fail => return None,
         Outcome::Ok => op.complete,

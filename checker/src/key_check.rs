@@ -351,8 +351,7 @@ fn attach_witness<M: SearchHints>(
         .flat_map(|&k| {
             let id = job.ids[k];
             let (invoke, complete) = h.op_positions(id);
-            std::iter::once((invoke, h.invoke_event(id)))
-                .chain(complete.zip(h.complete_event(id)))
+            std::iter::once((invoke, h.invoke_event(id))).chain(complete.zip(h.complete_event(id)))
         })
         .collect();
     events.sort_unstable_by_key(|(p, _)| *p);

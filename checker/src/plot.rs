@@ -281,9 +281,9 @@ fn latency_raw<DB: DrawingBackend>(
             if pts.is_empty() {
                 continue;
             }
-            let c = op_colour(&f, outcome.as_str());
+            let c = op_colour(f, outcome.as_str());
             let color = rgb(c);
-            let shape = marker_of(&f);
+            let shape = marker_of(f);
             let style = color.filled();
             match shape {
                 Shape::Circle => chart

@@ -54,7 +54,10 @@ pub struct LatencySummary {
 impl LatencySummary {
     /// Summarises the latencies of `ops` that completed.
     pub fn of(ops: &[Operation]) -> LatencySummary {
-        Self::of_stats(ops.iter().map(|o| (o.f.as_str(), o.outcome, o.latency_ns())))
+        Self::of_stats(
+            ops.iter()
+                .map(|o| (o.f.as_str(), o.outcome, o.latency_ns())),
+        )
     }
 
     /// Summarises the latencies of a compact history's operations.

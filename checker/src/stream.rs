@@ -120,7 +120,7 @@ fn parse_line(bytes: &[u8], lineno: usize) -> Result<Option<Event>, HistoryError
     if text.is_empty() {
         return Ok(None);
     }
-    serde_json::from_str(text).map(Some).map_err(|e| {
-        HistoryError::at(SourcePos::Line(lineno), format!("not a history event: {e}"))
-    })
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| HistoryError::at(SourcePos::Line(lineno), format!("not a history event: {e}")))
 }

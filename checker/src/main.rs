@@ -168,6 +168,15 @@ enum Cmd {
         /// The share of reads among the operations.
         #[arg(long, default_value_t = 0.5)]
         read_fraction: f64,
+        /// Keys in use at once, each retired for a fresh one after its
+        /// share of the operations (raft-driver rotates 6); 0: all keys
+        /// from the start.
+        #[arg(long, default_value_t = 0)]
+        active_keys: usize,
+        /// raft-driver's mix of keys: every third an append key, the rest
+        /// registers with writes and cas.
+        #[arg(long)]
+        mixed: bool,
     },
     /// Draw the latency and rate plots of a history, with no check.
     Plot {
@@ -344,6 +353,8 @@ fn run(cli: Cli) -> Result<i32, String> {
             crash_every_ms,
             crash_ms,
             read_fraction,
+            active_keys,
+            mixed,
         } => {
             if !(0.0..=1.0).contains(&info_rate) {
                 return Err(format!(
@@ -365,6 +376,8 @@ fn run(cli: Cli) -> Result<i32, String> {
                     crash_every_ns: crash_every_ms.saturating_mul(1_000_000),
                     crash_ns: crash_ms.saturating_mul(1_000_000),
                     read_fraction,
+                    active_keys,
+                    mixed,
                 });
             if corrupt {
                 raft_checker::generate::corrupt_one_read(&mut events, seed);

@@ -124,3 +124,108 @@ fn parse_line(bytes: &[u8], lineno: usize) -> Result<Option<Event>, HistoryError
         .map(Some)
         .map_err(|e| HistoryError::at(SourcePos::Line(lineno), format!("not a history event: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compressed::{compress_file, compressed_name};
+    use crate::input::read_history_tolerant;
+
+    const OK: &str =
+        r#"{"index":0,"time":1,"process":1,"type":"invoke","f":"write","key":"a","value":1}"#;
+    const DONE: &str =
+        r#"{"index":1,"time":2,"process":1,"type":"ok","f":"write","key":"a","value":1}"#;
+    const NEM: &str =
+        r#"{"index":2,"time":3,"process":"nemesis","type":"info","f":"start-kill","value":null}"#;
+    const READ: &str =
+        r#"{"index":3,"time":4,"process":2,"type":"invoke","f":"read","key":"a","value":null}"#;
+    const ORPHAN: &str =
+        r#"{"index":3,"time":4,"process":7,"type":"ok","f":"read","key":"a","value":1}"#;
+
+    /// Streaming `bytes` gives what reading them whole, then converting,
+    /// gives: the same error, or the same events, positions and reason.
+    fn same_as_whole(bytes: &[u8], zst: bool) {
+        let d = tempfile::tempdir().unwrap();
+        let mut p = d.path().join("h.jsonl");
+        std::fs::write(&p, bytes).unwrap();
+        if zst {
+            compress_file(&p).unwrap();
+            p = compressed_name(&p);
+        }
+        let whole = read_history_tolerant(&p, None);
+        let streamed = read_jsonl_compact(&p, Pairing::Strict);
+        let (h, reason, s) = match (whole, streamed) {
+            (Err(a), Err(b)) => return assert_eq!(a.to_string(), b.to_string()),
+            (Ok((h, reason)), Ok(s)) => (h, reason, s),
+            (a, b) => panic!("whole {a:?}, streamed {b:?}"),
+        };
+        assert_eq!(reason, s.truncated);
+        let (want, got) = match (CompactHistory::from_history(&h, Pairing::Strict), s.history) {
+            (Err(a), Err(b)) => return assert_eq!(a.to_string(), b.to_string()),
+            (Ok(a), Ok(b)) => (a, b),
+            (a, b) => panic!("whole {a:?}, streamed {b:?}"),
+        };
+        assert_eq!(want.facts(), got.facts());
+        assert_eq!(want.named(), got.named());
+        let ops = |c: &CompactHistory| (0..c.len()).map(|i| c.op(i)).collect::<Vec<_>>();
+        assert_eq!(ops(&want), ops(&got));
+        for i in 0..=h.events.len() {
+            assert_eq!(want.position(i), got.position(i), "event {i}");
+        }
+    }
+
+    fn lines(ls: &[&str]) -> String {
+        ls.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    #[test]
+    fn streaming_reads_what_reading_whole_reads() {
+        let cases: Vec<Vec<u8>> = vec![
+            lines(&[OK, DONE, NEM, READ]).into_bytes(),
+            // Blank lines, CRLF, and a whole last line with no newline.
+            format!("\n{OK}\r\n   \n\n{DONE}\n{NEM}\n{READ}").into_bytes(),
+            // A torn last line.
+            format!("{}{}", lines(&[OK, DONE]), &READ[..20]).into_bytes(),
+            // A bad line inside is an error naming it...
+            lines(&[OK, "{not json", DONE]).into_bytes(),
+            // ... even after a pairing error.
+            lines(&[ORPHAN, OK, "[1]", DONE]).into_bytes(),
+            // A pairing error names its line past blank ones.
+            format!("{OK}\n\n\n{DONE}\n{ORPHAN}\n").into_bytes(),
+            // Not UTF-8.
+            [OK.as_bytes(), b"\n\xff\xfe\n", DONE.as_bytes(), b"\n"].concat(),
+            Vec::new(),
+            b"\n\n".to_vec(),
+        ];
+        for (i, bytes) in cases.iter().enumerate() {
+            for zst in [false, true] {
+                eprintln!("case {i}, zst {zst}");
+                same_as_whole(bytes, zst);
+            }
+        }
+    }
+
+    #[test]
+    fn a_truncated_zst_is_read_as_far_as_it_decodes_with_the_same_reason() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("h.jsonl");
+        let text: String = (0..20_000)
+            .map(|i| {
+                format!(
+                    "{{\"index\":{},\"time\":{i},\"process\":{i},\"type\":\"invoke\",\"f\":\"read\",\"value\":null}}\n",
+                    i
+                )
+            })
+            .collect();
+        std::fs::write(&p, text).unwrap();
+        compress_file(&p).unwrap();
+        let z = compressed_name(&p);
+        let bytes = std::fs::read(&z).unwrap();
+        std::fs::write(&z, &bytes[..bytes.len() / 2]).unwrap();
+        let (h, reason) = read_history_tolerant(&z, None).unwrap();
+        let s = read_jsonl_compact(&z, Pairing::Strict).unwrap();
+        assert!(reason.as_deref().unwrap().contains("truncated or corrupt"));
+        assert_eq!(reason, s.truncated);
+        assert_eq!(h.events.len(), s.history.unwrap().facts().events);
+    }
+}

@@ -9,7 +9,7 @@ use crate::history::Event;
 use crate::operation::Outcome;
 use crate::palette::{fault_colour, op_colour, Rgb};
 use crate::plot_legend::{draw_side_legend, marker_of, Entry, Mark, Shape};
-use crate::plot_sample::{sample_latencies, Timed};
+use crate::plot_sample::sample_ids;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -49,8 +49,8 @@ pub fn register_fonts() {
     });
 }
 
-/// What the plots need of one operation (32 bytes: a million operations'
-/// plots need 32 MB, not the operations themselves).
+/// What the plots need of one operation, read from the history's row
+/// when needed: no copy of a million operations is made for the plots.
 #[derive(Debug, Clone, Copy)]
 struct PlotOp {
     /// Its f, as an id of [`PlotData::fs`].
@@ -60,10 +60,7 @@ struct PlotOp {
     complete_time: Option<u64>,
 }
 
-impl Timed for PlotOp {
-    fn outcome(&self) -> Outcome {
-        self.outcome
-    }
+impl PlotOp {
     fn latency_ns(&self) -> Option<u64> {
         self.complete_time
             .map(|c| c.saturating_sub(self.invoke_time))
@@ -71,9 +68,9 @@ impl Timed for PlotOp {
 }
 
 /// The data all three plots share.
-struct PlotData {
+struct PlotData<'a> {
     /// The client operations, paired leniently, in invoke order.
-    ops: Vec<PlotOp>,
+    history: &'a CompactHistory,
     /// The f names in the operations, sorted, with their ids.
     fs: Vec<(String, u32)>,
     faults: Vec<FaultInterval>,
@@ -87,8 +84,8 @@ struct PlotData {
     labels: [&'static str; 3],
 }
 
-impl PlotData {
-    fn new(history: &CompactHistory) -> Self {
+impl<'a> PlotData<'a> {
+    fn new(history: &'a CompactHistory) -> Self {
         // Jepsen histories without :time carry their index as time; plot
         // them against history order rather than pretend it is seconds.
         let facts = history.facts();
@@ -108,18 +105,7 @@ impl PlotData {
         };
         let end = facts.max_time.unwrap_or(0);
         let t_max = end as f64 / x_div;
-        let ops: Vec<PlotOp> = (0..history.len())
-            .map(|id| {
-                let (invoke_time, complete_time) = history.op_times(id);
-                PlotOp {
-                    f: history.op_f_id(id),
-                    outcome: history.op_outcome(id),
-                    invoke_time,
-                    complete_time,
-                }
-            })
-            .collect();
-        let mut ids: Vec<u32> = ops.iter().map(|o| o.f).collect();
+        let mut ids: Vec<u32> = (0..history.len()).map(|i| history.op_f_id(i)).collect();
         ids.sort_unstable();
         ids.dedup();
         let mut fs: Vec<(String, u32)> = ids
@@ -131,11 +117,28 @@ impl PlotData {
             x_div,
             lat_div,
             labels,
-            ops,
+            history,
             fs,
             faults: fault_intervals_of(history.named(), end),
             t_max: t_max.max(1e-6),
         }
+    }
+
+    /// Operation `id` as the plots see it.
+    fn op(&self, id: usize) -> PlotOp {
+        let h = self.history;
+        let (invoke_time, complete_time) = h.op_times(id);
+        PlotOp {
+            f: h.op_f_id(id),
+            outcome: h.op_outcome(id),
+            invoke_time,
+            complete_time,
+        }
+    }
+
+    /// Every operation as the plots see it, in invoke order.
+    fn ops(&self) -> impl Iterator<Item = PlotOp> + '_ {
+        (0..self.history.len()).map(|id| self.op(id))
     }
 }
 
@@ -254,15 +257,17 @@ fn latency_raw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     d: &PlotData,
 ) -> Result<Vec<Entry>, String> {
-    let sample = sample_latencies(&d.ops, MAX_RAW_POINTS);
+    let sample = sample_ids(
+        d.history.len(),
+        |i| d.op(i).outcome,
+        |i| d.op(i).latency_ns(),
+        MAX_RAW_POINTS,
+    );
+    let drawn: Vec<PlotOp> = sample.drawn.iter().map(|&i| d.op(i)).collect();
     let lat_ms = |o: &PlotOp| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
-    let y_min = sample
-        .drawn
-        .iter()
-        .map(|o| lat_ms(o))
-        .fold(f64::INFINITY, f64::min);
-    let y_max = sample.drawn.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
-    let (y_min, y_max) = decades(sample.drawn.is_empty(), y_min, y_max);
+    let y_min = drawn.iter().map(lat_ms).fold(f64::INFINITY, f64::min);
+    let y_max = drawn.iter().map(lat_ms).fold(0.0, f64::max);
+    let (y_min, y_max) = decades(drawn.is_empty(), y_min, y_max);
     let caption = format!(
         "Latency of each operation: {} of {} ok operations drawn",
         sample.ok_drawn, sample.ok_total
@@ -272,8 +277,7 @@ fn latency_raw<DB: DrawingBackend>(
     // Ok first, so that failures and uncertain ones are drawn on top.
     for outcome in [Outcome::Ok, Outcome::Info, Outcome::Fail] {
         for (f, id) in &d.fs {
-            let pts: Vec<(f64, f64)> = sample
-                .drawn
+            let pts: Vec<(f64, f64)> = drawn
                 .iter()
                 .filter(|o| drawn_outcome(o.outcome) == outcome && o.f == *id)
                 .map(|o| (o.invoke_time as f64 / d.x_div, lat_ms(o)))
@@ -336,7 +340,7 @@ fn latency_quantiles<DB: DrawingBackend>(
     d: &PlotData,
 ) -> Result<Vec<Entry>, String> {
     let mut windows: Vec<Vec<u64>> = vec![Vec::new(); WINDOWS];
-    for o in &d.ops {
+    for o in d.ops() {
         if let (Some(l), Outcome::Ok) = (o.latency_ns(), o.outcome) {
             windows[window_of(o.invoke_time, d)].push(l);
         }
@@ -388,7 +392,7 @@ fn rate<DB: DrawingBackend>(
 ) -> Result<Vec<Entry>, String> {
     let width = d.t_max / WINDOWS as f64;
     let mut by_id: BTreeMap<(u32, Outcome), Vec<f64>> = BTreeMap::new();
-    for o in &d.ops {
+    for o in d.ops() {
         let t = o.complete_time.unwrap_or(o.invoke_time);
         by_id
             .entry((o.f, drawn_outcome(o.outcome)))

@@ -379,11 +379,6 @@ impl CompactHistory {
         }
     }
 
-    /// The pairing the rows follow.
-    pub fn pairing(&self) -> Pairing {
-        self.pairing
-    }
-
     /// What the small checkers need of the whole history.
     pub fn facts(&self) -> &Facts {
         &self.facts
@@ -553,11 +548,6 @@ impl CompactHistory {
             value: self.values.get(r.complete_value),
             error: self.strings.get_opt(r.complete_error).map(str::to_string),
         })
-    }
-
-    /// Bytes the rows and values take (for the memory figures).
-    pub fn heap_bytes(&self) -> usize {
-        self.rows.capacity() * std::mem::size_of::<Row>() + self.values.len()
     }
 }
 

@@ -28,12 +28,7 @@ pub fn key_jobs<M: SearchHints>(
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut jobs: Vec<KeyJob<M::Op>> = Vec::new();
     for (id, op) in operations.iter().enumerate() {
-        let prepared = model.prepare(op).map_err(|m| {
-            HistoryError::event(
-                op.complete.filter(|_| op.f == "read").unwrap_or(op.invoke),
-                m,
-            )
-        })?;
+        let prepared = prepare(model, op)?;
         let key = model.partition(op);
         let slot = *index.entry(key.clone()).or_insert_with(|| {
             jobs.push(KeyJob {
@@ -43,19 +38,10 @@ pub fn key_jobs<M: SearchHints>(
             });
             jobs.len() - 1
         });
-        let Some(prepared) = prepared else { continue };
-        let ret = match op.outcome {
-            Outcome::Fail => continue,
-            Outcome::Ok => op.complete,
-            Outcome::Info | Outcome::Pending if model.is_read_only(&prepared) => continue,
-            Outcome::Info | Outcome::Pending => None,
-        };
-        jobs[slot].ops.push(SearchOp {
-            op: prepared,
-            call: op.invoke,
-            ret,
-        });
-        jobs[slot].ids.push(id);
+        if let Some(so) = prepared.and_then(|p| search_op(model, op, p)) {
+            jobs[slot].ops.push(so);
+            jobs[slot].ids.push(id);
+        }
     }
     for job in &mut jobs {
         drop_redundant(model, job);

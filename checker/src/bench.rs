@@ -39,6 +39,7 @@ pub fn hard_appends(stale_keys: usize) -> GenOptions {
         crash_every_ns: 250_000_000,
         crash_ns: 100_000_000,
         read_fraction: 0.1,
+        ..GenOptions::default()
     }
 }
 
@@ -120,6 +121,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 crash_every_ns: 300_000_000,
                 crash_ns: 100_000_000,
                 read_fraction: 0.5,
+                ..GenOptions::default()
             },
         },
     ]

@@ -130,9 +130,15 @@ pub struct OpRef {
 impl OpRef {
     /// The reference to `op`, whose event positions index `events`.
     pub fn new(op: &Operation, events: &[Event]) -> Self {
+        Self::of(op, |p| events[p].index)
+    }
+
+    /// The reference to `op`; `index_of` gives the `index` of the event
+    /// at a position.
+    pub fn of(op: &Operation, index_of: impl Fn(usize) -> u64) -> Self {
         OpRef {
-            index: events[op.complete.unwrap_or(op.invoke)].index,
-            invoke_index: events[op.invoke].index,
+            index: index_of(op.complete.unwrap_or(op.invoke)),
+            invoke_index: index_of(op.invoke),
             process: op.process,
             f: op.f.clone(),
             key: op.key.clone(),

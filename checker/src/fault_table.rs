@@ -54,7 +54,12 @@ fn scheduled(e: &Event) -> bool {
 
 /// The schedule's rows, in history order.
 pub fn fault_rows(events: &[Event]) -> Vec<FaultRow> {
-    let untimed = events.iter().all(|e| e.time == e.index);
+    fault_rows_of(events, events.iter().all(|e| e.time == e.index))
+}
+
+/// The schedule's rows from `events` (client events may be left out);
+/// `untimed` when the whole history's times are its indexes.
+pub fn fault_rows_of(events: &[Event], untimed: bool) -> Vec<FaultRow> {
     events
         .iter()
         .filter(|e| scheduled(e))
@@ -90,8 +95,8 @@ pub fn fault_rows(events: &[Event]) -> Vec<FaultRow> {
 }
 
 /// The schedule section; nothing when the history has no faults.
-pub fn fault_table_html(h: &mut String, events: &[Event]) {
-    let rows = fault_rows(events);
+pub fn fault_table_html(h: &mut String, events: &[Event], untimed: bool) {
+    let rows = fault_rows_of(events, untimed);
     if rows.is_empty() {
         return;
     }
@@ -181,13 +186,13 @@ mod tests {
             ]
         );
         let mut h = String::new();
-        fault_table_html(&mut h, &events);
+        fault_table_html(&mut h, &events, false);
         assert!(
             h.contains("Fault schedule") && h.contains("partition"),
             "{h}"
         );
         let mut none = String::new();
-        fault_table_html(&mut none, &events[..1]);
+        fault_table_html(&mut none, &events[..1], false);
         assert_eq!(none, "");
     }
 }

@@ -41,6 +41,12 @@ fn edge(f: &str) -> Option<Edge<'_>> {
 /// The fault intervals of a history, in start order.
 pub fn fault_intervals(events: &[Event]) -> Vec<FaultInterval> {
     let end = events.iter().map(|e| e.time).max().unwrap_or(0);
+    fault_intervals_of(events, end)
+}
+
+/// The fault intervals of the nemesis events among `events` (client
+/// events may be left out), a fault never stopped running to `end`.
+pub fn fault_intervals_of(events: &[Event], end: u64) -> Vec<FaultInterval> {
     let mut open: Vec<(String, u64)> = Vec::new();
     let mut out = Vec::new();
     for e in events.iter().filter(|e| !e.is_client()) {

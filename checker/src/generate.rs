@@ -51,6 +51,13 @@ pub struct GenOptions {
     pub crash_ns: u64,
     /// The share of reads among the operations.
     pub read_fraction: f64,
+    /// Keys in use at once (0: all of them from the start). Each is
+    /// retired for the next fresh key after its share of the operations
+    /// (`ops / keys`), as raft-driver's workload rotates its keys.
+    pub active_keys: usize,
+    /// raft-driver's mix: every third key (`k2`, `k5`, ...) an append key,
+    /// the others registers (reads, writes and, with `cas`, cas).
+    pub mixed: bool,
 }
 
 impl Default for GenOptions {
@@ -69,6 +76,8 @@ impl Default for GenOptions {
             crash_every_ns: 0,
             crash_ns: 0,
             read_fraction: 0.5,
+            active_keys: 0,
+            mixed: false,
         }
     }
 }
@@ -153,6 +162,11 @@ struct Sim<'a> {
     issued: usize,
     appended: Vec<u64>,
     stale: Vec<StaleKey>,
+    /// With `active_keys`: the keys in use, operations issued per key,
+    /// and the next fresh key.
+    active: Vec<usize>,
+    issued_on: Vec<usize>,
+    next_key: usize,
 }
 
 impl<'a> Sim<'a> {
@@ -174,6 +188,9 @@ impl<'a> Sim<'a> {
             issued: 0,
             appended: vec![0; keys],
             stale: Vec::new(),
+            active: (0..opts.active_keys.min(keys)).collect(),
+            issued_on: vec![0; keys],
+            next_key: opts.active_keys.min(keys),
         };
         for w in 0..workers {
             let t = g.rng.gen_range(0..1_000_000);
@@ -183,7 +200,7 @@ impl<'a> Sim<'a> {
         let reads_per_key = (opts.ops as f64 / keys as f64 * opts.read_fraction) as u64;
         for _ in 0..opts.stale_keys.min(keys) {
             let target = g.rng.gen_range(reads_per_key / 4..reads_per_key / 2 + 1);
-            let initial = if opts.appends {
+            let initial = if g.append_key(g.stale.len()) {
                 Version::Len(None)
             } else {
                 Version::Value(Value::Null)
@@ -195,6 +212,28 @@ impl<'a> Sim<'a> {
             });
         }
         g
+    }
+
+    /// Whether `key` takes appends rather than writes and cas.
+    fn append_key(&self, key: usize) -> bool {
+        self.opts.appends || (self.opts.mixed && key % 3 == 2)
+    }
+
+    /// The key of the next operation: any key, or with `active_keys` one
+    /// of those in use, retired after its share of the operations.
+    fn pick_key(&mut self) -> usize {
+        if self.active.is_empty() {
+            return self.rng.gen_range(0..self.keys);
+        }
+        let slot = self.rng.gen_range(0..self.active.len());
+        let key = self.active[slot];
+        self.issued_on[key] += 1;
+        let share = self.opts.ops.div_ceil(self.keys).max(1);
+        if self.issued_on[key] >= share && self.next_key < self.keys {
+            self.active[slot] = self.next_key;
+            self.next_key += 1;
+        }
+        key
     }
 
     /// The end of the crash under way at `t`, if one is.
@@ -218,12 +257,12 @@ impl<'a> Sim<'a> {
         }
         self.issued += 1;
         let opts = self.opts;
-        let key = self.rng.gen_range(0..self.keys);
+        let key = self.pick_key();
         let r: f64 = self.rng.gen();
         let v = self.rng.gen_range(0..opts.values.max(1));
         let (f, value) = if r < opts.read_fraction {
             ("read", Value::Null)
-        } else if opts.appends {
+        } else if self.append_key(key) {
             self.appended[key] += 1;
             ("append", json!(format!("{},", self.appended[key])))
         } else if r < opts.read_fraction + (1.0 - opts.read_fraction) * 0.6 || !opts.cas {
@@ -357,10 +396,11 @@ impl<'a> Sim<'a> {
     }
 
     fn record_version(&mut self, key: usize) -> Option<usize> {
+        let append = self.append_key(key);
         let sk = self.stale.get_mut(key)?;
         let now = &self.state[key];
         sk.versions.push(match now {
-            Value::String(s) if self.opts.appends => Version::Len(Some(s.len())),
+            Value::String(s) if append => Version::Len(Some(s.len())),
             v => Version::Value(v.clone()),
         });
         Some(sk.versions.len() - 1)

@@ -1,14 +1,19 @@
 //! Checking a whole history: pair, validate, split by key, decide each key
 //! in parallel (see [`crate::key_check`]), and sum up.
+//!
+//! The history is held compactly ([`crate::compact`]) and each key's
+//! operations are prepared for the search only when a worker takes the key
+//! up ([`crate::jobs::job_of`]), so that memory follows the keys being
+//! searched, not the whole history.
 
 use crate::check::{plural, CheckOptions, CheckResult, Validity, WITNESS_TOTAL_TIME};
+use crate::compact::{CompactHistory, Pairing};
 use crate::hints::SearchHints;
 use crate::history::Event;
-use crate::jobs::{key_jobs, KeyJob};
+use crate::jobs::{job_of, key_groups, KeyGroup};
 use crate::key_check::{check_key, quick_decision, KeyCheck, KeyOutcome, NOT_CHECKED};
-use crate::operation::{pair, Operation};
 use crate::register::RegisterModel;
-use crate::stats::{op_counts, LatencySummary};
+use crate::stats::{op_counts_of, LatencySummary};
 use crate::HistoryError;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -24,9 +29,17 @@ const BIG_SEARCH_STATES: usize = 200_000;
 /// Errors name the event (its position in `events`) that makes the history
 /// malformed; [`HistoryError::locate`] turns that into a file position.
 pub fn check_history(events: &[Event], opts: &CheckOptions) -> Result<CheckResult, HistoryError> {
+    check_compact(&CompactHistory::from_events(events, Pairing::Strict)?, opts)
+}
+
+/// Checks a compact history (strictly paired) for linearizability.
+pub fn check_compact(
+    history: &CompactHistory,
+    opts: &CheckOptions,
+) -> Result<CheckResult, HistoryError> {
     let mut model = RegisterModel::new(opts.model, &opts.initial_value);
     model.null_read_is_unknown = opts.null_read_is_unknown;
-    check_with_model(&model, opts.model.name(), events, opts)
+    check_compact_with_model(&model, opts.model.name(), history, opts)
 }
 
 /// Checks `events` against any model.
@@ -36,44 +49,54 @@ pub fn check_with_model<M: SearchHints>(
     events: &[Event],
     opts: &CheckOptions,
 ) -> Result<CheckResult, HistoryError> {
+    let history = CompactHistory::from_events(events, Pairing::Strict)?;
+    check_compact_with_model(model, model_name, &history, opts)
+}
+
+/// Checks a compact history (strictly paired) against any model.
+pub fn check_compact_with_model<M: SearchHints>(
+    model: &M,
+    model_name: &str,
+    history: &CompactHistory,
+    opts: &CheckOptions,
+) -> Result<CheckResult, HistoryError> {
     let started = Instant::now();
-    let operations = pair(events)?;
-    let jobs = key_jobs(model, &operations)?;
+    let groups = key_groups(model, history)?;
     let ctx = KeyCheck {
         model,
-        events,
-        operations: &operations,
+        history,
         opts,
         deadline: opts.time_limit.and_then(|t| started.checked_add(t)),
         max_rss: opts.memory_limit,
         stop: AtomicBool::new(false),
         witness_ms_left: AtomicU64::new(WITNESS_TOTAL_TIME.as_millis() as u64),
     };
-    let mut outcomes: Vec<Option<KeyOutcome>> = (0..jobs.len()).map(|_| None).collect();
+    let mut outcomes: Vec<Option<KeyOutcome>> = (0..groups.len()).map(|_| None).collect();
     if opts.fail_fast {
-        quick_pass(&ctx, &jobs, &mut outcomes);
+        quick_pass(&ctx, &groups, &mut outcomes);
     }
     if !ctx.stop.load(Ordering::Relaxed) {
-        search_keys(&ctx, &jobs, &mut outcomes);
+        search_keys(&ctx, &groups, &mut outcomes);
     }
     let outcomes = outcomes
         .into_iter()
-        .zip(&jobs)
-        .map(|(o, job)| o.unwrap_or_else(|| KeyOutcome::not_checked(job)))
+        .zip(&groups)
+        .map(|(o, g)| o.unwrap_or_else(|| KeyOutcome::not_checked_key(&g.key, g.ids.len())))
         .collect();
-    Ok(assemble(model_name, events, &operations, outcomes, started))
+    Ok(assemble(model_name, history, outcomes, started))
 }
 
 /// `--fail-fast`'s first phase: the quick decisions of every key, smallest
 /// keys first; stops at the first key proven invalid.
 fn quick_pass<M: SearchHints>(
     ctx: &KeyCheck<M>,
-    jobs: &[KeyJob<M::Op>],
+    groups: &[KeyGroup],
     outcomes: &mut [Option<KeyOutcome>],
 ) {
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| jobs[i].ops.len());
-    for (i, outcome) in on_workers(ctx, &order, None, |i| quick_decision(ctx, &jobs[i])) {
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&i| groups[i].ids.len());
+    let decide = |i: usize| quick_decision(ctx, &job_of(ctx.model, ctx.history, &groups[i]));
+    for (i, outcome) in on_workers(ctx, &order, None, decide) {
         outcomes[i] = Some(outcome);
     }
 }
@@ -81,13 +104,15 @@ fn quick_pass<M: SearchHints>(
 /// Decides the keys still open, biggest first, on the worker threads.
 fn search_keys<M: SearchHints>(
     ctx: &KeyCheck<M>,
-    jobs: &[KeyJob<M::Op>],
+    groups: &[KeyGroup],
     outcomes: &mut [Option<KeyOutcome>],
 ) {
-    let open: Vec<usize> = (0..jobs.len()).filter(|&i| outcomes[i].is_none()).collect();
+    let open: Vec<usize> = (0..groups.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
     let progress = progress_bar(ctx.opts, open.len());
     let done = on_workers(ctx, &open, progress.as_ref(), |i| {
-        let outcome = check_key(ctx, &jobs[i]);
+        let outcome = check_key(ctx, &job_of(ctx.model, ctx.history, &groups[i]));
         // A big search leaves freed pages the next key's budget would
         // count; a small one is not worth the call.
         if outcome.result.states_explored > BIG_SEARCH_STATES {
@@ -164,8 +189,7 @@ fn progress_bar(opts: &CheckOptions, keys: usize) -> Option<indicatif::ProgressB
 /// then unknown, then valid, and the verdict in a sentence.
 fn assemble(
     model_name: &str,
-    events: &[Event],
-    operations: &[Operation],
+    history: &CompactHistory,
     outcomes: Vec<KeyOutcome>,
     started: Instant,
 ) -> CheckResult {
@@ -197,12 +221,12 @@ fn assemble(
         Validity::Valid
     };
     let mut summary = match valid {
-        Validity::Valid if operations.is_empty() => {
+        Validity::Valid if history.is_empty() => {
             "linearizable, vacuously: the history has no client operations".to_string()
         }
         Validity::Valid => format!(
             "linearizable: {} on {}, checked against the {model_name} model",
-            plural(operations.len(), "operation"),
+            plural(history.len(), "operation"),
             plural(keys.len(), "key")
         ),
         Validity::Invalid => format!(
@@ -231,15 +255,15 @@ fn assemble(
         valid,
         model: model_name.to_string(),
         summary,
-        event_count: events.len(),
-        op_count: operations.len(),
-        counts: op_counts(operations),
+        event_count: history.facts().events,
+        op_count: history.len(),
+        counts: op_counts_of(history),
         invalid_keys,
         unknown_keys,
         not_checked_keys,
         explanations,
         keys,
-        latency: LatencySummary::of(operations),
+        latency: LatencySummary::of_history(history),
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
     }
 }

@@ -1,6 +1,7 @@
 //! A history's operations prepared for the model and split into one job
 //! per key, with what no search needs already left out.
 
+use crate::compact::CompactHistory;
 use crate::hints::SearchHints;
 use crate::model::SearchOp;
 use crate::operation::{Operation, Outcome};
@@ -27,12 +28,7 @@ pub fn key_jobs<M: SearchHints>(
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut jobs: Vec<KeyJob<M::Op>> = Vec::new();
     for (id, op) in operations.iter().enumerate() {
-        let prepared = model.prepare(op).map_err(|m| {
-            HistoryError::event(
-                op.complete.filter(|_| op.f == "read").unwrap_or(op.invoke),
-                m,
-            )
-        })?;
+        let prepared = prepare(model, op)?;
         let key = model.partition(op);
         let slot = *index.entry(key.clone()).or_insert_with(|| {
             jobs.push(KeyJob {
@@ -42,19 +38,10 @@ pub fn key_jobs<M: SearchHints>(
             });
             jobs.len() - 1
         });
-        let Some(prepared) = prepared else { continue };
-        let ret = match op.outcome {
-            Outcome::Fail => continue,
-            Outcome::Ok => op.complete,
-            Outcome::Info | Outcome::Pending if model.is_read_only(&prepared) => continue,
-            Outcome::Info | Outcome::Pending => None,
-        };
-        jobs[slot].ops.push(SearchOp {
-            op: prepared,
-            call: op.invoke,
-            ret,
-        });
-        jobs[slot].ids.push(id);
+        if let Some(so) = prepared.and_then(|p| search_op(model, op, p)) {
+            jobs[slot].ops.push(so);
+            jobs[slot].ids.push(id);
+        }
     }
     for job in &mut jobs {
         drop_redundant(model, job);
@@ -62,6 +49,109 @@ pub fn key_jobs<M: SearchHints>(
     // Biggest keys first, so that one slow key does not start last.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.ops.len()));
     Ok(jobs)
+}
+
+/// One key's operations before the search takes the key up: which rows of
+/// the history it will see, nothing prepared yet. A million operations'
+/// prepared forms would take ~100 MB at once; prepared a key at a time
+/// (see [`job_of`]), only the keys being searched hold theirs.
+#[derive(Debug, Clone)]
+pub struct KeyGroup {
+    /// The key.
+    pub key: String,
+    /// The operations (ids in the history) the search sees, in its order,
+    /// exactly those [`key_jobs`] would give the key.
+    pub ids: Vec<u32>,
+}
+
+/// [`key_jobs`] for a compact history, without the prepared operations:
+/// the same keys in the same order, each with the same operations, and
+/// the same error for the same bad operation.
+pub fn key_groups<M: SearchHints>(
+    model: &M,
+    history: &CompactHistory,
+) -> Result<Vec<KeyGroup>, HistoryError> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<KeyGroup> = Vec::new();
+    for id in 0..history.len() {
+        let op = history.op(id);
+        let prepared = prepare(model, &op)?;
+        let key = model.partition(&op);
+        let slot = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push(KeyGroup {
+                key,
+                ids: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        if prepared.and_then(|p| search_op(model, &op, p)).is_some() {
+            groups[slot].ids.push(id as u32);
+        }
+    }
+    for g in &mut groups {
+        let mut job = job_of(model, history, g);
+        drop_redundant(model, &mut job);
+        g.ids = job.ids.into_iter().map(|id| id as u32).collect();
+    }
+    // Biggest keys first, so that one slow key does not start last.
+    groups.sort_by_key(|g| std::cmp::Reverse(g.ids.len()));
+    Ok(groups)
+}
+
+/// The job of `group`: its operations prepared for the search.
+pub fn job_of<M: SearchHints>(
+    model: &M,
+    history: &CompactHistory,
+    group: &KeyGroup,
+) -> KeyJob<M::Op> {
+    let mut job = KeyJob {
+        key: group.key.clone(),
+        ops: Vec::with_capacity(group.ids.len()),
+        ids: Vec::with_capacity(group.ids.len()),
+    };
+    for &id in &group.ids {
+        let op = history.op(id as usize);
+        // Prepared once already without error: the same again.
+        let Some(so) = prepare(model, &op)
+            .ok()
+            .flatten()
+            .and_then(|p| search_op(model, &op, p))
+        else {
+            continue;
+        };
+        job.ops.push(so);
+        job.ids.push(id as usize);
+    }
+    job
+}
+
+fn prepare<M: SearchHints>(model: &M, op: &Operation) -> Result<Option<M::Op>, HistoryError> {
+    model.prepare(op).map_err(|m| {
+        HistoryError::event(
+            op.complete.filter(|_| op.f == "read").unwrap_or(op.invoke),
+            m,
+        )
+    })
+}
+
+/// What the search sees of `op`, or `None` when it constrains nothing
+/// (failed, or an uncertain read).
+fn search_op<M: SearchHints>(
+    model: &M,
+    op: &Operation,
+    prepared: M::Op,
+) -> Option<SearchOp<M::Op>> {
+    let ret = match op.outcome {
+        Outcome::Fail => return None,
+        Outcome::Ok => op.complete,
+        Outcome::Info | Outcome::Pending if model.is_read_only(&prepared) => return None,
+        Outcome::Info | Outcome::Pending => None,
+    };
+    Some(SearchOp {
+        op: prepared,
+        call: op.invoke,
+        ret,
+    })
 }
 
 fn drop_redundant<M: SearchHints>(model: &M, job: &mut KeyJob<M::Op>) {

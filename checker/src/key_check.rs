@@ -6,10 +6,10 @@ use crate::check::{
     CheckOptions, Explanation, KeyResult, OpRef, Validity, FAIL_FAST_WITNESS_TIME,
     IMPOSSIBLE_SEARCH_TIME, PREFIX_SHOWN, WITNESS_TIME,
 };
+use crate::compact::CompactHistory;
 use crate::hints::{Decision, Finding, SearchHints};
 use crate::history::Event;
 use crate::jobs::KeyJob;
-use crate::operation::Operation;
 use crate::search::{search, search_unpruned, Budget, SearchOutcome, SearchStats, Violation};
 use crate::witness::shrink;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,10 +22,8 @@ pub const NOT_CHECKED: &str = "--fail-fast";
 pub struct KeyCheck<'a, M: SearchHints> {
     /// The model.
     pub model: &'a M,
-    /// The history.
-    pub events: &'a [Event],
-    /// Its operations, paired.
-    pub operations: &'a [Operation],
+    /// The history, its operations paired.
+    pub history: &'a CompactHistory,
     /// The options.
     pub opts: &'a CheckOptions,
     /// When the whole check gives up.
@@ -52,11 +50,16 @@ pub struct KeyOutcome {
 impl KeyOutcome {
     /// A key the check did not get to.
     pub fn not_checked<O>(job: &KeyJob<O>) -> Self {
+        Self::not_checked_key(&job.key, job.ops.len())
+    }
+
+    /// Key `key`, of `ops` operations, which the check did not get to.
+    pub fn not_checked_key(key: &str, ops: usize) -> Self {
         KeyOutcome {
             result: KeyResult {
-                key: job.key.clone(),
+                key: key.to_string(),
                 valid: Validity::Unknown,
-                ops: job.ops.len(),
+                ops,
                 reason: Some(format!("not checked ({NOT_CHECKED})")),
                 states_explored: 0,
                 elapsed_ms: 0.0,
@@ -80,7 +83,7 @@ impl<M: SearchHints> KeyCheck<'_, M> {
     }
 
     fn op_ref(&self, job: &KeyJob<M::Op>, k: usize) -> OpRef {
-        OpRef::new(&self.operations[job.ids[k]], self.events)
+        OpRef::of(&self.history.op(job.ids[k]), |p| self.history.index_of(p))
     }
 
     fn budget(&self, deadline: Option<Instant>) -> Budget<'_> {
@@ -341,16 +344,18 @@ fn attach_witness<M: SearchHints>(
             Some(left.saturating_sub(spent))
         });
     let Some(w) = found else { return };
-    let mut positions: Vec<usize> = w
+    let h = ctx.history;
+    let mut events: Vec<(usize, Event)> = w
         .ops
         .iter()
         .flat_map(|&k| {
-            let op = &ctx.operations[job.ids[k]];
-            std::iter::once(op.invoke).chain(op.complete)
+            let id = job.ids[k];
+            let (invoke, complete) = h.op_positions(id);
+            std::iter::once((invoke, h.invoke_event(id))).chain(complete.zip(h.complete_event(id)))
         })
         .collect();
-    positions.sort_unstable();
-    e.witness = positions.iter().map(|&p| ctx.events[p].clone()).collect();
+    events.sort_unstable_by_key(|(p, _)| *p);
+    e.witness = events.into_iter().map(|(_, e)| e).collect();
     e.witness_minimal = w.minimal;
     e.witness_shape = ctx.model.shape(&job.ops, &w.ops).map(|s| {
         let mut text = s.text;

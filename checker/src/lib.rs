@@ -10,6 +10,8 @@
 pub mod bench;
 pub mod check;
 pub mod closure;
+pub mod compact;
+pub mod compact_store;
 pub mod compressed;
 pub mod edn;
 pub mod error;
@@ -41,6 +43,7 @@ pub mod run_context;
 pub mod search;
 pub mod shape;
 pub mod stats;
+pub mod stream;
 pub mod verdict;
 pub mod verdict_text;
 pub mod witness;

@@ -5,10 +5,10 @@
 //! `f` differs from its invoke. Nemesis (named-process) events are not
 //! operations; they are kept in the history for the plots.
 
-use crate::history::{Event, EventType, Process};
+use crate::compact::{CompactHistory, Pairing};
+use crate::history::Event;
 use crate::HistoryError;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// How an operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -86,144 +86,25 @@ impl Operation {
 }
 
 /// Pairs the client events of `events` into operations, in invoke order.
+///
+/// Errors name the event that makes the history malformed: a completion
+/// with no pending invoke, two invokes in flight on one process, a
+/// completion of another f or key, or earlier than its invoke, an empty f,
+/// a client process written as a string. The pairing itself is
+/// [`crate::compact`]'s, which the check reads histories into.
 pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
-    let mut ops: Vec<Operation> = Vec::new();
-    let mut in_flight: HashMap<u64, usize> = HashMap::new();
-    for (i, e) in events.iter().enumerate() {
-        let p = match &e.process {
-            Process::Client(p) => *p,
-            // A number in a string is a client that would silently be taken
-            // for the nemesis, and its operations left unchecked.
-            Process::Named(name) if name.trim().parse::<u64>().is_ok() => {
-                return Err(HistoryError::event(
-                    i,
-                    format!("process {name:?} is a string: client processes are numbers"),
-                ));
-            }
-            Process::Named(_) => continue,
-        };
-        if e.f.is_empty() {
-            return Err(HistoryError::event(i, "empty f"));
-        }
-        match e.kind {
-            EventType::Invoke => {
-                if let Some(&prev) = in_flight.get(&p) {
-                    return Err(HistoryError::event(
-                        i,
-                        format!(
-                            "process {p} invokes {} while its {} (index {}) is still in flight",
-                            e.f, ops[prev].f, events[ops[prev].invoke].index
-                        ),
-                    ));
-                }
-                in_flight.insert(p, ops.len());
-                ops.push(Operation {
-                    process: p,
-                    f: e.f.clone(),
-                    key: e.key.clone(),
-                    outcome: Outcome::Pending,
-                    invoke: i,
-                    complete: None,
-                    invoke_value: e.value.clone(),
-                    complete_value: serde_json::Value::Null,
-                    invoke_time: e.time,
-                    complete_time: None,
-                });
-            }
-            kind => {
-                let Some(op_id) = in_flight.remove(&p) else {
-                    return Err(HistoryError::event(
-                        i,
-                        format!(
-                            "{} {} on process {p} without a pending invoke",
-                            kind.as_str(),
-                            e.f
-                        ),
-                    ));
-                };
-                let op = &mut ops[op_id];
-                if op.f != e.f {
-                    return Err(HistoryError::event(
-                        i,
-                        format!(
-                            "{} {} on process {p} completes an invoke of {} (index {})",
-                            kind.as_str(),
-                            e.f,
-                            op.f,
-                            events[op.invoke].index
-                        ),
-                    ));
-                }
-                if e.key.is_some() && op.key.is_some() && e.key != op.key {
-                    return Err(HistoryError::event(
-                        i,
-                        format!(
-                            "completion on key {:?} for an invoke on key {:?}",
-                            e.key.as_deref().unwrap_or(""),
-                            op.key.as_deref().unwrap_or("")
-                        ),
-                    ));
-                }
-                if op.key.is_none() {
-                    op.key = e.key.clone();
-                }
-                if e.time < op.invoke_time {
-                    return Err(HistoryError::event(
-                        i,
-                        format!(
-                            "completes at time {} before its invoke at time {}",
-                            e.time, op.invoke_time
-                        ),
-                    ));
-                }
-                op.outcome = match kind {
-                    EventType::Ok => Outcome::Ok,
-                    EventType::Fail => Outcome::Fail,
-                    _ => Outcome::Info,
-                };
-                op.complete = Some(i);
-                op.complete_value = e.value.clone();
-                op.complete_time = Some(e.time);
-            }
-        }
-    }
-    Ok(ops)
+    let h = CompactHistory::from_events(events, Pairing::Strict)?;
+    Ok((0..h.len()).map(|id| h.op(id)).collect())
 }
 
 /// Pairs what can be paired and skips what cannot: for plotting histories
-/// that may be malformed (a plot should still show what is there).
+/// that may be malformed (a plot should still show what is there). An
+/// invoke replaces whatever its process had in flight; a completion with
+/// nothing in flight is skipped; the invoke's f and key stand.
 pub fn pair_lenient(events: &[Event]) -> Vec<Operation> {
-    let mut ops: Vec<Operation> = Vec::new();
-    let mut in_flight: HashMap<u64, usize> = HashMap::new();
-    for (i, e) in events.iter().enumerate() {
-        let Process::Client(p) = e.process else {
-            continue;
-        };
-        if e.kind == EventType::Invoke {
-            in_flight.insert(p, ops.len());
-            ops.push(Operation {
-                process: p,
-                f: e.f.clone(),
-                key: e.key.clone(),
-                outcome: Outcome::Pending,
-                invoke: i,
-                complete: None,
-                invoke_value: e.value.clone(),
-                complete_value: serde_json::Value::Null,
-                invoke_time: e.time,
-                complete_time: None,
-            });
-        } else if let Some(id) = in_flight.remove(&p) {
-            let op = &mut ops[id];
-            op.outcome = match e.kind {
-                EventType::Ok => Outcome::Ok,
-                EventType::Fail => Outcome::Fail,
-                _ => Outcome::Info,
-            };
-            op.complete = Some(i);
-            op.complete_value = e.value.clone();
-            op.complete_time = Some(e.time.max(op.invoke_time));
-        }
+    match CompactHistory::from_events(events, Pairing::Lenient) {
+        Ok(h) => (0..h.len()).map(|id| h.op_lenient(id)).collect(),
+        // Only a history of more than 2^32 events cannot be held.
+        Err(_) => Vec::new(),
     }
-    ops
 }

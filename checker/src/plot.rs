@@ -2,13 +2,14 @@
 //! SVG, with fault intervals shaded. Fonts come from the embedded DejaVu
 //! Sans, so no system font or gnuplot is needed.
 
+use crate::compact::{CompactHistory, Pairing};
 use crate::fault_lanes::{draw_fault_lanes, kinds, lanes_height};
-use crate::faults::{fault_intervals, FaultInterval};
+use crate::faults::{fault_intervals_of, FaultInterval};
 use crate::history::Event;
-use crate::operation::{pair_lenient, Operation, Outcome};
+use crate::operation::Outcome;
 use crate::palette::{fault_colour, op_colour, Rgb};
 use crate::plot_legend::{draw_side_legend, marker_of, Entry, Mark, Shape};
-use crate::plot_sample::sample_latencies;
+use crate::plot_sample::sample_ids;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -48,9 +49,30 @@ pub fn register_fonts() {
     });
 }
 
+/// What the plots need of one operation, read from the history's row
+/// when needed: no copy of a million operations is made for the plots.
+#[derive(Debug, Clone, Copy)]
+struct PlotOp {
+    /// Its f, as an id of [`PlotData::fs`].
+    f: u32,
+    outcome: Outcome,
+    invoke_time: u64,
+    complete_time: Option<u64>,
+}
+
+impl PlotOp {
+    fn latency_ns(&self) -> Option<u64> {
+        self.complete_time
+            .map(|c| c.saturating_sub(self.invoke_time))
+    }
+}
+
 /// The data all three plots share.
-struct PlotData {
-    ops: Vec<Operation>,
+struct PlotData<'a> {
+    /// The client operations, paired leniently, in invoke order.
+    history: &'a CompactHistory,
+    /// The f names in the operations, sorted, with their ids.
+    fs: Vec<(String, u32)>,
     faults: Vec<FaultInterval>,
     /// x-axis extent: seconds, or history indexes when untimed.
     t_max: f64,
@@ -62,11 +84,12 @@ struct PlotData {
     labels: [&'static str; 3],
 }
 
-impl PlotData {
-    fn new(events: &[Event]) -> Self {
+impl<'a> PlotData<'a> {
+    fn new(history: &'a CompactHistory) -> Self {
         // Jepsen histories without :time carry their index as time; plot
         // them against history order rather than pretend it is seconds.
-        let untimed = events.iter().all(|e| e.time == e.index);
+        let facts = history.facts();
+        let untimed = facts.untimed;
         let (x_div, lat_div, labels) = if untimed {
             (
                 1.0,
@@ -80,15 +103,42 @@ impl PlotData {
         } else {
             (1e9, 1e6, ["time (s)", "latency (ms)", "operations / s"])
         };
-        let t_max = events.iter().map(|e| e.time).max().unwrap_or(0) as f64 / x_div;
+        let end = facts.max_time.unwrap_or(0);
+        let t_max = end as f64 / x_div;
+        let mut ids: Vec<u32> = (0..history.len()).map(|i| history.op_f_id(i)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut fs: Vec<(String, u32)> = ids
+            .into_iter()
+            .map(|id| (history.f_name(id).to_string(), id))
+            .collect();
+        fs.sort();
         PlotData {
             x_div,
             lat_div,
             labels,
-            ops: pair_lenient(events),
-            faults: fault_intervals(events),
+            history,
+            fs,
+            faults: fault_intervals_of(history.named(), end),
             t_max: t_max.max(1e-6),
         }
+    }
+
+    /// Operation `id` as the plots see it.
+    fn op(&self, id: usize) -> PlotOp {
+        let h = self.history;
+        let (invoke_time, complete_time) = h.op_times(id);
+        PlotOp {
+            f: h.op_f_id(id),
+            outcome: h.op_outcome(id),
+            invoke_time,
+            complete_time,
+        }
+    }
+
+    /// Every operation as the plots see it, in invoke order.
+    fn ops(&self) -> impl Iterator<Item = PlotOp> + '_ {
+        (0..self.history.len()).map(|id| self.op(id))
     }
 }
 
@@ -190,14 +240,6 @@ const Y_LABEL_PX: u32 = 100;
 /// Pixels right of the data for the legend.
 const LEGEND_PX: u32 = 210;
 
-/// The f values in the operations, by name.
-fn fs_of(ops: &[Operation]) -> Vec<String> {
-    let mut fs: Vec<String> = ops.iter().map(|o| o.f.clone()).collect();
-    fs.sort();
-    fs.dedup();
-    fs
-}
-
 fn rgb((r, g, b): Rgb) -> RGBColor {
     RGBColor(r, g, b)
 }
@@ -215,15 +257,17 @@ fn latency_raw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     d: &PlotData,
 ) -> Result<Vec<Entry>, String> {
-    let sample = sample_latencies(&d.ops, MAX_RAW_POINTS);
-    let lat_ms = |o: &Operation| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
-    let y_min = sample
-        .drawn
-        .iter()
-        .map(|o| lat_ms(o))
-        .fold(f64::INFINITY, f64::min);
-    let y_max = sample.drawn.iter().map(|o| lat_ms(o)).fold(0.0, f64::max);
-    let (y_min, y_max) = decades(sample.drawn.is_empty(), y_min, y_max);
+    let sample = sample_ids(
+        d.history.len(),
+        |i| d.op(i).outcome,
+        |i| d.op(i).latency_ns(),
+        MAX_RAW_POINTS,
+    );
+    let drawn: Vec<PlotOp> = sample.drawn.iter().map(|&i| d.op(i)).collect();
+    let lat_ms = |o: &PlotOp| (o.latency_ns().unwrap_or(0) as f64 / d.lat_div).max(1e-3);
+    let y_min = drawn.iter().map(lat_ms).fold(f64::INFINITY, f64::min);
+    let y_max = drawn.iter().map(lat_ms).fold(0.0, f64::max);
+    let (y_min, y_max) = decades(drawn.is_empty(), y_min, y_max);
     let caption = format!(
         "Latency of each operation: {} of {} ok operations drawn",
         sample.ok_drawn, sample.ok_total
@@ -232,19 +276,18 @@ fn latency_raw<DB: DrawingBackend>(
     let mut legend: Vec<Entry> = vec![(None, "operations".into())];
     // Ok first, so that failures and uncertain ones are drawn on top.
     for outcome in [Outcome::Ok, Outcome::Info, Outcome::Fail] {
-        for f in fs_of(&d.ops) {
-            let pts: Vec<(f64, f64)> = sample
-                .drawn
+        for (f, id) in &d.fs {
+            let pts: Vec<(f64, f64)> = drawn
                 .iter()
-                .filter(|o| drawn_outcome(o.outcome) == outcome && o.f == f)
+                .filter(|o| drawn_outcome(o.outcome) == outcome && o.f == *id)
                 .map(|o| (o.invoke_time as f64 / d.x_div, lat_ms(o)))
                 .collect();
             if pts.is_empty() {
                 continue;
             }
-            let c = op_colour(&f, outcome.as_str());
+            let c = op_colour(f, outcome.as_str());
             let color = rgb(c);
-            let shape = marker_of(&f);
+            let shape = marker_of(f);
             let style = color.filled();
             match shape {
                 Shape::Circle => chart
@@ -297,7 +340,7 @@ fn latency_quantiles<DB: DrawingBackend>(
     d: &PlotData,
 ) -> Result<Vec<Entry>, String> {
     let mut windows: Vec<Vec<u64>> = vec![Vec::new(); WINDOWS];
-    for o in &d.ops {
+    for o in d.ops() {
         if let (Some(l), Outcome::Ok) = (o.latency_ns(), o.outcome) {
             windows[window_of(o.invoke_time, d)].push(l);
         }
@@ -348,13 +391,18 @@ fn rate<DB: DrawingBackend>(
     d: &PlotData,
 ) -> Result<Vec<Entry>, String> {
     let width = d.t_max / WINDOWS as f64;
-    let mut series: BTreeMap<(String, Outcome), Vec<f64>> = BTreeMap::new();
-    for o in &d.ops {
+    let mut by_id: BTreeMap<(u32, Outcome), Vec<f64>> = BTreeMap::new();
+    for o in d.ops() {
         let t = o.complete_time.unwrap_or(o.invoke_time);
-        series
-            .entry((o.f.clone(), drawn_outcome(o.outcome)))
+        by_id
+            .entry((o.f, drawn_outcome(o.outcome)))
             .or_insert_with(|| vec![0.0; WINDOWS])[window_of(t, d)] += 1.0 / width;
     }
+    let name = |id: u32| d.fs.iter().find(|(_, i)| *i == id).map(|(n, _)| n.clone());
+    let series: BTreeMap<(String, Outcome), Vec<f64>> = by_id
+        .into_iter()
+        .map(|((id, outcome), counts)| ((name(id).unwrap_or_default(), outcome), counts))
+        .collect();
     let y_max = series
         .values()
         .flat_map(|v| v.iter().copied())
@@ -403,9 +451,16 @@ pub const PLOTS: [&str; 3] = ["latency-raw", "latency-quantiles", "rate"];
 
 /// Writes the three plots as PNG and SVG into `dir`; returns the files written.
 pub fn write_plots(dir: &Path, events: &[Event]) -> std::io::Result<Vec<PathBuf>> {
+    let history = CompactHistory::from_events(events, Pairing::Lenient).unwrap_or_default();
+    write_history_plots(dir, &history)
+}
+
+/// [`write_plots`] of a compact history (operations paired as
+/// [`crate::operation::pair_lenient`] pairs them).
+pub fn write_history_plots(dir: &Path, history: &CompactHistory) -> std::io::Result<Vec<PathBuf>> {
     register_fonts();
     std::fs::create_dir_all(dir)?;
-    let d = PlotData::new(events);
+    let d = PlotData::new(history);
     let size = (SIZE.0, SIZE.1 + lanes_height(kinds(&d.faults).len()));
     let mut written = Vec::new();
     for name in PLOTS {

@@ -20,6 +20,17 @@ pub struct Sample<'a> {
     pub ok_total: usize,
 }
 
+/// [`Sample`] as positions in the operations.
+#[derive(Debug)]
+pub struct SampleIds {
+    /// What to draw, in history order.
+    pub drawn: Vec<usize>,
+    /// Ok operations drawn.
+    pub ok_drawn: usize,
+    /// Ok operations with a latency.
+    pub ok_total: usize,
+}
+
 /// The latency (ns) at or below which 99% of `lat` fall (nearest rank).
 fn p99(mut lat: Vec<u64>) -> Option<u64> {
     if lat.is_empty() {
@@ -33,23 +44,42 @@ fn p99(mut lat: Vec<u64>) -> Option<u64> {
 /// Picks the operations with a latency to draw: all fail and info ones,
 /// all ok ones above the ok p99, and at most `dense_budget` of the rest.
 pub fn sample_latencies(ops: &[Operation], dense_budget: usize) -> Sample<'_> {
-    let ok_lat: Vec<u64> = ops
-        .iter()
-        .filter(|o| o.outcome == Outcome::Ok)
-        .filter_map(Operation::latency_ns)
+    let s = sample_ids(
+        ops.len(),
+        |i| ops[i].outcome,
+        |i| ops[i].latency_ns(),
+        dense_budget,
+    );
+    Sample {
+        drawn: s.drawn.into_iter().map(|i| &ops[i]).collect(),
+        ok_drawn: s.ok_drawn,
+        ok_total: s.ok_total,
+    }
+}
+
+/// [`sample_latencies`] of `n` operations known by their position, so
+/// that a compact history is sampled without a copy of its operations.
+pub fn sample_ids(
+    n: usize,
+    outcome: impl Fn(usize) -> Outcome,
+    latency_ns: impl Fn(usize) -> Option<u64>,
+    dense_budget: usize,
+) -> SampleIds {
+    let ok_lat: Vec<u64> = (0..n)
+        .filter(|&i| outcome(i) == Outcome::Ok)
+        .filter_map(&latency_ns)
         .collect();
     let ok_total = ok_lat.len();
     let tail_from = p99(ok_lat).unwrap_or(u64::MAX);
-    let dense = ops
-        .iter()
-        .filter(|o| o.outcome == Outcome::Ok && o.latency_ns().is_some_and(|l| l <= tail_from))
+    let dense = (0..n)
+        .filter(|&i| outcome(i) == Outcome::Ok && latency_ns(i).is_some_and(|l| l <= tail_from))
         .count();
     let budget = dense_budget.max(1);
     let mut drawn = Vec::new();
     let (mut ok_drawn, mut dense_seen) = (0, 0);
-    for o in ops {
-        let Some(l) = o.latency_ns() else { continue };
-        let keep = match o.outcome {
+    for i in 0..n {
+        let Some(l) = latency_ns(i) else { continue };
+        let keep = match outcome(i) {
             Outcome::Ok if l > tail_from => true,
             Outcome::Ok => {
                 // Evenly spread: keep the operation where the count of
@@ -61,11 +91,11 @@ pub fn sample_latencies(ops: &[Operation], dense_budget: usize) -> Sample<'_> {
             _ => true,
         };
         if keep {
-            ok_drawn += usize::from(o.outcome == Outcome::Ok);
-            drawn.push(o);
+            ok_drawn += usize::from(outcome(i) == Outcome::Ok);
+            drawn.push(i);
         }
     }
-    Sample {
+    SampleIds {
         drawn,
         ok_drawn,
         ok_total,

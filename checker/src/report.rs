@@ -1,14 +1,15 @@
 //! Reports: the verdict in words, results.json, and index.html.
 
 use crate::check::{CheckResult, Explanation};
+use crate::compact::{CompactHistory, Pairing};
 use crate::fault_table::fault_table_html;
 use crate::history::Event;
 use crate::operation::{pair_lenient, Operation};
-use crate::plot::{write_plots, PLOTS};
+use crate::plot::{write_history_plots, PLOTS};
 use crate::run_context::{context_html, RunContext};
 use crate::verdict::RunResult;
 use crate::verdict_text::{shorten, shorten_quoted, VALUE_CHARS};
-use crate::witness_timeline::{indexes_named, rows, timeline_svg};
+use crate::witness_timeline::{indexes_named, rows, rows_by, timeline_svg};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -34,14 +35,29 @@ pub fn text_report(r: &CheckResult) -> String {
 /// atomically (a temporary file, then a rename), so a reader never sees
 /// half of one; any failure is returned.
 pub fn write_run_outputs(dir: &Path, events: &[Event], result: &RunResult) -> std::io::Result<()> {
+    write_history_outputs(dir, &lenient(events), result)
+}
+
+/// [`write_run_outputs`] of a compact history (as `raft-checker check`
+/// holds it).
+pub fn write_history_outputs(
+    dir: &Path,
+    history: &CompactHistory,
+    result: &RunResult,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     write_results_json(dir, result)?;
-    write_plots(dir, events)?;
+    write_history_plots(dir, history)?;
     let ctx = RunContext::load(dir);
     write_atomic(
         &dir.join("index.html"),
-        run_page(&ctx, events, result).as_bytes(),
+        history_page(&ctx, history, result).as_bytes(),
     )
+}
+
+/// `events` held compactly, paired as the plots pair them.
+fn lenient(events: &[Event]) -> CompactHistory {
+    CompactHistory::from_events(events, Pairing::Lenient).unwrap_or_default()
 }
 
 /// Writes results.json alone (atomically).
@@ -102,12 +118,17 @@ pub fn index_html(events: &[Event], run: &RunResult) -> String {
     run_page(&RunContext::default(), events, run)
 }
 
+/// The report page of `events` (see [`history_page`]).
+pub fn run_page(ctx: &RunContext, events: &[Event], run: &RunResult) -> String {
+    history_page(ctx, &lenient(events), run)
+}
+
 /// The report page: the verdict, the run's context (from test.json, when
 /// the folder has one), the fault schedule, each checker's verdict, counts
 /// and latency, the plots, then the violations (a timeline of each
 /// witness) and the keys. Its size is bounded whatever the history's
 /// length: long values, lists and tables are cut, results.json has all.
-pub fn run_page(ctx: &RunContext, events: &[Event], run: &RunResult) -> String {
+pub fn history_page(ctx: &RunContext, history: &CompactHistory, run: &RunResult) -> String {
     let mut h = String::new();
     let class = run.valid.as_str();
     let _ = write!(
@@ -121,15 +142,15 @@ pub fn run_page(ctx: &RunContext, events: &[Event], run: &RunResult) -> String {
         escape(&class.to_uppercase()),
         escape(&shorten(&shorten_quoted(&run.summary, VALUE_CHARS), 600))
     );
-    context_html(&mut h, ctx, events);
-    fault_table_html(&mut h, events);
+    context_html(&mut h, ctx, history.facts());
+    fault_table_html(&mut h, history.named(), history.facts().untimed);
     checkers_table(&mut h, run);
     if let Some(r) = &run.linearizability {
         operations_table(&mut h, r);
     }
     plots(&mut h);
     if let Some(r) = &run.linearizability {
-        violations(&mut h, events, r);
+        violations(&mut h, history, r);
         keys_table(&mut h, r);
     }
     let _ = writeln!(
@@ -203,15 +224,13 @@ fn plots(h: &mut String) {
     }
 }
 
-fn violations(h: &mut String, events: &[Event], r: &CheckResult) {
+fn violations(h: &mut String, history: &CompactHistory, r: &CheckResult) {
     if r.explanations.is_empty() {
         return;
     }
-    // Paired once, for the violations that have no witness.
-    let mut history_ops: Option<Vec<Operation>> = None;
     let _ = writeln!(h, "<h2>Violations</h2>");
     for e in r.explanations.iter().take(EXPLANATIONS_SHOWN) {
-        explanation(h, events, &mut history_ops, e);
+        explanation(h, history, e);
     }
     let rest = &r.explanations[r.explanations.len().min(EXPLANATIONS_SHOWN)..];
     if !rest.is_empty() {
@@ -239,12 +258,7 @@ fn violations(h: &mut String, events: &[Event], r: &CheckResult) {
     }
 }
 
-fn explanation(
-    h: &mut String,
-    events: &[Event],
-    history_ops: &mut Option<Vec<Operation>>,
-    e: &Explanation,
-) {
+fn explanation(h: &mut String, history: &CompactHistory, e: &Explanation) {
     let _ = writeln!(
         h,
         "<h3>key {}</h3>",
@@ -286,8 +300,7 @@ fn explanation(
         h.push_str(&timeline_svg(&rs, untimed));
         witness_table(h, &witness, &e.witness);
     } else {
-        let ops = history_ops.get_or_insert_with(|| pair_lenient(events));
-        if let Some(svg) = around(events, ops, e) {
+        if let Some(svg) = around(history, e) {
             let _ = writeln!(
                 h,
                 "<p>No witness (no time to shrink one); the operations on this key around the impossible one:</p>"
@@ -325,24 +338,25 @@ fn witness_table(h: &mut String, ops: &[Operation], events: &[Event]) {
 }
 
 /// The timeline of the operations on the violation's key around the
-/// impossible one, when no witness was found.
-fn around(events: &[Event], ops: &[Operation], e: &Explanation) -> Option<String> {
-    let key_ops: Vec<Operation> = ops
-        .iter()
-        .filter(|o| o.key.as_deref().unwrap_or("") == e.key)
-        .cloned()
+/// impossible one, when no witness was found (operations paired as the
+/// plots pair them: the key is the invoke's).
+fn around(history: &CompactHistory, e: &Explanation) -> Option<String> {
+    let key_ops: Vec<Operation> = (0..history.len())
+        .filter(|&id| history.op_key_lenient(id).unwrap_or("") == e.key)
+        .map(|id| history.op_lenient(id))
         .collect();
+    let index_of = |p: usize| history.index_of(p);
     let bad = key_ops
         .iter()
-        .position(|o| events[o.invoke].index == e.op.invoke_index && o.process == e.op.process)?;
+        .position(|o| index_of(o.invoke) == e.op.invoke_index && o.process == e.op.process)?;
     let lo = bad.saturating_sub(TIMELINE_BEFORE);
     let hi = (bad + TIMELINE_AFTER + 1).min(key_ops.len());
     let shown = &key_ops[lo..hi];
-    let untimed = events.iter().all(|ev| ev.time == ev.index);
+    let untimed = history.facts().untimed;
     Some(timeline_svg(
-        &rows(
+        &rows_by(
             shown,
-            events,
+            index_of,
             e.op.invoke_index,
             e.op.process,
             &indexes_named(&e.message),

@@ -7,7 +7,7 @@
 //! does not link the driver, and a field the driver adds or renames later
 //! should cost a line of context, never the page.
 
-use crate::history::Event;
+use crate::compact::Facts;
 use crate::report::escape;
 use crate::verdict_text::shorten;
 use serde_json::Value;
@@ -102,15 +102,14 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 /// How long the history ran: its last event's time (seconds), when timed.
-fn history_seconds(events: &[Event]) -> Option<f64> {
-    let untimed = events.iter().all(|e| e.time == e.index);
-    let last = events.iter().map(|e| e.time).max()?;
-    (!untimed).then_some(last as f64 / 1e9)
+fn history_seconds(facts: &Facts) -> Option<f64> {
+    let last = facts.max_time?;
+    (!facts.untimed).then_some(last as f64 / 1e9)
 }
 
 /// The context section: the run's facts, commands and files. Writes
 /// nothing but the links for a folder without test.json.
-pub fn context_html(h: &mut String, ctx: &RunContext, events: &[Event]) {
+pub fn context_html(h: &mut String, ctx: &RunContext, facts: &Facts) {
     if ctx.test.is_some() {
         let _ = writeln!(h, "<h2>Run</h2><table class=\"facts\">");
         let mut row = |name: &str, value: String| {
@@ -147,7 +146,7 @@ pub fn context_html(h: &mut String, ctx: &RunContext, events: &[Event]) {
         if let Some(limit) = ctx.get(&["options", "time_limit"]) {
             let _ = write!(duration, "time limit {}", plain(limit));
         }
-        if let Some(s) = history_seconds(events) {
+        if let Some(s) = history_seconds(facts) {
             let sep = if duration.is_empty() { "" } else { "; " };
             let _ = write!(duration, "{sep}history spans {s:.1} s");
         }
@@ -224,7 +223,7 @@ mod tests {
         std::fs::write(dir.path().join("history.jsonl"), "").unwrap();
         let ctx = RunContext::load(dir.path());
         let mut h = String::new();
-        context_html(&mut h, &ctx, &[]);
+        context_html(&mut h, &ctx, &Facts::default());
         for want in [
             "42",
             "raft-driver 9",
@@ -242,7 +241,7 @@ mod tests {
 
         let bare = tempfile::tempdir().unwrap();
         let mut h = String::new();
-        context_html(&mut h, &RunContext::load(bare.path()), &[]);
+        context_html(&mut h, &RunContext::load(bare.path()), &Facts::default());
         assert_eq!(h, "", "a bare folder has no context to show");
     }
 }

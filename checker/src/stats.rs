@@ -1,6 +1,7 @@
 //! Operation counts and latency quantiles.
 
-use crate::operation::Operation;
+use crate::compact::CompactHistory;
+use crate::operation::{Operation, Outcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -53,20 +54,32 @@ pub struct LatencySummary {
 impl LatencySummary {
     /// Summarises the latencies of `ops` that completed.
     pub fn of(ops: &[Operation]) -> LatencySummary {
+        Self::of_stats(
+            ops.iter()
+                .map(|o| (o.f.as_str(), o.outcome, o.latency_ns())),
+        )
+    }
+
+    /// Summarises the latencies of a compact history's operations.
+    pub fn of_history(h: &CompactHistory) -> LatencySummary {
+        Self::of_stats(stats_of(h))
+    }
+
+    /// Summarises `(f, outcome, latency)` of each operation.
+    pub fn of_stats<'a>(
+        ops: impl Iterator<Item = (&'a str, Outcome, Option<u64>)>,
+    ) -> LatencySummary {
         let mut all = Vec::new();
-        let mut groups: BTreeMap<(String, &'static str), Vec<u64>> = BTreeMap::new();
-        for op in ops {
-            if let Some(l) = op.latency_ns() {
+        let mut groups: BTreeMap<(&str, &'static str), Vec<u64>> = BTreeMap::new();
+        for (f, outcome, latency) in ops {
+            if let Some(l) = latency {
                 all.push(l);
-                groups
-                    .entry((op.f.clone(), op.outcome.as_str()))
-                    .or_default()
-                    .push(l);
+                groups.entry((f, outcome.as_str())).or_default().push(l);
             }
         }
         let mut by_f: BTreeMap<String, BTreeMap<String, Quantiles>> = BTreeMap::new();
         for ((f, outcome), mut ls) in groups {
-            by_f.entry(f)
+            by_f.entry(f.to_string())
                 .or_default()
                 .insert(outcome.to_string(), Quantiles::of(&mut ls));
         }
@@ -77,14 +90,40 @@ impl LatencySummary {
     }
 }
 
+/// `(f, outcome, latency)` of each operation of `h`.
+fn stats_of(h: &CompactHistory) -> impl Iterator<Item = (&str, Outcome, Option<u64>)> {
+    (0..h.len()).map(|id| {
+        let (invoke, complete) = h.op_times(id);
+        (
+            h.op_f(id),
+            h.op_outcome(id),
+            complete.map(|c| c.saturating_sub(invoke)),
+        )
+    })
+}
+
 /// Operations by f, then by outcome (`ok`, `fail`, `info`, `pending`).
 pub fn op_counts(ops: &[Operation]) -> BTreeMap<String, BTreeMap<String, usize>> {
+    counts(ops.iter().map(|o| (o.f.as_str(), o.outcome)))
+}
+
+/// [`op_counts`] of a compact history.
+pub fn op_counts_of(h: &CompactHistory) -> BTreeMap<String, BTreeMap<String, usize>> {
+    counts(stats_of(h).map(|(f, outcome, _)| (f, outcome)))
+}
+
+fn counts<'a>(
+    ops: impl Iterator<Item = (&'a str, Outcome)>,
+) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut by: BTreeMap<(&str, &'static str), usize> = BTreeMap::new();
+    for (f, outcome) in ops {
+        *by.entry((f, outcome.as_str())).or_default() += 1;
+    }
     let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for op in ops {
-        *out.entry(op.f.clone())
+    for ((f, outcome), n) in by {
+        out.entry(f.to_string())
             .or_default()
-            .entry(op.outcome.as_str().to_string())
-            .or_default() += 1;
+            .insert(outcome.to_string(), n);
     }
     out
 }

@@ -65,10 +65,21 @@ pub fn rows<'a>(
     bad_process: u64,
     named: &[u64],
 ) -> Vec<Row<'a>> {
+    rows_by(ops, |p| events[p].index, bad_invoke, bad_process, named)
+}
+
+/// [`rows`], with `index_of` giving the `index` of the event at a position.
+pub fn rows_by<'a>(
+    ops: &'a [Operation],
+    index_of: impl Fn(usize) -> u64,
+    bad_invoke: u64,
+    bad_process: u64,
+    named: &[u64],
+) -> Vec<Row<'a>> {
     ops.iter()
         .map(|o| {
-            let invoke_index = events[o.invoke].index;
-            let complete_index = o.complete.map(|c| events[c].index);
+            let invoke_index = index_of(o.invoke);
+            let complete_index = o.complete.map(&index_of);
             let impossible = invoke_index == bad_invoke && o.process == bad_process;
             Row {
                 op: o,

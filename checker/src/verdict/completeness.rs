@@ -9,7 +9,7 @@
 
 use super::{Checker, CheckerResult, RunInput};
 use crate::check::Validity;
-use crate::history::{Event, EventType, Process};
+use crate::history::{Event, Process};
 use serde_json::json;
 
 /// The `process` of the driver's own records.
@@ -33,11 +33,14 @@ pub fn end_of_run(events: &[Event]) -> Option<&Event> {
         .find(|e| is_driver_record(e, END_OF_RUN))
 }
 
+/// How early in the history the driver's start record must come.
+pub const DRIVER_RECORD_WITHIN: usize = 8;
+
 /// Whether the history was written by raft-driver (it has its start record).
 pub fn is_driver_history(events: &[Event]) -> bool {
     events
         .iter()
-        .take(8)
+        .take(DRIVER_RECORD_WITHIN)
         .any(|e| is_driver_record(e, START_OF_RUN))
 }
 
@@ -50,16 +53,15 @@ impl Checker for Completeness {
     }
 
     fn check(&self, input: &RunInput) -> CheckerResult {
-        let events = input.events;
-        let clients = events.iter().filter(|e| e.is_client()).count();
-        let invokes = events
-            .iter()
-            .filter(|e| e.is_client() && e.kind == EventType::Invoke)
-            .count();
-        let driver = is_driver_history(events);
-        let ended = end_of_run(events).is_some();
+        let facts = input.history.facts();
+        let events = facts.events;
+        let clients = facts.client_events;
+        let invokes = facts.invokes;
+        let driver = facts.driver_history;
+        // Driver records are named events: the compact history keeps them.
+        let ended = end_of_run(input.history.named()).is_some();
         let details = json!({
-            "events": events.len(),
+            "events": events,
             "client_events": clients,
             "driver_run": driver,
             "end_of_run": ended,
@@ -70,7 +72,7 @@ impl Checker for Completeness {
                 Validity::Unknown,
                 format!("the history ends in a torn line ({why}): the run was cut short"),
             )
-        } else if events.is_empty() {
+        } else if events == 0 {
             (Validity::Unknown, "the history is empty".to_string())
         } else if invokes == 0 {
             (
@@ -86,12 +88,12 @@ impl Checker for Completeness {
         } else if driver {
             (
                 Validity::Valid,
-                format!("complete: {} events, end-of-run recorded", events.len()),
+                format!("complete: {events} events, end-of-run recorded"),
             )
         } else {
             (
                 Validity::Valid,
-                format!("{} events, {invokes} client operations", events.len()),
+                format!("{events} events, {invokes} client operations"),
             )
         };
         CheckerResult::new(self.name(), valid, summary).with(details)
@@ -101,6 +103,8 @@ impl Checker for Completeness {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compact::{CompactHistory, Pairing};
+    use crate::history::EventType;
     use serde_json::Value;
 
     fn ev(process: Process, kind: EventType, f: &str) -> Event {
@@ -128,8 +132,9 @@ mod tests {
     }
 
     fn check(events: &[Event], truncated: Option<&str>) -> CheckerResult {
+        let history = CompactHistory::from_events(events, Pairing::Strict).unwrap();
         Completeness.check(&RunInput {
-            events,
+            history: &history,
             truncated,
             dir: None,
         })

@@ -126,7 +126,7 @@ mod tests {
             std::fs::write(dir.path().join("nodes").join(name), text).unwrap();
         }
         ElectionSafety.check(&RunInput {
-            events: &[],
+            history: &crate::compact::CompactHistory::default(),
             truncated: None,
             dir: Some(dir.path()),
         })

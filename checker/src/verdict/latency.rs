@@ -3,7 +3,6 @@
 
 use super::{Checker, CheckerResult, RunInput};
 use crate::check::Validity;
-use crate::operation::pair_lenient;
 use crate::stats::LatencySummary;
 
 /// The latency statistics.
@@ -15,16 +14,14 @@ impl Checker for Latency {
     }
 
     fn check(&self, input: &RunInput) -> CheckerResult {
-        let ops = pair_lenient(input.events);
-        let summary = LatencySummary::of(&ops);
+        // A history that reaches the checkers paired strictly, and then
+        // pairs leniently the same.
+        let summary = LatencySummary::of_history(input.history);
         let details = serde_json::to_value(&summary).unwrap_or_default();
         CheckerResult::new(
             self.name(),
             Validity::Valid,
-            format!(
-                "{} completed operations measured",
-                ops.iter().filter(|o| o.latency_ns().is_some()).count()
-            ),
+            format!("{} completed operations measured", summary.all.count),
         )
         .with(details)
     }

@@ -23,7 +23,7 @@ pub mod recovery;
 pub mod run;
 
 use crate::check::{CheckResult, Validity};
-use crate::history::Event;
+use crate::compact::CompactHistory;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::path::Path;
@@ -31,8 +31,9 @@ use std::path::Path;
 /// What the checkers look at.
 #[derive(Debug, Clone, Copy)]
 pub struct RunInput<'a> {
-    /// The history's events, in file order.
-    pub events: &'a [Event],
+    /// The history, held compactly (strictly paired when it came from
+    /// the check).
+    pub history: &'a CompactHistory,
     /// Why the history file ended early (a truncated last line), if it did.
     pub truncated: Option<&'a str>,
     /// The run folder, when the history came from one.

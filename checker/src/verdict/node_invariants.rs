@@ -150,7 +150,7 @@ mod tests {
             std::fs::write(dir.path().join("nodes").join(name), text).unwrap();
         }
         NodeInvariants.check(&RunInput {
-            events: &[],
+            history: &crate::compact::CompactHistory::default(),
             truncated: None,
             dir: Some(dir.path()),
         })
@@ -210,7 +210,7 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("nodes/n1.events.jsonl"), "").unwrap();
         let r = NodeInvariants.check(&RunInput {
-            events: &[],
+            history: &crate::compact::CompactHistory::default(),
             truncated: None,
             dir: Some(dir.path()),
         });
@@ -233,7 +233,7 @@ mod tests {
         )
         .unwrap();
         let r = NodeInvariants.check(&RunInput {
-            events: &[],
+            history: &crate::compact::CompactHistory::default(),
             truncated: None,
             dir: Some(dir.path()),
         });

@@ -19,7 +19,7 @@ impl Checker for Recovery {
     }
 
     fn check(&self, input: &RunInput) -> CheckerResult {
-        let Some(end) = end_of_run(input.events) else {
+        let Some(end) = end_of_run(input.history.named()) else {
             return CheckerResult::new(
                 self.name(),
                 Validity::Unknown,
@@ -89,6 +89,7 @@ fn join(vs: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compact::{CompactHistory, Pairing};
     use crate::history::{Event, EventType, Process};
     use crate::verdict::completeness::{DRIVER, END_OF_RUN};
 
@@ -106,8 +107,9 @@ mod tests {
     }
 
     fn check(events: &[Event]) -> CheckerResult {
+        let history = CompactHistory::from_events(events, Pairing::Strict).unwrap();
         Recovery.check(&RunInput {
-            events,
+            history: &history,
             truncated: None,
             dir: None,
         })

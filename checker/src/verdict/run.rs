@@ -3,7 +3,7 @@
 //! verdict once. `raft-driver run` ends with this on its own folder and
 //! `raft-checker check RUN_DIR` repeats it, so the two agree.
 
-use super::completeness::{is_driver_history, Completeness};
+use super::completeness::Completeness;
 use super::election_safety::ElectionSafety;
 use super::latency::Latency;
 use super::node_events;
@@ -11,9 +11,11 @@ use super::node_invariants::NodeInvariants;
 use super::recovery::Recovery;
 use super::{compose, Checker, CheckerResult, RunInput, RunResult};
 use crate::check::{CheckOptions, Validity};
+use crate::compact::{CompactHistory, Pairing};
 use crate::history::History;
-use crate::history_check::check_history;
-use crate::input::{read_history_tolerant, Format};
+use crate::history_check::check_compact;
+use crate::input::{history_path, read_history, read_history_tolerant, Format};
+use crate::stream::read_jsonl_compact;
 use crate::HistoryError;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,47 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, HistoryError>
         None => Vec::new(),
     };
     Ok(Loaded {
+        history,
+        truncated,
+        dir,
+        extra_checkers,
+    })
+}
+
+/// A history ready to judge, held compactly ([`crate::compact`]): what
+/// `raft-checker check` reads, a line at a time, so that its memory stays
+/// small however long the run.
+#[derive(Debug)]
+pub struct CompactLoaded {
+    /// The history (a torn last line left out), or why it is malformed
+    /// (reported when it is judged, as [`judge`] does).
+    pub history: Result<CompactHistory, HistoryError>,
+    /// Why the history file ended early, if it did.
+    pub truncated: Option<String>,
+    /// The run folder, when the history came from one.
+    pub dir: Option<PathBuf>,
+    /// The checkers the run asked for beyond the standard ones.
+    pub extra_checkers: Vec<String>,
+}
+
+/// [`load`], into a compact history: a JSON-lines history is streamed
+/// (never held whole, as text or as events); an EDN one is read whole and
+/// converted.
+pub fn load_compact(path: &Path, format: Option<Format>) -> Result<CompactLoaded, HistoryError> {
+    let file = history_path(path);
+    let (history, truncated) = if format.unwrap_or_else(|| Format::guess(&file)) == Format::Edn {
+        let h = read_history(path, format)?;
+        (CompactHistory::from_history(&h, Pairing::Strict), None)
+    } else {
+        let s = read_jsonl_compact(&file, Pairing::Strict)?;
+        (s.history, s.truncated)
+    };
+    let dir = path.is_dir().then(|| path.to_path_buf());
+    let extra_checkers = match &dir {
+        Some(d) => run_checkers(d),
+        None => Vec::new(),
+    };
+    Ok(CompactLoaded {
         history,
         truncated,
         dir,
@@ -91,18 +134,49 @@ pub fn checker_named(name: &str) -> Option<Box<dyn Checker>> {
 /// Runs every checker on `loaded` and composes the verdict. Errors only for
 /// a malformed history (which names the line).
 pub fn judge(loaded: &Loaded, opts: &CheckOptions) -> Result<RunResult, HistoryError> {
-    let events = &loaded.history.events;
-    let lin = check_history(events, opts).map_err(|e| e.locate(&loaded.history))?;
+    let history = CompactHistory::from_history(&loaded.history, Pairing::Strict)?;
+    judge_history(
+        &history,
+        loaded.truncated.as_deref(),
+        loaded.dir.as_deref(),
+        &loaded.extra_checkers,
+        opts,
+    )
+}
+
+/// [`judge`] of a history loaded by [`load_compact`].
+pub fn judge_compact(
+    loaded: &CompactLoaded,
+    opts: &CheckOptions,
+) -> Result<RunResult, HistoryError> {
+    let history = loaded.history.as_ref().map_err(Clone::clone)?;
+    judge_history(
+        history,
+        loaded.truncated.as_deref(),
+        loaded.dir.as_deref(),
+        &loaded.extra_checkers,
+        opts,
+    )
+}
+
+fn judge_history(
+    history: &CompactHistory,
+    truncated: Option<&str>,
+    dir: Option<&Path>,
+    extra_checkers: &[String],
+    opts: &CheckOptions,
+) -> Result<RunResult, HistoryError> {
+    let lin = check_compact(history, opts).map_err(|e| history.locate(e))?;
     let input = RunInput {
-        events,
-        truncated: loaded.truncated.as_deref(),
-        dir: loaded.dir.as_deref(),
+        history,
+        truncated,
+        dir,
     };
     let mut names: Vec<String> = vec!["completeness".into()];
-    if is_driver_history(events) {
+    if history.facts().driver_history {
         names.push("recovery".into());
     }
-    for n in &loaded.extra_checkers {
+    for n in extra_checkers {
         if !names.contains(n) {
             names.push(n.clone());
         }

@@ -282,6 +282,16 @@ mod tests {
     }
 
     #[test]
+    fn the_append_batch_reaches_the_core_and_zero_is_refused() {
+        let a = args(&["--max-append-entries", "4"]).unwrap();
+        a.validate().unwrap();
+        assert_eq!(a.core_config().max_msg_entries, 4);
+        assert_eq!(args(&[]).unwrap().core_config().max_msg_entries, 256);
+        let e = invalid(&["--max-append-entries", "0"]);
+        assert!(e.contains("--max-append-entries must be positive"), "{e}");
+    }
+
+    #[test]
     fn bugs_and_failpoints_need_test_hooks() {
         let e = invalid(&["--bug", "stale-read"]);
         assert_eq!(e, "--bug stale-read needs --test-hooks");

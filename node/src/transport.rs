@@ -169,3 +169,24 @@ async fn run_snapshots(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_peer_keeps_its_address_when_a_membership_change_names_another() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut t = Transport::new(1, rt.handle().clone());
+        t.pin_peer(2, "127.0.0.1:1002".into());
+        t.set_peer(3, "127.0.0.1:1003".into());
+        // What a change that adds the nodes back at other addresses does.
+        t.set_peer(2, "127.0.0.1:2002".into());
+        t.set_peer(3, "127.0.0.1:2003".into());
+        assert_eq!(t.addr(2), Some("127.0.0.1:1002"));
+        assert_eq!(t.addr(3), Some("127.0.0.1:2003"));
+    }
+}

@@ -1039,6 +1039,76 @@ mod tests {
     }
 
     #[test]
+    fn choreographies_are_drawn_only_where_they_can_play_out() {
+        use crate::target::Target;
+        let raft = crate::target::raft::RaftTarget.capabilities();
+        let draw = |kind: NemesisKind, nodes: &[u64], caps: Capabilities, seed: u64| {
+            let kinds = [kind, NemesisKind::Clock];
+            let spec = ScheduleSpec {
+                seed,
+                kinds: &kinds,
+                shapes: &PartitionShape::ALL,
+                nodes,
+                interval: Duration::from_secs(3),
+                time_limit: Duration::from_secs(30),
+                style: ScheduleStyle::Mixed,
+                caps,
+            };
+            let mut rng = SmallRng::seed_from_u64(seed);
+            start_op(kind, &spec, &mut rng)
+        };
+        let late = |op: &FaultOp| match op {
+            FaultOp::StartDeposedLeader {
+                late_successor,
+                fault,
+                ..
+            } => {
+                // A paused leader appends nothing: it never meets one.
+                assert!(late_successor.is_none() || *fault != LeaderFault::Pause);
+                *late_successor
+            }
+            _ => panic!("not a deposed leader: {op:?}"),
+        };
+        let raft_draws: Vec<LateSuccessor> = (0..300)
+            .filter_map(|s| late(&draw(NemesisKind::DeposedLeader, &[1, 2, 3], raft, s)))
+            .collect();
+        assert!(raft_draws.iter().any(|l| l.old_term_commit));
+        assert!(raft_draws.iter().any(|l| l.crash_on_overwrite));
+        assert!(raft_draws
+            .iter()
+            .any(|l| !l.old_term_commit && !l.crash_on_overwrite));
+        // Without crash points (etcd): late successors, but never a crash
+        // point nor Figure 8, which needs them.
+        let bare: Vec<LateSuccessor> = (0..300)
+            .filter_map(|s| {
+                late(&draw(
+                    NemesisKind::DeposedLeader,
+                    &[1, 2, 3],
+                    Capabilities::default(),
+                    s,
+                ))
+            })
+            .collect();
+        assert!(!bare.is_empty());
+        assert!(bare
+            .iter()
+            .all(|l| !l.old_term_commit && !l.crash_on_overwrite));
+        // The membership race needs four voters and failpoints.
+        let race = |nodes: &[u64], caps: Capabilities, s: u64| {
+            matches!(
+                draw(NemesisKind::Membership, nodes, caps, s),
+                FaultOp::StartMembership {
+                    race_split_ms: Some(_),
+                    ..
+                }
+            )
+        };
+        assert!((0..100).any(|s| race(&[1, 2, 3, 4, 5], raft, s)));
+        assert!(!(0..300).any(|s| race(&[1, 2, 3], raft, s)));
+        assert!(!(0..300).any(|s| race(&[1, 2, 3, 4, 5], Capabilities::default(), s)));
+    }
+
+    #[test]
     fn clock_runs_draw_zombie_leaders_and_others_never_do() {
         let nodes = [1, 2, 3];
         let draw = |kinds: &[NemesisKind], seed: u64| {

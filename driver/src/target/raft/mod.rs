@@ -505,3 +505,26 @@ impl NodeApi for RaftApi {
         Some(vec!["--failpoint".to_string(), name.to_string()])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn some_runs_batch_small_by_their_seed_and_a_node_arg_overrides_it() {
+        let drawn: Vec<Option<usize>> = (0..64).map(|s| small_batches(s, &[])).collect();
+        let small = drawn.iter().filter(|d| d.is_some()).count();
+        assert!(
+            (10..=40).contains(&small),
+            "{small} of 64 consecutive seeds"
+        );
+        assert!(drawn.iter().flatten().all(|&n| n == SMALL_BATCH));
+        // The same seed draws the same way (a replay batches as the run did).
+        assert_eq!(
+            drawn,
+            (0..64).map(|s| small_batches(s, &[])).collect::<Vec<_>>()
+        );
+        let user = ["--max-append-entries=64".to_string()];
+        assert!((0..64).all(|s| small_batches(s, &user).is_none()));
+    }
+}

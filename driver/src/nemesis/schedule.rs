@@ -676,9 +676,11 @@ impl FaultOp {
                 ..
             } => {
                 // A late successor needs an election after the hold
-                // (Figure 8 three, and crashes and restarts between).
+                // (Figure 8 three, with crashes and restarts between: about
+                // 6 s; more is time the faults that need a majority cannot
+                // have, since the scenario holds it).
                 let elect = late_successor.map_or(0, |l| {
-                    l.return_after_ms + if l.old_term_commit { 12_000 } else { 3_000 }
+                    l.return_after_ms + if l.old_term_commit { 8_000 } else { 3_000 }
                 });
                 hold_ms + crash_after_ms.unwrap_or(0) + elect + 1_500
             }
@@ -915,10 +917,10 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
             // one that goes on serving its clients meets a late successor.
             let crash_points = spec.caps.crash_points.contains(&CRASH_AFTER_APPEND);
             let late_successor =
-                (fault != LeaderFault::Pause && rng.gen_bool(0.5)).then(|| LateSuccessor {
+                (fault != LeaderFault::Pause && rng.gen_bool(0.4)).then(|| LateSuccessor {
                     return_after_ms: *[0, 5, 20, 60].choose(rng).expect("non-empty"),
                     crash_on_overwrite: crash_points && rng.gen_bool(0.7),
-                    old_term_commit: crash_points && rng.gen_bool(0.4),
+                    old_term_commit: crash_points && rng.gen_bool(0.35),
                 });
             FaultOp::StartDeposedLeader {
                 fault,

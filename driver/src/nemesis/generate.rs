@@ -264,6 +264,7 @@ mod tests {
             time_limit: Duration::from_secs(secs),
             style: ScheduleStyle::Mixed,
             caps: crate::target::raft::RaftTarget.capabilities(),
+            small_batches: false,
         }
     }
 

@@ -775,6 +775,11 @@ pub struct ScheduleSpec<'a> {
     /// What the target allows (leader churn asks for transfers only where
     /// the target has them).
     pub caps: Capabilities,
+    /// The run's nodes send a few entries per append (see
+    /// `target::raft::small_batches`): the only runs where a new leader's
+    /// first append can carry old-term entries alone, so the only ones
+    /// that play Raft's Figure 8.
+    pub small_batches: bool,
 }
 
 impl Schedule {
@@ -920,7 +925,7 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
                 (fault != LeaderFault::Pause && rng.gen_bool(0.4)).then(|| LateSuccessor {
                     return_after_ms: *[0, 5, 20, 60].choose(rng).expect("non-empty"),
                     crash_on_overwrite: crash_points && rng.gen_bool(0.7),
-                    old_term_commit: crash_points && rng.gen_bool(0.35),
+                    old_term_commit: crash_points && spec.small_batches && rng.gen_bool(0.6),
                 });
             FaultOp::StartDeposedLeader {
                 fault,
@@ -1044,21 +1049,24 @@ mod tests {
     fn choreographies_are_drawn_only_where_they_can_play_out() {
         use crate::target::Target;
         let raft = crate::target::raft::RaftTarget.capabilities();
-        let draw = |kind: NemesisKind, nodes: &[u64], caps: Capabilities, seed: u64| {
-            let kinds = [kind, NemesisKind::Clock];
-            let spec = ScheduleSpec {
-                seed,
-                kinds: &kinds,
-                shapes: &PartitionShape::ALL,
-                nodes,
-                interval: Duration::from_secs(3),
-                time_limit: Duration::from_secs(30),
-                style: ScheduleStyle::Mixed,
-                caps,
+        let draw_in =
+            |kind: NemesisKind, nodes: &[u64], caps: Capabilities, small: bool, seed: u64| {
+                let kinds = [kind, NemesisKind::Clock];
+                let spec = ScheduleSpec {
+                    seed,
+                    kinds: &kinds,
+                    shapes: &PartitionShape::ALL,
+                    nodes,
+                    interval: Duration::from_secs(3),
+                    time_limit: Duration::from_secs(30),
+                    style: ScheduleStyle::Mixed,
+                    caps,
+                    small_batches: small,
+                };
+                let mut rng = SmallRng::seed_from_u64(seed);
+                start_op(kind, &spec, &mut rng)
             };
-            let mut rng = SmallRng::seed_from_u64(seed);
-            start_op(kind, &spec, &mut rng)
-        };
+        let draw = |kind, nodes: &[u64], caps, seed| draw_in(kind, nodes, caps, true, seed);
         let late = |op: &FaultOp| match op {
             FaultOp::StartDeposedLeader {
                 late_successor,
@@ -1123,6 +1131,7 @@ mod tests {
                 time_limit: Duration::from_secs(30),
                 style: ScheduleStyle::Mixed,
                 caps: Capabilities::default(),
+                small_batches: false,
             };
             let mut rng = SmallRng::seed_from_u64(seed);
             start_op(NemesisKind::DeposedLeader, &spec, &mut rng)
@@ -1151,6 +1160,7 @@ mod tests {
             time_limit: Duration::from_secs(secs),
             style: ScheduleStyle::Serial,
             caps: crate::target::raft::RaftTarget.capabilities(),
+            small_batches: false,
         }
     }
 

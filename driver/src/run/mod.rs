@@ -142,6 +142,8 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
             time_limit: cfg.time_limit,
             style: cfg.schedule,
             caps: cfg.target.target().capabilities(),
+            small_batches: cfg.target == crate::target::TargetKind::Raft
+                && crate::target::raft::small_batches(cfg.seed, &cfg.node_args).is_some(),
         })
     });
     write_test_json(&cfg, &plan, &deployment, &schedule, &dir)?;

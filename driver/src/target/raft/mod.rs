@@ -36,7 +36,7 @@ pub const SNAPSHOT_EVERY: u64 = 1_000;
 pub const SMALL_BATCH: usize = 4;
 
 /// Whether a run batches small, drawn from its seed (so a replay does too):
-/// one run in three has its nodes send at most [`SMALL_BATCH`] entries per
+/// one run in two has its nodes send at most [`SMALL_BATCH`] entries per
 /// AppendEntries, so that a follower's catch-up takes many rounds and a new
 /// leader's entries of older terms reach a follower before its own first
 /// one does (the window in which counting replicas of an old-term entry
@@ -47,7 +47,7 @@ pub fn small_batches(seed: u64, node_args: &[String]) -> Option<usize> {
         .any(|a| a.starts_with("--max-append-entries"));
     // A mix of the seed's bits, not `seed % 3`: campaign seeds are consecutive.
     let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61;
-    (!set_by_user && mixed % 3 == 0).then_some(SMALL_BATCH)
+    (!set_by_user && mixed % 2 == 0).then_some(SMALL_BATCH)
 }
 
 /// The exit code of a raft-node that a failpoint crashed.

@@ -3,7 +3,7 @@
 //! for the late, duplicated and reordered messages a correct cluster does
 //! send (the simulator checks the latter across thousands of schedules).
 
-mod raft_support;
+use crate::raft_support;
 
 use raft_node::raft::invariant::*;
 use raft_node::raft::{HardState, MessageKind, Raft, Role, Violation};

@@ -4,7 +4,7 @@
 //! bug classes are known for. (The correct core passes both: `raft_sim`,
 //! `raft_paper`, `raft_membership`.)
 
-mod raft_support;
+use crate::raft_support;
 
 use raft_node::bugs::{Bug, Bugs};
 use raft_node::raft::{ConfChange, ConfState, Config, MessageKind, Role};

@@ -1,7 +1,7 @@
 //! The checker agrees with a brute-force checker that tries every order, on
 //! thousands of small random histories (info, fail and pending included).
 
-mod common;
+use crate::common;
 
 use common::{brute_force, random_append_history, random_history};
 use raft_checker::{check_history, CheckOptions, RegisterKind, Validity};

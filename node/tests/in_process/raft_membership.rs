@@ -2,7 +2,7 @@
 //! learners, promotion, removal (of the leader too), the one-change-at-a-time
 //! rule, configurations undone by truncation, and nodes that join empty.
 
-mod raft_support;
+use crate::raft_support;
 
 use raft_node::raft::{ConfChange, ConfState, EntryKind, MessageKind, RaftError, Role};
 use raft_support::*;

@@ -3,7 +3,7 @@
 //! and InstallSnapshot, leadership transfer, the durability contract,
 //! recovery, and refusal of bad input.
 
-mod raft_support;
+use crate::raft_support;
 
 use raft_node::raft::{
     Config, Entry, EntryKind, InitialState, Message, MessageKind, Raft, RaftError, Role, Snapshot,

@@ -3,7 +3,7 @@
 //! extended version) and cites its section, in the style of etcd's
 //! raft_paper_test.go.
 
-mod raft_support;
+use crate::raft_support;
 
 use raft_node::raft::{MessageKind, Role};
 use raft_support::*;

@@ -4,7 +4,7 @@
 //! leaves a linearizable history, or one in which a read sees a value none
 //! of the rest wrote; and the common shapes get their sentence.
 
-mod common;
+use crate::common;
 
 use common::{brute_force, crash_append_history, random_history, BruteOp};
 use raft_checker::history::read_jsonl;

@@ -3,7 +3,7 @@
 //! lost on the way, or sent to a voter that was down, is asked again every
 //! heartbeat interval, and never to a voter that has already answered.
 
-mod raft_support;
+use crate::raft_support;
 
 use raft_node::raft::{Config, Message, MessageKind, NodeId, Raft, Role};
 use raft_support::*;

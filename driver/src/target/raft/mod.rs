@@ -47,7 +47,7 @@ pub fn small_batches(seed: u64, node_args: &[String]) -> Option<usize> {
         .any(|a| a.starts_with("--max-append-entries"));
     // A mix of the seed's bits, not `seed % 3`: campaign seeds are consecutive.
     let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61;
-    (!set_by_user && mixed % 2 == 0).then_some(SMALL_BATCH)
+    (!set_by_user && mixed.is_multiple_of(2)).then_some(SMALL_BATCH)
 }
 
 /// The exit code of a raft-node that a failpoint crashed.

@@ -481,13 +481,19 @@ async fn figure8(s: &Shared, old: u64, stop: &mut watch::Receiver<bool>) {
     s.log(json!({"step": "the voters crashed after the old leader's first append", "crashed": crashed}));
     // Now the successor: its entry is of a later term than the voters'
     // last, so they elect it and it overwrites what the old leader sent.
-    let restarted = restart(s, &voters, &[]);
-    disarm(s, &voters, CRASH_AFTER_APPEND).await;
+    // Armed again: the successor's first append overwrites the old
+    // leader's entries with fewer of its own, and they crash right after
+    // persisting it, so recovery must not bring the rest back.
+    let restarted = restart(s, &voters, &append_boot);
     let mut side = vec![successor];
     side.extend(&voters);
     s.cut(&apart(&side));
     let led = leads_soon(s, successor, stop).await;
-    s.log(json!({"step": "the voters rejoined the successor, the old leader cut off", "restarted": restarted, "successor_leads": led}));
+    s.log(json!({"step": "the voters, restarted to crash after an append, rejoined the successor, the old leader cut off", "restarted": restarted, "successor_leads": led}));
+    let crashed = crashes(s, &voters, Duration::from_secs(3), stop).await;
+    let restarted = restart(s, &voters, &[]);
+    disarm(s, &voters, CRASH_AFTER_APPEND).await;
+    s.log(json!({"step": "the voters crashed after the successor's first append and restarted", "crashed": crashed, "restarted": restarted}));
     wait(1_000, stop).await;
 }
 

@@ -924,12 +924,12 @@ pub fn start_op(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut SmallRng) -> F
             // Where batches are small, most late successors play Figure 8,
             // which no other run can.
             let figure8 = crash_points && spec.small_batches;
-            let p_late = if figure8 { 0.6 } else { 0.4 };
+            let p_late = if figure8 { 0.7 } else { 0.4 };
             let late_successor =
                 (fault != LeaderFault::Pause && rng.gen_bool(p_late)).then(|| LateSuccessor {
                     return_after_ms: *[0, 5, 20, 60].choose(rng).expect("non-empty"),
                     crash_on_overwrite: crash_points && rng.gen_bool(0.7),
-                    old_term_commit: figure8 && rng.gen_bool(0.8),
+                    old_term_commit: figure8 && rng.gen_bool(0.6),
                 });
             FaultOp::StartDeposedLeader {
                 fault,

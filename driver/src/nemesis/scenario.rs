@@ -190,10 +190,7 @@ impl Shared {
                     done.push(format!("resumed n{n}"));
                 }
                 Undo::Clock(n) => {
-                    if let Some(clocks) = self.ctx.machine.clocks.as_ref() {
-                        let set = super::clock::change(clocks, &self.ctx.cluster, n, |_, _| {
-                            crate::machine::clocks::ClockSetting::TRUE
-                        });
+                    if let Some(set) = clocks_back(self, n) {
                         done.push(format!("n{n}'s clocks back to real time: {set}"));
                     }
                 }
@@ -553,12 +550,15 @@ fn restart(s: &Shared, nodes: &[u64], args: &[String]) -> Vec<u64> {
 }
 
 /// Sets `node`'s clocks back to real time, if the scenario slowed them.
-fn clocks_back(s: &Shared, node: u64) {
-    if let Some(clocks) = s.ctx.machine.clocks.as_ref() {
-        super::clock::change(clocks, &s.ctx.cluster, node, |_, _| {
-            crate::machine::clocks::ClockSetting::TRUE
-        });
-    }
+/// What was set, or None when the nodes run without controllable clocks.
+fn clocks_back(s: &Shared, node: u64) -> Option<Value> {
+    let clocks = s.ctx.machine.clocks.as_ref()?;
+    Some(super::clock::change(
+        clocks,
+        &s.ctx.cluster,
+        node,
+        |_, _| crate::machine::clocks::ClockSetting::TRUE,
+    ))
 }
 
 /// Whether `node` leads (in the highest term) within 5 s.

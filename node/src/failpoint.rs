@@ -120,12 +120,30 @@ pub fn hit(p: Failpoint) {
         return;
     }
     if p.after_messages() {
-        std::thread::sleep(FLUSH);
+        flush_wait();
     }
     crate::events::emit("failpoint", &[("name", p.name().into())]);
     eprintln!("raft-node: failpoint {p} fired: exiting with code {CRASH_EXIT_CODE}");
     // SAFETY: _exit only ends the process; it touches no Rust state.
     unsafe { libc::_exit(CRASH_EXIT_CODE) };
+}
+
+/// Waits [`FLUSH`] for the round's messages to reach the wire. Called on
+/// the event loop's task, which must not run again: on a worker of the
+/// multi-threaded runtime the sleep is `block_in_place`, which hands the
+/// worker's other tasks to another thread. A plain sleep there held the
+/// peer writer that the round just woke (tokio's LIFO slot is not stolen
+/// by the other worker), so the acknowledgement a crash point is meant to
+/// come after was lost with the process (`crash-after-append` left the
+/// leader without the ack that Raft's Figure 8 needs it to count).
+fn flush_wait() {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(|| std::thread::sleep(FLUSH));
+    } else {
+        std::thread::sleep(FLUSH);
+    }
 }
 
 /// Whether `msgs` grant a real (not pre-) vote: the trigger of

@@ -177,7 +177,10 @@ impl<'a> Mixed<'a> {
             let first = self.events.is_empty();
             self.round = self.spec.kinds.to_vec();
             self.round.shuffle(rng);
-            let deposed = self.round.iter().position(|&k| k == NemesisKind::DeposedLeader);
+            let deposed = self
+                .round
+                .iter()
+                .position(|&k| k == NemesisKind::DeposedLeader);
             if let (true, Some(pos)) = (first, deposed) {
                 // A deposed leader's choreography takes up to 20 s, and
                 // one drawn late in a short run has no time to play out:
@@ -350,7 +353,10 @@ mod tests {
         // comes early: 184 late successors and 93 Figure 8s can play out
         // in these 300 runs (77 and 50 when it came anywhere and was cut
         // off by the end).
-        assert!(late > 150 && figure8 > 75, "late {late}, figure 8 {figure8}");
+        assert!(
+            late > 150 && figure8 > 75,
+            "late {late}, figure 8 {figure8}"
+        );
     }
 
     #[test]
@@ -374,7 +380,11 @@ mod tests {
         let mut shorter = op(true);
         shorter.fit_within(op(false).min_duration_ms());
         assert_eq!(shorter, op(false));
-        let FaultOp::StartDeposedLeader { late_successor, hold_ms, .. } = fitted(op(true), 1_000)
+        let FaultOp::StartDeposedLeader {
+            late_successor,
+            hold_ms,
+            ..
+        } = fitted(op(true), 1_000)
         else {
             unreachable!()
         };

@@ -331,9 +331,14 @@ impl NodeLoop {
         if let Some(conf) = &rd.conf {
             tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership changed");
         }
+        // Entries past what the node knows committed: the ack is what the
+        // leader may count to commit them (catching up on committed
+        // entries is not a hard moment).
+        let committed = self.raft.raft_log().committed();
         let round = failpoint::Round {
             granted_vote: failpoint::grants_vote(&rest),
-            acked_append: !rd.entries.is_empty() && failpoint::acks_append(&rest),
+            acked_append: rd.entries.last().is_some_and(|e| e.index > committed)
+                && failpoint::acks_append(&rest),
         };
         for m in rest {
             if matches!(m.kind, MessageKind::AppendEntriesResponse { .. }) {

@@ -398,6 +398,8 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
                 proxied: false,
                 seed: cfg.seed ^ i as u64,
                 node_env: std::collections::BTreeMap::new(),
+                // Benchmarks measure the node as it ships.
+                max_append_entries: None,
             };
             let dep = kind.target().setup(&spec, &sub).await?;
             versions.insert(kind.name().into(), json!(dep.version));

@@ -350,13 +350,11 @@ mod tests {
             }
         }
         // Fitting drops steps, not the whole kind, and the deposed leader
-        // comes early: 184 late successors and 93 Figure 8s can play out
-        // in these 300 runs (77 and 50 when it came anywhere and was cut
-        // off by the end).
-        assert!(
-            late > 150 && figure8 > 75,
-            "late {late}, figure 8 {figure8}"
-        );
+        // comes early: 107 late successors and 44 Figure 8s play out in
+        // these 300 runs (with the late-successor odds of an earlier
+        // commit, 184 and 93 did; 77 and 50 when the deposed leader came
+        // anywhere in the round and was cut off by the end).
+        assert!(late > 80 && figure8 > 30, "late {late}, figure 8 {figure8}");
     }
 
     #[test]

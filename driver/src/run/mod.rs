@@ -142,8 +142,7 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
             time_limit: cfg.time_limit,
             style: cfg.schedule,
             caps: cfg.target.target().capabilities(),
-            small_batches: cfg.target == crate::target::TargetKind::Raft
-                && crate::target::raft::small_batches(cfg.seed, &cfg.node_args).is_some(),
+            small_batches: small_batches(&cfg).is_some(),
         })
     });
     write_test_json(&cfg, &plan, &deployment, &schedule, &dir)?;
@@ -181,7 +180,17 @@ fn target_spec(cfg: &RunConfig) -> TargetSpec {
         proxied: true,
         seed: cfg.seed,
         node_env: Default::default(),
+        max_append_entries: small_batches(cfg),
     }
+}
+
+/// The run's draw of [`crate::target::raft::small_batches`] (raft-node only).
+fn small_batches(cfg: &RunConfig) -> Option<usize> {
+    (cfg.target == crate::target::TargetKind::Raft)
+        .then(|| {
+            crate::target::raft::small_batches(cfg.seed, cfg.nodes, &cfg.nemesis, &cfg.node_args)
+        })
+        .flatten()
 }
 
 fn write_test_json(

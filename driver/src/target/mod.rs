@@ -100,6 +100,9 @@ pub struct TargetSpec {
     /// Extra environment of each node's process, by node id (the clock
     /// fault's libfaketime).
     pub node_env: BTreeMap<u64, Vec<(String, String)>>,
+    /// Entries per append the nodes send where the run drew small batches
+    /// (`raft::small_batches`); None: the target's own setting.
+    pub max_append_entries: Option<usize>,
 }
 
 /// Jepsen's DB protocol: what the harness needs to know about a system

@@ -11,6 +11,7 @@ use super::{
     AdminReply, AdminReq, Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency, Target,
     TargetOptions, TargetSpec,
 };
+use crate::nemesis::schedule::NemesisKind;
 use crate::net::proxy::Network;
 use crate::workload::client::{open_channels, BoxFuture, Client};
 use anyhow::Result;
@@ -35,18 +36,30 @@ pub const SNAPSHOT_EVERY: u64 = 1_000;
 /// Entries per append in the runs drawn to batch small ([`small_batches`]).
 pub const SMALL_BATCH: usize = 4;
 
-/// Whether a run batches small, drawn from its seed (so a replay does too):
-/// one run in two has its nodes send at most [`SMALL_BATCH`] entries per
-/// AppendEntries, so that a follower's catch-up takes many rounds and a new
-/// leader's entries of older terms reach a follower before its own first
-/// one does (the window in which counting replicas of an old-term entry
-/// commits it, Raft's Figure 8). Not when --node-arg sets the batch.
-pub fn small_batches(seed: u64, node_args: &[String]) -> Option<usize> {
+/// Whether a run batches small, drawn from its seed, size and fault kinds
+/// (what test.json records, so a replay does too): one run in two has its
+/// nodes send at most [`SMALL_BATCH`] entries per AppendEntries, so that a
+/// follower's catch-up takes many rounds and a new leader's entries of
+/// older terms reach a follower before its own first one does (the window
+/// in which counting replicas of an old-term entry commits it, Raft's
+/// Figure 8). The size and kinds are in the draw because a campaign runs
+/// every set and size with one seed: from the seed alone, all or none of
+/// them batched small. Not when --node-arg sets the batch.
+pub fn small_batches(
+    seed: u64,
+    nodes: usize,
+    kinds: &[NemesisKind],
+    node_args: &[String],
+) -> Option<usize> {
     let set_by_user = node_args
         .iter()
         .any(|a| a.starts_with("--max-append-entries"));
-    // A mix of the seed's bits, not `seed % 3`: campaign seeds are consecutive.
-    let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61;
+    const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+    let salt = kinds
+        .iter()
+        .fold(nodes as u64, |h, &k| (h ^ (k as u64 + 1)).wrapping_mul(MIX));
+    // A mix of the bits, not `seed % 2`: campaign seeds are consecutive.
+    let mixed = (seed ^ salt).wrapping_mul(MIX) >> 61;
     (!set_by_user && mixed.is_multiple_of(2)).then_some(SMALL_BATCH)
 }
 
@@ -299,7 +312,7 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     {
         flags.extend(["--snapshot-every".to_string(), SNAPSHOT_EVERY.to_string()]);
     }
-    if let Some(n) = small_batches(spec.seed, &spec.options.node_args) {
+    if let Some(n) = spec.max_append_entries {
         tracing::info!("this run's nodes send at most {n} entries per append");
         flags.extend(["--max-append-entries".to_string(), n.to_string()]);
     }
@@ -512,19 +525,37 @@ mod tests {
 
     #[test]
     fn some_runs_batch_small_by_their_seed_and_a_node_arg_overrides_it() {
-        let drawn: Vec<Option<usize>> = (0..64).map(|s| small_batches(s, &[])).collect();
+        use NemesisKind::*;
+        let kinds = [Partition, Kill, DeposedLeader, Clock];
+        let draw = |s: u64| small_batches(s, 3, &kinds, &[]);
+        let drawn: Vec<Option<usize>> = (0..64).map(draw).collect();
         let small = drawn.iter().filter(|d| d.is_some()).count();
         assert!(
             (10..=40).contains(&small),
             "{small} of 64 consecutive seeds"
         );
         assert!(drawn.iter().flatten().all(|&n| n == SMALL_BATCH));
-        // The same seed draws the same way (a replay batches as the run did).
-        assert_eq!(
-            drawn,
-            (0..64).map(|s| small_batches(s, &[])).collect::<Vec<_>>()
-        );
+        // The same run draws the same way (a replay batches as the run did).
+        assert_eq!(drawn, (0..64).map(draw).collect::<Vec<_>>());
+        // One campaign seed: some of its sets and sizes batch small, some
+        // do not (from the seed alone, all or none of them did).
+        let sets: [&[NemesisKind]; 4] = [
+            &[Partition, Kill, Pause],
+            &[Partition, Kill, Pause, LaggingLeader, DeposedLeader, Clock],
+            &[Partition, VoteCrash, Membership],
+            &[PowerCut, Clock, CrashPoint, DeposedLeader],
+        ];
+        for seed in 0..16 {
+            let per_run: Vec<bool> = sets
+                .iter()
+                .flat_map(|k| [3, 5].map(|n| small_batches(seed, n, k, &[]).is_some()))
+                .collect();
+            assert!(
+                per_run.iter().any(|&s| s) && per_run.iter().any(|&s| !s),
+                "seed {seed}: {per_run:?}"
+            );
+        }
         let user = ["--max-append-entries=64".to_string()];
-        assert!((0..64).all(|s| small_batches(s, &user).is_none()));
+        assert!((0..64).all(|s| small_batches(s, 3, &kinds, &user).is_none()));
     }
 }

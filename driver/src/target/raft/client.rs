@@ -161,7 +161,7 @@ impl Client for RaftKvClient {
 }
 
 /// Whether a transport error proves the request never left this process.
-fn never_sent(status: &tonic::Status) -> bool {
+pub(super) fn never_sent(status: &tonic::Status) -> bool {
     let m = status.message().to_ascii_lowercase();
     status.code() == tonic::Code::Unavailable
         && (m.contains("connection refused")

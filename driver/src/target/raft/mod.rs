@@ -471,12 +471,19 @@ impl NodeApi for RaftApi {
                         .map(|r| r.into_inner().error),
                 }
             };
+            // A call that left and got no answer may have been appended
+            // (a leader killed or cut off mid-call keeps the entry, and a
+            // later leader commits it): unknown, never "failed", or the
+            // nemesis forgets to add a removed node back.
             match tokio::time::timeout(Duration::from_secs(2), call).await {
-                Err(_) => AdminReply::Retry(format!("timeout at node {node}")),
+                Err(_) => AdminReply::Unknown(format!("no answer from node {node} within 2 s")),
                 Ok(Err(s)) if s.code() == tonic::Code::Unimplemented => {
                     AdminReply::Unsupported(s.message().to_string())
                 }
-                Ok(Err(s)) => AdminReply::Retry(format!("{:?}: {}", s.code(), s.message())),
+                Ok(Err(s)) if client::never_sent(&s) => {
+                    AdminReply::Retry(format!("{:?}: {}", s.code(), s.message()))
+                }
+                Ok(Err(s)) => AdminReply::Unknown(format!("{:?}: {}", s.code(), s.message())),
                 Ok(Ok(e)) => admin_reply(e),
             }
         })
@@ -522,6 +529,38 @@ impl NodeApi for RaftApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api_at(port: u16) -> RaftApi {
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect_timeout(Duration::from_millis(300))
+            .connect_lazy();
+        RaftApi::new(BTreeMap::from([(1, ch)]))
+    }
+
+    #[tokio::test]
+    async fn an_admin_call_that_got_no_answer_is_unknown_and_one_never_sent_is_retried() {
+        // A node that takes the call and never answers (killed or cut off
+        // mid-call): the change may be in its log.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((c, _)) = silent.accept().await {
+                conns.push(c);
+            }
+        });
+        let reply = api_at(port).admin(1, &AdminReq::Remove(2)).await;
+        assert!(matches!(reply, AdminReply::Unknown(_)), "{reply:?}");
+        held.abort();
+        // Nothing listening: the call never left, so it certainly did not
+        // happen and may be sent again.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let reply = api_at(port).admin(1, &AdminReq::Remove(2)).await;
+        assert!(matches!(reply, AdminReply::Retry(_)), "{reply:?}");
+    }
 
     #[test]
     fn some_runs_batch_small_by_their_seed_and_a_node_arg_overrides_it() {

@@ -30,9 +30,10 @@ pub enum Failpoint {
     /// (non-pre-) vote, before the node handles anything else.
     CrashAfterVote,
     /// Exit right after a follower's round that persisted appended entries
-    /// it does not know committed and sent its acknowledgement (the ack is
-    /// on the wire: the leader may count it, so the entries must survive).
-    /// A round that only caught up on committed entries does not fire it.
+    /// it does not know committed, or that replace part of its log, and
+    /// sent its acknowledgement (the ack is on the wire: the leader may
+    /// count it, so the entries must survive). A round that only caught up
+    /// on committed entries does not fire it.
     CrashAfterAppend,
     /// Exit between writing a snapshot received from the leader and
     /// resetting the log to start after it.
@@ -182,8 +183,8 @@ pub fn acks_append(msgs: &[Message]) -> bool {
 pub struct Round {
     /// It sent a granted vote.
     pub granted_vote: bool,
-    /// It persisted entries from a leader, some past its commit index,
-    /// and acknowledged them.
+    /// It persisted entries from a leader, some past its commit index or
+    /// replacing part of its log, and acknowledged them.
     pub acked_append: bool,
 }
 

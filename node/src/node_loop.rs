@@ -326,19 +326,24 @@ impl NodeLoop {
             self.violations.report(v);
         }
         let rest = self.send_appends_before_persisting(&mut rd);
+        // Entries that replace part of the durable log (not after a
+        // snapshot, which resets it): an overwrite, a hard moment to crash.
+        let durable_last = self.storage.last_index();
+        let overwrote =
+            rd.snapshot.is_none() && rd.entries.first().is_some_and(|e| e.index <= durable_last);
         self.persist(&rd)?;
         self.release_early_acks();
         if let Some(conf) = &rd.conf {
             tracing::info!(voters = ?conf.voters, learners = ?conf.learners, "membership changed");
         }
-        // Entries past what the node knows committed: the ack is what the
-        // leader may count to commit them (catching up on committed
-        // entries is not a hard moment).
+        // Entries past what the node knows committed (the ack is what the
+        // leader may count to commit them), or an overwrite; catching up
+        // on committed entries is not a hard moment.
         let committed = self.raft.raft_log().committed();
+        let past_commit = rd.entries.last().is_some_and(|e| e.index > committed);
         let round = failpoint::Round {
             granted_vote: failpoint::grants_vote(&rest),
-            acked_append: rd.entries.last().is_some_and(|e| e.index > committed)
-                && failpoint::acks_append(&rest),
+            acked_append: (past_commit || overwrote) && failpoint::acks_append(&rest),
         };
         for m in rest {
             if matches!(m.kind, MessageKind::AppendEntriesResponse { .. }) {

@@ -676,9 +676,9 @@ impl FaultOp {
                 ..
             } => {
                 // A late successor needs an election after the hold
-                // (Figure 8 three, with crashes and restarts between: about
-                // 6 s; more is time the faults that need a majority cannot
-                // have, since the scenario holds it).
+                // (Figure 8 three, with crashes and restarts between: 5-6 s
+                // when every step goes quickly, up to 12 s when a split vote
+                // or a slow election makes a step wait).
                 let elect = late_successor.map_or(0, |l| {
                     l.return_after_ms + if l.old_term_commit { 12_000 } else { 3_000 }
                 });

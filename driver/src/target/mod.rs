@@ -84,6 +84,17 @@ pub struct TargetOptions {
     pub tls: bool,
 }
 
+/// Whether a gRPC transport error proves the request never left this
+/// process (so it certainly did not happen): the clients' and the admin
+/// calls' line between "failed" and "unknown".
+pub(crate) fn never_sent(status: &tonic::Status) -> bool {
+    let m = status.message().to_ascii_lowercase();
+    status.code() == tonic::Code::Unavailable
+        && (m.contains("connection refused")
+            || m.contains("tcp connect error")
+            || m.contains("error trying to connect"))
+}
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct TargetSpec {

@@ -106,20 +106,11 @@ impl Client for EtcdClient {
     }
 }
 
-/// Whether a gRPC error proves the request never reached etcd.
-fn never_sent(status: &tonic::Status) -> bool {
-    let m = status.message().to_ascii_lowercase();
-    status.code() == tonic::Code::Unavailable
-        && (m.contains("connection refused")
-            || m.contains("tcp connect error")
-            || m.contains("error trying to connect"))
-}
-
 /// A failed call: certainly not done if it never left, or if it was a
 /// read (a read changes nothing); otherwise it may have been applied.
 fn failed_call(status: tonic::Status, write: bool) -> Attempt {
     let why = format!("{:?}: {}", status.code(), status.message());
-    if never_sent(&status) || !write {
+    if crate::target::never_sent(&status) || !write {
         Attempt::Refused(why)
     } else {
         Attempt::Uncertain(why)

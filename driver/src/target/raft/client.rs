@@ -160,15 +160,6 @@ impl Client for RaftKvClient {
     }
 }
 
-/// Whether a transport error proves the request never left this process.
-pub(super) fn never_sent(status: &tonic::Status) -> bool {
-    let m = status.message().to_ascii_lowercase();
-    status.code() == tonic::Code::Unavailable
-        && (m.contains("connection refused")
-            || m.contains("tcp connect error")
-            || m.contains("error trying to connect"))
-}
-
 fn decode(kind: KeyKind, found: bool, bytes: &[u8]) -> Value {
     if !found {
         return Value::Null;
@@ -223,7 +214,7 @@ fn classify(err: Option<&KvError>, f: F) -> Result<(), Attempt> {
 
 fn transport_error(status: tonic::Status, f: F) -> Attempt {
     let why = format!("{:?}: {}", status.code(), status.message());
-    if never_sent(&status) || !f.is_write() {
+    if crate::target::never_sent(&status) || !f.is_write() {
         Attempt::Refused {
             reason: why,
             redirect: None,
@@ -323,11 +314,11 @@ mod tests {
     #[test]
     fn connection_refused_is_never_sent() {
         let s = tonic::Status::unavailable("tcp connect error: Connection refused (os error 111)");
-        assert!(never_sent(&s));
+        assert!(crate::target::never_sent(&s));
         let s = tonic::Status::unavailable("connection reset by peer");
-        assert!(!never_sent(&s));
+        assert!(!crate::target::never_sent(&s));
         let s = tonic::Status::unknown("tcp connect error");
-        assert!(!never_sent(&s));
+        assert!(!crate::target::never_sent(&s));
     }
 
     #[test]

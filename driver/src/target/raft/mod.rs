@@ -480,7 +480,7 @@ impl NodeApi for RaftApi {
                 Ok(Err(s)) if s.code() == tonic::Code::Unimplemented => {
                     AdminReply::Unsupported(s.message().to_string())
                 }
-                Ok(Err(s)) if client::never_sent(&s) => {
+                Ok(Err(s)) if super::never_sent(&s) => {
                     AdminReply::Retry(format!("{:?}: {}", s.code(), s.message()))
                 }
                 Ok(Err(s)) => AdminReply::Unknown(format!("{:?}: {}", s.code(), s.message())),

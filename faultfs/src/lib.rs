@@ -23,6 +23,7 @@ mod helper;
 mod inodes;
 pub mod mountpoint;
 mod overlay;
+mod release_order;
 mod sys;
 
 pub use cut::{CutMode, CutReport, FileCut};
@@ -63,6 +64,9 @@ pub struct FaultFs {
     mountpoint: PathBuf,
     backing: PathBuf,
     helper: Option<i32>,
+    /// Duplicates of the mount's /dev/fuse fds (see [`release_order`]);
+    /// closed once the mount is gone.
+    devices: Mutex<Vec<std::os::fd::OwnedFd>>,
 }
 
 impl FaultFs {
@@ -96,6 +100,7 @@ impl FaultFs {
         // auto_unmount needs allow_other (fusermount3's rule).
         config.acl = SessionACL::All;
         config.n_threads = Some(opts.threads.max(1));
+        let fuse_fds = release_order::before_mount();
         let session = fuser::spawn_mount(FaultFsOps(shared.clone()), &mountpoint, &config)
             .map_err(|e| {
                 io::Error::new(
@@ -103,6 +108,7 @@ impl FaultFs {
                     format!("mounting faultfs at {}: {e}", mountpoint.display()),
                 )
             })?;
+        let devices = release_order::hold_devices(&fuse_fds);
         let notifier = session.notifier();
         let helper = helper::find(&mountpoint);
         Ok(FaultFs {
@@ -112,6 +118,7 @@ impl FaultFs {
             mountpoint,
             backing,
             helper,
+            devices: Mutex::new(devices),
         })
     }
 
@@ -194,6 +201,10 @@ impl FaultFs {
         if guard.is_finished() {
             let _ = guard.join();
         }
+        self.devices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         unmounted.and(synced)
     }
 }

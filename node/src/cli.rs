@@ -46,6 +46,12 @@ pub struct Args {
     /// Interval between leader heartbeats.
     #[arg(long, default_value_t = 100)]
     pub heartbeat_ms: u64,
+    /// Seeds the core's randomness (its election timeouts) instead of a
+    /// fresh random draw per process: the driver passes one derived from
+    /// its run seed, the node and its boot, so that a replayed run draws
+    /// the same timeouts in the same order.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Snapshot the state machine and compact the log every N applied entries (0: never).
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_every: u64,

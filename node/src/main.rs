@@ -254,7 +254,9 @@ fn open_state(args: &Args) -> Result<Opened, ExitCode> {
 
 fn build_core(args: &Args, rec: Recovered) -> anyhow::Result<Raft> {
     let config = raft::Config {
-        seed: args.id ^ (std::process::id() as u64) << 16 ^ rand::random::<u64>(),
+        seed: args
+            .seed
+            .unwrap_or_else(|| args.id ^ (std::process::id() as u64) << 16 ^ rand::random::<u64>()),
         ..args.core_config()
     };
     let conf = rec.conf.clone().unwrap_or(ConfState {

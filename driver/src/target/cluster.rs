@@ -131,6 +131,10 @@ pub struct NodeSpec {
     /// Environment variables set for the process (e.g. libfaketime's, for
     /// the clock fault), on top of the driver's own.
     pub env: Vec<(String, String)>,
+    /// How many times this node's process was started before (0 on the
+    /// first start; the cluster counts): a target may derive per-boot
+    /// arguments from it (raft-node's `--seed`).
+    pub boot: u64,
 }
 
 /// The state the driver believes a node is in.
@@ -293,6 +297,7 @@ impl Cluster {
             .spawn()
             .with_context(|| format!("spawning {} for node {id}", bin.display()))?;
         register(child.id() as i32);
+        node.spec.boot += 1;
         node.started = Some(Instant::now());
         node.child = Some(child);
         node.state = NodeState::Running;
@@ -542,6 +547,7 @@ pub(crate) mod tests {
                     data_dir,
                     log_path,
                     env: Vec::new(),
+                    boot: 0,
                 }
             })
             .collect();
@@ -581,6 +587,26 @@ pub(crate) mod tests {
         for pid in all {
             assert_eq!(proc_state(pid), None, "pid {pid} outlived shutdown");
         }
+    }
+
+    #[test]
+    fn each_start_of_a_node_tells_its_command_line_which_boot_it_is() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = sleep_cluster(dir.path(), 2);
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let inner = c.command_line.clone();
+        let log = seen.clone();
+        c.command_line = std::sync::Arc::new(move |s: &NodeSpec| {
+            log.lock().unwrap().push((s.id, s.boot));
+            inner(s)
+        });
+        c.start_all().unwrap();
+        c.restart(2).unwrap();
+        c.kill(2).unwrap();
+        c.start(2).unwrap();
+        c.shutdown();
+        assert_eq!(*seen.lock().unwrap(), [(1, 0), (2, 0), (2, 1), (2, 2)]);
     }
 
     #[test]
@@ -638,6 +664,7 @@ pub(crate) mod tests {
             data_dir: data_dir.clone(),
             log_path: log_path.clone(),
             env: Vec::new(),
+            boot: 0,
         };
         let mut c = Cluster::new(
             script,

@@ -120,6 +120,7 @@ mod tests {
             data_dir: PathBuf::from("/d/n2"),
             log_path: PathBuf::from("/d/n2.log"),
             env: Vec::new(),
+            boot: 0,
         };
         let line = cl(&spec).join(" ");
         assert!(line.starts_with("--name n2 --data-dir /d/n2 "), "{line}");

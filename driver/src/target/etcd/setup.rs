@@ -75,6 +75,7 @@ pub async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
                 data_dir,
                 log_path,
                 env: spec.node_env.get(&id).cloned().unwrap_or_default(),
+                boot: 0,
             }
         })
         .collect();

@@ -63,6 +63,20 @@ pub fn small_batches(
     (!set_by_user && mixed.is_multiple_of(2)).then_some(SMALL_BATCH)
 }
 
+/// raft-node's `--seed` for one boot of one node of a run: its election
+/// timeouts are drawn from the run's seed, so that a replay (same seed)
+/// draws them again in the same order, each node and each restart its own.
+pub fn node_seed(run_seed: u64, id: u64, boot: u64) -> u64 {
+    // splitmix64's finalizer over the three, so that neighbouring seeds,
+    // ids and boots give unrelated draws.
+    let mut z = run_seed
+        ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ boot.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// The exit code of a raft-node that a failpoint crashed.
 pub const FAILPOINT_EXIT_CODE: i32 = 86;
 
@@ -289,6 +303,7 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
                 data_dir,
                 log_path,
                 env: spec.node_env.get(&id).cloned().unwrap_or_default(),
+                boot: 0,
             }
         })
         .collect();
@@ -329,8 +344,18 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     };
     let base = command_line(flags);
     let node_tls = tls_root.clone();
+    let run_seed = (!spec
+        .options
+        .node_args
+        .iter()
+        .any(|a| a.starts_with("--seed")))
+    .then_some(spec.seed);
     let with_events: CommandLine = Arc::new(move |s: &NodeSpec| {
         let mut a = base(s);
+        if let Some(seed) = run_seed {
+            a.push("--seed".into());
+            a.push(node_seed(seed, s.id, s.boot).to_string());
+        }
         a.push("--events-file".into());
         a.push(
             events_dir
@@ -560,6 +585,21 @@ mod tests {
         drop(free);
         let reply = api_at(port).admin(1, &AdminReq::Remove(2)).await;
         assert!(matches!(reply, AdminReply::Retry(_)), "{reply:?}");
+    }
+
+    #[test]
+    fn a_nodes_seed_comes_from_the_run_and_differs_by_node_and_boot() {
+        // A replay has the run's seed: every boot draws as it did.
+        assert_eq!(node_seed(7, 2, 1), node_seed(7, 2, 1));
+        let mut seen = std::collections::BTreeSet::new();
+        for run in [7, 8] {
+            for id in 1..=5 {
+                for boot in 0..4 {
+                    seen.insert(node_seed(run, id, boot));
+                }
+            }
+        }
+        assert_eq!(seen.len(), 2 * 5 * 4, "two draws collided");
     }
 
     #[test]

@@ -185,6 +185,15 @@ pub fn recorded_schedule(test: &Value, history: &[Value]) -> Result<Schedule> {
     Ok(Schedule { events })
 }
 
+/// The leader when the recorded run's workload started (the history's
+/// first entry says, since this round; older recordings do not).
+pub fn initial_leader(history: &[Value]) -> Option<u64> {
+    history
+        .iter()
+        .find(|e| e["f"] == raft_checker::verdict::completeness::START_OF_RUN)
+        .and_then(|e| e["value"]["leader"].as_u64())
+}
+
 fn node_list(v: &Value) -> Option<Vec<u64>> {
     v.as_array()?.iter().map(Value::as_u64).collect()
 }
@@ -355,6 +364,7 @@ pub fn prepare(args: &ReplayArgs) -> Result<Prepared, String> {
         plan: RunPlan {
             schedule: Some(schedule),
             replay_of: Some(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone())),
+            initial_leader: initial_leader(&history),
         },
         original_valid: original
             .as_ref()
@@ -371,6 +381,20 @@ fn word(v: &Value) -> &'static str {
         Value::Null => "(no results.json)",
         _ => "UNKNOWN",
     }
+}
+
+/// The replay's leader when its workload started, and how it got there.
+fn start_of(dir: &Path) -> (Option<u64>, String) {
+    let history = read_history(&history_file(dir)).unwrap_or_default();
+    let first = history
+        .iter()
+        .find(|e| e["f"] == raft_checker::verdict::completeness::START_OF_RUN);
+    let v = first.map(|e| &e["value"]);
+    let how = match v.and_then(|v| v["steered"]["result"].as_str()) {
+        Some(r) => format!("steered: {r}"),
+        None => "the recording names no leader: faults aimed by role only".into(),
+    };
+    (v.and_then(|v| v["leader"].as_u64()), how)
 }
 
 fn nemesis_count(dir: &Path) -> usize {
@@ -398,6 +422,13 @@ pub fn print_side_by_side(original: &Path, p: &Prepared, new: &RunOutcome) {
         "nemesis events",
         nemesis_count(original).to_string(),
         nemesis_count(&new.dir).to_string(),
+    );
+    let node = |l: Option<u64>| l.map(|n| format!("n{n}")).unwrap_or_else(|| "-".into());
+    let (now, how) = start_of(&new.dir);
+    row(
+        "leader at start",
+        node(p.plan.initial_leader),
+        format!("{} ({how})", node(now)),
     );
     // Folders are long: one line each rather than a column.
     println!("original folder  {}", original.display());

@@ -30,12 +30,15 @@ fn target(v: &Value) -> Value {
     Value::Object(t)
 }
 
-/// `v` with node ids `a` and `b` exchanged wherever a node id appears.
-fn swap_nodes(v: &Value, a: u64, b: u64) -> Value {
+/// `v` with every node id moved as `mapping` (`[recorded, replayed]`
+/// pairs; ids not named stay) says.
+fn map_nodes(v: &Value, mapping: &[(u64, u64)]) -> Value {
     match v {
-        Value::Number(n) if n.as_u64() == Some(a) => Value::from(b),
-        Value::Number(n) if n.as_u64() == Some(b) => Value::from(a),
-        Value::Array(xs) => Value::Array(xs.iter().map(|x| swap_nodes(x, a, b)).collect()),
+        Value::Number(n) => match mapping.iter().find(|(a, _)| n.as_u64() == Some(*a)) {
+            Some((_, b)) => Value::from(*b),
+            None => v.clone(),
+        },
+        Value::Array(xs) => Value::Array(xs.iter().map(|x| map_nodes(x, mapping)).collect()),
         Value::Object(m) => Value::Object(
             m.iter()
                 .map(|(k, x)| {
@@ -43,13 +46,45 @@ fn swap_nodes(v: &Value, a: u64, b: u64) -> Value {
                     let keep = matches!(k.as_str(), "delay_ms" | "loss");
                     (
                         k.clone(),
-                        if keep { x.clone() } else { swap_nodes(x, a, b) },
+                        if keep {
+                            x.clone()
+                        } else {
+                            map_nodes(x, mapping)
+                        },
                     )
                 })
                 .collect(),
         ),
         other => other.clone(),
     }
+}
+
+/// The history's first entry (run-start) value.
+fn run_start(dir: &Path) -> Value {
+    history(dir)
+        .into_iter()
+        .find(|e| e["f"] == "run-start")
+        .map(|e| e["value"].clone())
+        .expect("no run-start entry")
+}
+
+/// `raft-driver replay ORIGINAL --results RESULTS`, waited for (bounded);
+/// no node of it may outlive it.
+fn replay_into(original: &Path, results: &Path) -> std::process::Output {
+    let mut child = Command::new(driver_bin())
+        .arg("replay")
+        .arg(original)
+        .arg("--results")
+        .arg(results)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(&mut child, RUN_TIMEOUT);
+    let out = child.wait_with_output().unwrap();
+    assert_no_nodes_left(results);
+    out
 }
 
 fn run_folders(results: &Path) -> Vec<PathBuf> {
@@ -92,21 +127,8 @@ fn replay_applies_the_same_faults_at_the_same_offsets_to_the_same_nodes() {
     );
     let original = run_dir(results.path());
     let replays = tempfile::tempdir().unwrap();
-    let out = Command::new(driver_bin())
-        .arg("replay")
-        .arg(&original)
-        .arg("--results")
-        .arg(replays.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = out;
-    wait_bounded(&mut child, RUN_TIMEOUT);
-    let out = child.wait_with_output().unwrap();
+    let out = replay_into(&original, replays.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_no_nodes_left(replays.path());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -184,19 +206,34 @@ fn replay_applies_the_same_faults_at_the_same_offsets_to_the_same_nodes() {
         );
         let f = x["f"].as_str().unwrap();
         if f.starts_with("start-") {
-            // Aimed by role: where the replayed cluster's leader is another
-            // node, the replay swaps the two and says so.
-            let expected = match y["value"]["aimed"]["swapped"].as_array() {
-                Some(pair) => swap_nodes(
-                    &target(&x["value"]),
-                    pair[0].as_u64().unwrap(),
-                    pair[1].as_u64().unwrap(),
-                ),
-                None => target(&x["value"]),
-            };
+            // Aimed by role: every fault goes through the replay's one
+            // mapping of nodes (the recorded leader moved onto the node
+            // leading now), which the history states with each fault.
+            let mapping: Vec<(u64, u64)> = y["value"]["aimed"]["mapping"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{f} has no mapping: {y}"))
+                .iter()
+                .map(|p| (p[0].as_u64().unwrap(), p[1].as_u64().unwrap()))
+                .collect();
+            let mut images: Vec<u64> = (1..=3)
+                .map(|i| mapping.iter().find(|p| p.0 == i).map_or(i, |p| p.1))
+                .collect();
+            images.sort();
+            assert_eq!(images, [1, 2, 3], "not a permutation: {y}");
+            let expected = map_nodes(&target(&x["value"]), &mapping);
             assert_eq!(expected, target(&y["value"]), "{f}: {x} / {y}");
         }
     }
+    // The replay first handed leadership to the recorded run's leader,
+    // and says what came of it.
+    let recorded = run_start(&original)["leader"].as_u64().expect("leader");
+    let started = run_start(replay);
+    assert_eq!(started["steered"]["to"], recorded, "{started}");
+    let result = started["steered"]["result"].as_str().unwrap();
+    if result == "transferred" || result == "already leading" {
+        assert_eq!(started["leader"], recorded, "{started}");
+    }
+    assert!(stdout.contains("leader at start"), "{stdout}");
     let test: Value =
         serde_json::from_slice(&std::fs::read(replay.join("test.json")).unwrap()).unwrap();
     assert_eq!(test["seed"], 12);
@@ -257,4 +294,49 @@ fn replay_of_a_folder_that_is_not_a_run_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a run folder"));
+}
+
+#[test]
+fn a_replay_hands_leadership_to_the_recorded_first_leader() {
+    let _serial = serial();
+    let _ = node_bin();
+    let results = tempfile::tempdir().unwrap();
+    let args = [
+        "--time-limit",
+        "3",
+        "--nemesis",
+        "none",
+        "--rate",
+        "100",
+        "--seed",
+        "21",
+        "--keep-history-uncompressed",
+    ];
+    let out = run_bounded(driver(results.path(), &args), RUN_TIMEOUT);
+    assert_eq!(out.status.code(), Some(0));
+    let original = run_dir(results.path());
+    // Say another node led at the start: the replay, whose seeded cluster
+    // elects the recorded one by itself, must move leadership there.
+    let path = original.join("history.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut first: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["f"], "run-start");
+    let recorded = first["value"]["leader"].as_u64().unwrap();
+    let want = recorded % 3 + 1;
+    first["value"]["leader"] = want.into();
+    lines[0] = first.to_string();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let replays = tempfile::tempdir().unwrap();
+    let out = replay_into(&original, replays.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let replay = run_folders(replays.path()).pop().expect("a replay folder");
+    let started = run_start(&replay);
+    assert_eq!(started["steered"]["to"], want, "{started}");
+    assert_eq!(started["steered"]["result"], "transferred", "{started}");
+    assert_eq!(started["leader"], want, "{started}");
+    assert!(
+        stdout.contains(&format!("n{want} (steered: transferred)")),
+        "{stdout}"
+    );
 }

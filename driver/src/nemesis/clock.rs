@@ -356,6 +356,7 @@ mod tests {
             data_dir,
             log_path: log_path.clone(),
             env: clocks.node_env().remove(&1).unwrap(),
+            boot: 0,
         };
         ctx.cluster = Arc::new(Mutex::new(Cluster::new(
             script,

@@ -44,6 +44,12 @@ const COMMIT_SPREAD: Duration = Duration::from_millis(500);
 /// How often the race looks at leaders and at X's process.
 const POLL: Duration = Duration::from_millis(10);
 
+/// How long the race waits for a leader to start from: it often begins
+/// while another fault (a kill, a partition) has just taken the leader
+/// away, and the cluster elects another within an election timeout or two.
+/// Giving up at once lost half the races drawn (teeth10).
+const LEADER_WAIT: Duration = Duration::from_secs(4);
+
 /// What the race did: the nodes whose removal may have happened (the stop
 /// adds them back) and the steps, for the history.
 pub struct Raced {
@@ -68,7 +74,18 @@ pub async fn race(ctx: &NemesisCtx, holder: Holder, first: u64, split_ms: u64) -
         tracing::info!("membership race: {v}");
         out.steps.push(v);
     };
-    let Some(leader) = ctx.leader().await else {
+    let leader = match ctx.leader().await {
+        Some(l) => Some(l),
+        None => {
+            let l = ctx.leader_within(LEADER_WAIT).await;
+            step(
+                &mut out,
+                json!({"step": "waited for a leader", "leader": l}),
+            );
+            l
+        }
+    };
+    let Some(leader) = leader else {
         step(&mut out, json!({"step": "no leader: nothing done"}));
         return out;
     };
@@ -254,4 +271,28 @@ fn restart_if_down(ctx: &NemesisCtx, node: u64) -> bool {
     c.reap_exited();
     let _ = c.take_exit(node);
     c.state(node) == Some(crate::target::cluster::NodeState::Down) && c.start(node).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::tests::unstarted_ctx;
+
+    #[tokio::test]
+    async fn a_race_begun_without_a_leader_waits_for_one_then_does_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // Nodes that never answer: nobody leads.
+        let ctx = unstarted_ctx(dir.path()).await;
+        let began = Instant::now();
+        let raced = race(&ctx, "membership", 2, 2_000).await;
+        assert!(began.elapsed() >= LEADER_WAIT, "gave up before its wait");
+        let steps: Vec<&str> = raced
+            .steps
+            .iter()
+            .filter_map(|s| s["step"].as_str())
+            .collect();
+        assert_eq!(steps, ["waited for a leader", "no leader: nothing done"]);
+        assert!(raced.removed.is_empty());
+        assert!(ctx.net.held_links().is_empty(), "cut nothing");
+    }
 }

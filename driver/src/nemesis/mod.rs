@@ -15,6 +15,7 @@ pub mod messages;
 pub mod network;
 pub mod power_cut;
 pub mod process;
+pub mod roles;
 pub mod scenario;
 pub mod schedule;
 pub mod vote_crash;
@@ -46,6 +47,9 @@ pub struct NemesisCtx {
     pub sever_on_partition: bool,
     /// The nodes' disks and clocks, for the faults of the machine.
     pub machine: Arc<crate::machine::Machine>,
+    /// In a replay: where the recorded run's nodes stand (see
+    /// [`roles::RoleMap`]); None in a run of its own.
+    pub roles: Option<Mutex<roles::RoleMap>>,
 }
 
 impl NemesisCtx {
@@ -58,18 +62,32 @@ impl NemesisCtx {
             ids: d.ids.clone(),
             sever_on_partition,
             machine: Arc::default(),
+            roles: None,
         })
     }
 
-    /// Like [`NemesisCtx::of`], on the `machine` the run prepared.
+    /// Like [`NemesisCtx::of`], on the `machine` the run prepared; a
+    /// replay passes the mapping its faults go through.
     pub fn on_machine(
         d: &crate::target::Deployment,
         sever_on_partition: bool,
         machine: Arc<crate::machine::Machine>,
+        roles: Option<roles::RoleMap>,
     ) -> Arc<NemesisCtx> {
         let mut ctx = Arc::into_inner(Self::of(d, sever_on_partition)).expect("just made");
         ctx.machine = machine;
+        ctx.roles = roles.map(Mutex::new);
         Arc::new(ctx)
+    }
+
+    /// In a replay, moves recorded node `recorded` onto `now` (see
+    /// [`roles::RoleMap::align`]).
+    pub fn align_roles(&self, recorded: u64, now: u64) {
+        if let Some(r) = &self.roles {
+            r.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .align(recorded, now);
+        }
     }
 
     /// The process table (a poisoned lock is still usable: it only guards
@@ -86,6 +104,20 @@ impl NemesisCtx {
     /// Asks every node for its status (each within `timeout`).
     pub async fn status_all(&self, timeout: Duration) -> Vec<NodeStatus> {
         self.api.status_all(timeout).await
+    }
+
+    /// The leader, waiting up to `wait` for one (polling every 10 ms).
+    pub async fn leader_within(&self, wait: Duration) -> Option<u64> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(l) = self.leader().await {
+                return Some(l);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The node that claims leadership in the highest term, if any.
@@ -377,31 +409,31 @@ fn show_active(current: &Mutex<String>, active: &BTreeMap<NemesisKind, String>) 
 }
 
 /// An operation aimed as its schedule entry says (see
-/// [`schedule::Aim`]), and what was done about it, for the history.
+/// [`schedule::Aim`]), and what was done about it, for the history. In a
+/// replay every operation goes through the replay's one mapping of nodes
+/// ([`roles::RoleMap`]); one recorded with its leader first moves that
+/// leader onto the node leading now. A run of its own applies it as is.
 async fn aim(ctx: &NemesisCtx, ev: &schedule::ScheduledFault) -> (FaultOp, Option<Value>) {
-    let Some(a) = ev.aim else {
+    let Some(roles) = &ctx.roles else {
         return (ev.op.clone(), None);
     };
-    match ctx.leader().await {
-        Some(now) if now != a.leader => {
-            let swap = move |i: u64| {
-                if i == a.leader {
-                    now
-                } else if i == now {
-                    a.leader
-                } else {
-                    i
-                }
-            };
-            let note =
-                json!({"recorded_leader": a.leader, "leader_now": now, "swapped": [a.leader, now]});
-            (ev.op.remap(&swap), Some(note))
-        }
-        now => (
-            ev.op.clone(),
-            Some(json!({"recorded_leader": a.leader, "leader_now": now, "swapped": null})),
-        ),
-    }
+    let now = match ev.aim {
+        Some(_) => ctx.leader().await,
+        None => None,
+    };
+    let mut m = roles.lock().unwrap_or_else(|e| e.into_inner());
+    let swapped = match (ev.aim, now) {
+        (Some(a), Some(now)) => m.align(a.leader, now),
+        _ => None,
+    };
+    let op = ev.op.remap(&|i| m.get(i));
+    let note = json!({
+        "recorded_leader": ev.aim.map(|a| a.leader),
+        "leader_now": now,
+        "swapped": swapped.map(|(a, b)| [a, b]),
+        "mapping": m.moved(),
+    });
+    (op, Some(note))
 }
 
 /// Applies `op`, records it in the history (with the leader when a fault
@@ -501,6 +533,7 @@ pub(crate) mod tests {
             ids: vec![1, 2, 3],
             sever_on_partition: false,
             machine: Arc::default(),
+            roles: None,
         }
     }
 

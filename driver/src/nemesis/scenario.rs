@@ -763,6 +763,8 @@ impl ScenarioNemesis {
                 ids: ctx.ids.clone(),
                 sever_on_partition: ctx.sever_on_partition,
                 machine: ctx.machine.clone(),
+                // A scenario picks its nodes by role as it goes.
+                roles: None,
             }),
             began: Instant::now(),
             log: Mutex::new(Vec::new()),

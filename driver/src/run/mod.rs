@@ -51,6 +51,9 @@ pub struct RunPlan {
     pub schedule: Option<Schedule>,
     /// The run folder this run replays (recorded in test.json).
     pub replay_of: Option<PathBuf>,
+    /// The node that led when the recorded run's workload started: a
+    /// replay hands leadership to it first (see [`steer`]).
+    pub initial_leader: Option<u64>,
 }
 
 /// A test hook: `RAFT_DRIVER_INJECT=error:MS` or `panic:MS` makes the run
@@ -131,7 +134,12 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
     let mut spec = target_spec(&cfg);
     spec.node_env = machine.node_env();
     let deployment = cfg.target.target().setup(&spec, &dir).await?;
-    let ctx = NemesisCtx::on_machine(&deployment, cfg.sever_on_partition, machine.clone());
+    // A replay aims its faults through one mapping of the recorded nodes.
+    let roles = plan
+        .replay_of
+        .is_some()
+        .then(|| crate::nemesis::roles::RoleMap::identity(&deployment.ids));
+    let ctx = NemesisCtx::on_machine(&deployment, cfg.sever_on_partition, machine.clone(), roles);
     let schedule = plan.schedule.clone().unwrap_or_else(|| {
         Schedule::generate(&ScheduleSpec {
             seed: cfg.seed,
@@ -147,9 +155,21 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
     });
     write_test_json(&cfg, &plan, &deployment, &schedule, &dir)?;
     let leader = wait_for_leader(&ctx, cfg.recovery_timeout, &dir).await?;
+    let mut opening = json!({ "leader": leader });
+    let leader = match plan.initial_leader {
+        Some(want) => {
+            let (now, steered) = steer(&ctx, &cfg, want, leader).await;
+            // Whatever the transfer did, the recorded leader's faults
+            // start out aimed at the node that leads.
+            ctx.align_roles(want, now);
+            opening = json!({ "leader": now, "steered": steered });
+            now
+        }
+        None => leader,
+    };
     tracing::info!("leader {leader}; starting workload");
 
-    let workload = run_workload(&cfg, &deployment, &ctx, schedule, &dir).await?;
+    let workload = run_workload(&cfg, &deployment, &ctx, schedule, &dir, opening).await?;
     let finish = finish_run(&cfg, &deployment, &ctx, workload).await?;
     deployment.shutdown();
     for e in machine.finish() {
@@ -170,6 +190,44 @@ async fn run_in_dir(cfg: RunConfig, plan: RunPlan, dir: PathBuf) -> Result<RunOu
         validity: result.valid,
         dir,
     })
+}
+
+/// How long a replay waits for the recorded leader to take over.
+const STEER_WAIT: Duration = Duration::from_secs(3);
+
+/// A replay's first step: hands leadership to `want`, the node that led
+/// when the recorded run's workload started, so that the faults meet the
+/// cluster as the recording did (a replayed cluster elects whom it likes).
+/// The leader after it, and what was done, for the history's first entry.
+async fn steer(ctx: &NemesisCtx, cfg: &RunConfig, want: u64, leader: u64) -> (u64, Value) {
+    let said = |result: &str, now: u64| json!({"to": want, "from": leader, "result": result, "leader": now});
+    if want == leader {
+        return (leader, said("already leading", leader));
+    }
+    if !ctx.ids.contains(&want) {
+        return (leader, said("no such node in this cluster", leader));
+    }
+    if !cfg.target.target().capabilities().leader_transfer {
+        return (
+            leader,
+            said("the target cannot transfer leadership", leader),
+        );
+    }
+    let asked = ctx
+        .admin(crate::target::AdminReq::Transfer(want), STEER_WAIT)
+        .await;
+    let deadline = Instant::now() + STEER_WAIT;
+    loop {
+        let now = ctx.leader().await;
+        if now == Some(want) {
+            return (want, said("transferred", want));
+        }
+        if Instant::now() >= deadline {
+            let now = now.unwrap_or(leader);
+            return (now, said(&format!("not transferred ({asked})"), now));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// What `run` starts: the target's processes behind the link proxies.
@@ -275,13 +333,15 @@ async fn run_workload(
     ctx: &Arc<NemesisCtx>,
     schedule: Schedule,
     dir: &Path,
+    opening: Value,
 ) -> Result<Workload> {
     let start = Instant::now();
     let (recorder, recorder_task) = Recorder::create(&dir.join("history.jsonl"), start)?;
-    recorder.driver(
-        START_OF_RUN,
-        json!({"driver": format!("raft-driver {}", env!("CARGO_PKG_VERSION")), "seed": cfg.seed, "target": cfg.target}),
-    );
+    let mut first = json!({"driver": format!("raft-driver {}", env!("CARGO_PKG_VERSION")), "seed": cfg.seed, "target": cfg.target});
+    if let (Some(f), Some(o)) = (first.as_object_mut(), opening.as_object()) {
+        f.extend(o.clone());
+    }
+    recorder.driver(START_OF_RUN, first);
     let shared = Arc::new(Shared {
         gen: Mutex::new(Generator::new(cfg.seed, cfg.workload.clone())),
         limiter: RateLimiter::new(cfg.rate),

@@ -8,7 +8,25 @@ use raft_faultfs::{FaultFs, MountOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// Forks and files open under a mount take turns in this process: a child
+/// forked (by a test, or by a mount for its fusermount3 helper) while
+/// another test has a file open under its mount holds that file until it
+/// execs, and an unmount in that moment is refused as busy (seen once in
+/// CI under load: `cli_sigterm_unmounts_cleanly` got a lazy detach).
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `std::fs::write` under a mount, in turn.
+fn write_under(path: PathBuf, data: &[u8]) {
+    let _t = turn();
+    std::fs::write(path, data).unwrap();
+}
 
 macro_rules! need_fuse {
     () => {
@@ -27,13 +45,16 @@ struct Cli {
 
 impl Cli {
     fn start(backing: &Path, mnt: &Path) -> Cli {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_raft-faultfs"))
-            .arg(backing)
-            .arg(mnt)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = {
+            let _t = turn();
+            Command::new(env!("CARGO_BIN_EXE_raft-faultfs"))
+                .arg(backing)
+                .arg(mnt)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
         let stdin = child.stdin.take();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().expect("a line from raft-faultfs").unwrap();
@@ -107,11 +128,12 @@ fn a_sigkilled_owner_leaves_no_mount_and_its_unsynced_writes_unwritten() {
         let (_d, backing, mnt) = dirs();
         let mut cli = Cli::start(&backing, &mnt);
         assert!(is_mounted(&mnt));
-        std::fs::write(mnt.join("f"), b"never synced").unwrap();
+        write_under(mnt.join("f"), b"never synced");
         cli.sigkill();
         let gone = eventually(|| !is_mounted(&mnt));
         if !gone {
             // Not left behind for the next test run on this machine.
+            let _t = turn();
             let _ = Command::new("fusermount3")
                 .arg("-u")
                 .arg("-z")
@@ -142,10 +164,18 @@ fn a_dead_mount_left_by_a_crash_is_cleared_by_the_next_mount() {
     let e = std::fs::metadata(&mnt).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN), "{e}");
 
-    let fs =
-        FaultFs::mount(&backing, &mnt, MountOptions::default()).expect("mount over a dead one");
-    std::fs::write(mnt.join("g"), b"works").unwrap();
-    assert_eq!(std::fs::read(mnt.join("g")).unwrap(), b"works");
+    let fs = {
+        let _t = turn();
+        FaultFs::mount(&backing, &mnt, MountOptions::default()).expect("mount over a dead one")
+    };
+    write_under(mnt.join("g"), b"works");
+    assert_eq!(
+        {
+            let _t = turn();
+            std::fs::read(mnt.join("g")).unwrap()
+        },
+        b"works"
+    );
     fs.unmount().unwrap();
     assert!(!is_mounted(&mnt));
 }
@@ -154,6 +184,7 @@ fn a_dead_mount_left_by_a_crash_is_cleared_by_the_next_mount() {
 fn a_live_mount_at_the_same_place_is_refused() {
     need_fuse!();
     let (_d, backing, mnt) = dirs();
+    let _t = turn();
     let first = FaultFs::mount(&backing, &mnt, MountOptions::default()).unwrap();
     let other = tempfile::tempdir().unwrap();
     let e = FaultFs::mount(other.path(), &mnt, MountOptions::default()).unwrap_err();
@@ -167,12 +198,12 @@ fn cli_answers_each_command_with_one_json_line() {
     need_fuse!();
     let (_d, backing, mnt) = dirs();
     let mut cli = Cli::start(&backing, &mnt);
-    std::fs::write(mnt.join("a"), b"12345").unwrap();
+    write_under(mnt.join("a"), b"12345");
     assert_eq!(cli.ask("unsynced")["unsynced_bytes"], 5);
     let cut = cli.ask("cut");
     assert_eq!(cut["bytes_lost"], 5);
     assert_eq!(cut["files"][0]["path"], "a");
-    std::fs::write(mnt.join("a"), b"678").unwrap();
+    write_under(mnt.join("a"), b"678");
     assert_eq!(cli.ask("cut torn 3")["mode"]["mode"], "torn-seq");
     assert!(cli.ask("cut torn x")["error"]
         .as_str()
@@ -182,13 +213,13 @@ fn cli_answers_each_command_with_one_json_line() {
         .as_str()
         .unwrap()
         .contains("unknown command"));
-    std::fs::write(mnt.join("b"), b"synced by command").unwrap();
+    write_under(mnt.join("b"), b"synced by command");
     assert_eq!(cli.ask("sync")["synced"], true);
     assert_eq!(
         std::fs::read(backing.join("b")).unwrap(),
         b"synced by command"
     );
-    std::fs::write(mnt.join("c"), b"written back at exit").unwrap();
+    write_under(mnt.join("c"), b"written back at exit");
     assert_eq!(cli.ask("unmount")["unmounted"], true);
     assert!(cli.child.wait().unwrap().success());
     assert!(!is_mounted(&mnt));
@@ -203,7 +234,7 @@ fn cli_sigterm_unmounts_cleanly() {
     need_fuse!();
     let (_d, backing, mnt) = dirs();
     let mut cli = Cli::start(&backing, &mnt);
-    std::fs::write(mnt.join("a"), b"kept").unwrap();
+    write_under(mnt.join("a"), b"kept");
     unsafe { libc::kill(cli.child.id() as i32, libc::SIGTERM) };
     assert!(cli.child.wait().unwrap().success());
     assert!(!is_mounted(&mnt));
@@ -212,6 +243,7 @@ fn cli_sigterm_unmounts_cleanly() {
 
 #[test]
 fn cli_bad_flags_exit_2_and_a_missing_backing_dir_is_a_clear_error() {
+    let _t = turn();
     let st = Command::new(env!("CARGO_BIN_EXE_raft-faultfs"))
         .args(["--threads", "0", "a", "b"])
         .output()

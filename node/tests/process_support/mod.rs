@@ -217,6 +217,9 @@ pub async fn put(c: &Cluster, via: u64, key: &str, value: &str, seq: u64) {
                 }
             }
         }
+        // A redirect is good for one try: the leader it named may be dead
+        // (a test kills leaders), and `via` learns the next one.
+        target = via;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("put {key} did not succeed within {PATIENCE:?}");
@@ -239,6 +242,8 @@ pub async fn get(c: &Cluster, via: u64, key: &str) -> Option<String> {
                 }
             }
         }
+        // As in `put`: a redirect is good for one try.
+        target = via;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("get {key} did not succeed within {PATIENCE:?}");

@@ -3,7 +3,7 @@
 //! counts what the estimate would miss (allocator slack, the history
 //! itself, other keys' searches).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// Resident bytes of this process now (Linux: /proc/self/statm).
 pub fn resident_bytes() -> Option<usize> {
@@ -42,6 +42,9 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// One large allocation at a time in the whole process (`admit_large`).
+static LARGE_TURN: Mutex<()> = Mutex::new(());
 
 /// Holds one search to a limit on the whole process's resident memory.
 ///
@@ -104,6 +107,24 @@ impl MemoryGauge {
         }
         self.pending += bytes;
         true
+    }
+
+    /// Admits one large, sudden allocation (a memo table's growth, which
+    /// holds the new table beside the old) and makes it: against a fresh
+    /// measurement, with no other search's large allocation in flight, then
+    /// measures again. Without the turn, two searches on two threads could
+    /// each admit a growth against the same measurement and together cross
+    /// the limit. `None`, and nothing allocated, when it would cross it.
+    pub fn admit_large<T>(&mut self, bytes: usize, allocate: impl FnOnce() -> T) -> Option<T> {
+        let _turn = LARGE_TURN.lock().unwrap_or_else(|e| e.into_inner());
+        self.measure();
+        if self.used().saturating_add(bytes) > self.limit {
+            return None;
+        }
+        self.pending += bytes;
+        let made = allocate();
+        self.measure();
+        Some(made)
     }
 
     /// Resident bytes by the last measurement and the estimate since.

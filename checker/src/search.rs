@@ -198,16 +198,25 @@ impl<M: SearchHints> Walk<'_, M> {
         if growing {
             cost += (self.cache.capacity() + 1) * 2 * (entry + 1) * 8 / 7;
         }
-        if !self.gauge.admit(cost) {
+        let next_state = key.1.clone();
+        let admitted = if growing {
+            let cache = &mut self.cache;
+            self.gauge
+                .admit_large(cost, || {
+                    cache.insert(key);
+                })
+                .is_some()
+        } else if self.gauge.admit(cost) {
+            self.cache.insert(key);
+            true
+        } else {
+            false
+        };
+        if !admitted {
             self.linearized.clear(op);
             return Push::Full;
         }
         self.bytes += cost;
-        let next_state = key.1.clone();
-        self.cache.insert(key);
-        if growing {
-            self.gauge.measure();
-        }
         self.stack.push(Frame {
             op,
             resume,

@@ -15,9 +15,12 @@ fn message_faults_and_partitions_leave_a_correct_node_valid() {
     let _serial = serial();
     let _ = node_bin();
     let results = tempfile::tempdir().unwrap();
+    // 24 s: a replay needs a reset and the reconnection after it inside
+    // one fault window, and on a loaded machine 15 s of windows once held
+    // none.
     let args = [
         "--time-limit",
-        "15",
+        "24",
         "--rate",
         "300",
         "--nemesis",

@@ -52,6 +52,11 @@ pub struct Args {
     /// the same timeouts in the same order.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Worker threads of the node's runtime (its gRPC server, peer links
+    /// and core loop). Each hop between tasks on different workers wakes a
+    /// thread, which the client path pays for on a small machine.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub worker_threads: u16,
     /// Snapshot the state machine and compact the log every N applied entries (0: never).
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_every: u64,

@@ -123,7 +123,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let core = build_core(&args, rec)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(args.worker_threads.into())
         .enable_all()
         .build()?;
     let listener = match rt.block_on(tokio::net::TcpListener::bind(&args.listen)) {

@@ -65,6 +65,7 @@ fn check_config_refuses_what_a_start_would_refuse_with_exit_2_and_the_reason() {
             "needs --test-hooks",
         ),
         (vec!["--bogus"], "--bogus"),
+        (vec!["--worker-threads", "0"], "--worker-threads"),
         (vec!["--listen", "nowhere"], "not HOST:PORT"),
         (vec!["--peer", "2=127.0.0.1:99999"], "bad port"),
         (

@@ -171,7 +171,7 @@ impl FaultFs {
             return Ok(());
         };
         let synced = self.shared.sync_all();
-        let unmounted = match mountpoint::unmount(&self.mountpoint) {
+        let unmounted = match unmount_when_idle(&self.mountpoint) {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 mountpoint::detach(&self.mountpoint)?;
                 Err(io::Error::new(
@@ -215,6 +215,26 @@ impl Drop for FaultFs {
     }
 }
 
+/// How long an unmount refused as busy is tried again before the mount is
+/// detached lazily.
+const BUSY_GRACE: Duration = Duration::from_millis(500);
+
+/// Unmounts, trying again for [`BUSY_GRACE`] while the kernel says busy: a
+/// process that forks while another of its threads has a file open under
+/// the mount holds that file in the child until the child execs, a moment
+/// that passes (a test harness spawning a node, a mount's own helper).
+fn unmount_when_idle(path: &Path) -> io::Result<()> {
+    let deadline = Instant::now() + BUSY_GRACE;
+    loop {
+        match mountpoint::unmount(path) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -223,3 +243,4 @@ mod tests {
         shareable::<super::FaultFs>();
     }
 }
+

@@ -242,6 +242,44 @@ fn cli_sigterm_unmounts_cleanly() {
 }
 
 #[test]
+fn an_unmount_waits_out_a_file_open_for_a_moment_and_detaches_one_held_open() {
+    need_fuse!();
+    // Open for a moment (as in a forked child before it execs): the
+    // unmount waits for it and is clean.
+    let (_d, backing, mnt) = dirs();
+    let fs = {
+        let _t = turn();
+        FaultFs::mount(&backing, &mnt, MountOptions::default()).unwrap()
+    };
+    let held = std::fs::File::create(mnt.join("brief")).unwrap();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        drop(held);
+    });
+    fs.unmount().expect("the file was closed within the grace");
+    closer.join().unwrap();
+    assert!(!is_mounted(&mnt));
+
+    // Held open past the grace (closed later, so that the detached mount's
+    // session can end): detached lazily, and the error says so.
+    let (_d, backing, mnt) = dirs();
+    let fs = {
+        let _t = turn();
+        FaultFs::mount(&backing, &mnt, MountOptions::default()).unwrap()
+    };
+    let held = std::fs::File::create(mnt.join("kept")).unwrap();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(held);
+    });
+    let e = fs.unmount().unwrap_err();
+    closer.join().unwrap();
+    assert_eq!(e.kind(), std::io::ErrorKind::ResourceBusy, "{e}");
+    assert!(e.to_string().contains("detached lazily"), "{e}");
+    assert!(!is_mounted(&mnt));
+}
+
+#[test]
 fn cli_bad_flags_exit_2_and_a_missing_backing_dir_is_a_clear_error() {
     let _t = turn();
     let st = Command::new(env!("CARGO_BIN_EXE_raft-faultfs"))

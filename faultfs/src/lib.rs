@@ -243,4 +243,3 @@ mod tests {
         shareable::<super::FaultFs>();
     }
 }
-

@@ -98,13 +98,15 @@ pub async fn race(ctx: &NemesisCtx, holder: Holder, first: u64, split_ms: u64) -
         } else {
             first
         };
-        let res = ctx.admin(AdminReq::Remove(r), Duration::from_secs(5)).await;
-        if super::admin::may_have_happened(&res) {
+        let answers =
+            ask_until_certain(|| ctx.admin(AdminReq::Remove(r), Duration::from_secs(5))).await;
+        if answers.iter().any(|a| super::admin::may_have_happened(a)) {
             out.removed.push(r);
         }
+        let res = answers.last().cloned().unwrap_or_default();
         step(
             &mut out,
-            json!({"step": "removed a fifth node first", "node": r, "result": res}),
+            json!({"step": "removed a fifth node first", "node": r, "result": res, "answers": answers}),
         );
         if res != "ok" {
             return out;
@@ -265,6 +267,31 @@ async fn elect_with_crashing_voter(ctx: &NemesisCtx, old: u64, voter: u64) -> Op
     None
 }
 
+/// How many times a change with an uncertain answer is asked in all.
+const UNCERTAIN_TRIES: usize = 3;
+
+/// Asks `ask` until its answer is certain (not "unknown: ..."), at most
+/// [`UNCERTAIN_TRIES`] times; every answer, in order. Asking a removal again
+/// is safe: on raft-node, removing a node already out commits again as a
+/// no-op, so the last answer says whether it is out now (a race that began
+/// after a timed-out first removal used to give up, holding four voters).
+async fn ask_until_certain<F, Fut>(mut ask: F) -> Vec<String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    let mut answers = Vec::new();
+    while answers.len() < UNCERTAIN_TRIES {
+        let a = ask().await;
+        let certain = !a.starts_with("unknown");
+        answers.push(a);
+        if certain {
+            break;
+        }
+    }
+    answers
+}
+
 /// Starts `node` on its data dir if it is down; whether it did.
 fn restart_if_down(ctx: &NemesisCtx, node: u64) -> bool {
     let mut c = ctx.cluster();
@@ -277,6 +304,32 @@ fn restart_if_down(ctx: &NemesisCtx, node: u64) -> bool {
 mod tests {
     use super::*;
     use crate::nemesis::tests::unstarted_ctx;
+
+    #[tokio::test]
+    async fn an_uncertain_removal_is_asked_again_until_its_answer_is_certain() {
+        async fn asked(script: &[&str]) -> Vec<String> {
+            let mut left = script.iter().map(|s| s.to_string());
+            ask_until_certain(|| {
+                let next = left.next().expect("asked more than scripted");
+                async move { next }
+            })
+            .await
+        }
+        assert_eq!(asked(&["ok"]).await, ["ok"]);
+        assert_eq!(
+            asked(&["unknown: timeout", "ok"]).await,
+            ["unknown: timeout", "ok"]
+        );
+        assert_eq!(
+            asked(&["unknown: a", "refused: pending"]).await,
+            ["unknown: a", "refused: pending"]
+        );
+        // Never certain: given up after the last try, the answers kept.
+        assert_eq!(
+            asked(&["unknown: a", "unknown: b", "unknown: c"]).await,
+            ["unknown: a", "unknown: b", "unknown: c"]
+        );
+    }
 
     #[tokio::test]
     async fn a_race_begun_without_a_leader_waits_for_one_then_does_nothing() {

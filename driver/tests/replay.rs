@@ -191,19 +191,24 @@ fn replay_applies_the_same_faults_at_the_same_offsets_to_the_same_nodes() {
     assert!(a.len() >= 6, "the original run had too few faults: {a:?}");
     let fs = |v: &[Value]| v.iter().map(|e| e["f"].clone()).collect::<Vec<_>>();
     assert_eq!(fs(&a), fs(&b), "the same faults in the same order");
+    // A fault's time is when its action completed. Applying one may wait
+    // for leader lookups (500 ms each), and a SIGKILL completes only when
+    // the node leaves the fdatasync it is in, which on a busy disk took
+    // 3 s once (CI, with a second test lane). So most offsets agree to well
+    // under one fault interval, and none is off by more than a slow kill.
+    let mut slips = Vec::new();
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(
             x["value"]["scheduled_at_ms"], y["value"]["scheduled_at_ms"],
             "{x} / {y}"
         );
         let (tx, ty) = (x["time"].as_f64().unwrap(), y["time"].as_f64().unwrap());
-        // Applying a fault may wait for a leader lookup; offsets agree to
-        // well under one fault interval.
+        let slip_ms = (tx - ty).abs() / 1e6;
         assert!(
-            (tx - ty).abs() < 700e6,
-            "offsets differ by {} ms: {x} / {y}",
-            (tx - ty).abs() / 1e6
+            slip_ms < 5_000.0,
+            "offsets differ by {slip_ms} ms: {x} / {y}"
         );
+        slips.push(slip_ms);
         let f = x["f"].as_str().unwrap();
         if f.starts_with("start-") {
             // Aimed by role: every fault goes through the replay's one
@@ -224,6 +229,12 @@ fn replay_applies_the_same_faults_at_the_same_offsets_to_the_same_nodes() {
             assert_eq!(expected, target(&y["value"]), "{f}: {x} / {y}");
         }
     }
+    slips.sort_by(f64::total_cmp);
+    let median = slips[slips.len() / 2];
+    assert!(
+        median < 700.0,
+        "the replay's faults slipped by a median of {median} ms: {slips:?}"
+    );
     // The replay first handed leadership to the recorded run's leader,
     // and says what came of it.
     let recorded = run_start(&original)["leader"].as_u64().expect("leader");

@@ -198,28 +198,30 @@ pub async fn put(c: &Cluster, via: u64, key: &str, value: &str, seq: u64) {
     let mut target = via;
     let start = Instant::now();
     while start.elapsed() < PATIENCE {
-        if let Some(mut cl) = client(&c.addr(target)).await {
-            let req = kvpb::PutRequest {
-                key: key.into(),
-                value: value.as_bytes().to_vec(),
-                session: Some(kvpb::Session { client_id: 7, seq }),
-            };
-            if let Ok(r) = cl.put(req).await {
-                let r = r.into_inner();
-                match code(&r.error) {
-                    kvpb::Code::Ok => return,
-                    kvpb::Code::NotLeader if r.error.as_ref().unwrap().leader_id != 0 => {
-                        target = r.error.unwrap().leader_id;
-                        continue;
-                    }
-                    // Retrying with the same session is safe: applied at most once.
-                    _ => {}
+        let Some(mut cl) = client(&c.addr(target)).await else {
+            // A redirect to a node that cannot be reached (a test kills
+            // leaders) is dropped: `via` learns the next leader.
+            target = via;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let req = kvpb::PutRequest {
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+            session: Some(kvpb::Session { client_id: 7, seq }),
+        };
+        if let Ok(r) = cl.put(req).await {
+            let r = r.into_inner();
+            match code(&r.error) {
+                kvpb::Code::Ok => return,
+                kvpb::Code::NotLeader if r.error.as_ref().unwrap().leader_id != 0 => {
+                    target = r.error.unwrap().leader_id;
+                    continue;
                 }
+                // Retrying with the same session is safe: applied at most once.
+                _ => {}
             }
         }
-        // A redirect is good for one try: the leader it named may be dead
-        // (a test kills leaders), and `via` learns the next one.
-        target = via;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("put {key} did not succeed within {PATIENCE:?}");
@@ -229,21 +231,23 @@ pub async fn get(c: &Cluster, via: u64, key: &str) -> Option<String> {
     let mut target = via;
     let start = Instant::now();
     while start.elapsed() < PATIENCE {
-        if let Some(mut cl) = client(&c.addr(target)).await {
-            if let Ok(r) = cl.get(kvpb::GetRequest { key: key.into() }).await {
-                let r = r.into_inner();
-                match code(&r.error) {
-                    kvpb::Code::Ok => return r.found.then(|| String::from_utf8(r.value).unwrap()),
-                    kvpb::Code::NotLeader if r.error.as_ref().unwrap().leader_id != 0 => {
-                        target = r.error.unwrap().leader_id;
-                        continue;
-                    }
-                    _ => {}
+        let Some(mut cl) = client(&c.addr(target)).await else {
+            // As in `put`: an unreachable redirect target is dropped.
+            target = via;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        if let Ok(r) = cl.get(kvpb::GetRequest { key: key.into() }).await {
+            let r = r.into_inner();
+            match code(&r.error) {
+                kvpb::Code::Ok => return r.found.then(|| String::from_utf8(r.value).unwrap()),
+                kvpb::Code::NotLeader if r.error.as_ref().unwrap().leader_id != 0 => {
+                    target = r.error.unwrap().leader_id;
+                    continue;
                 }
+                _ => {}
             }
         }
-        // As in `put`: a redirect is good for one try.
-        target = via;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("get {key} did not succeed within {PATIENCE:?}");

@@ -20,7 +20,8 @@
 # The tests that once failed with a second lane beside them were made to
 # hold with it (the checker's memory budget under two searching threads,
 # a node test's redirect to a killed leader, the message-fault run's
-# length, the FUSE lifecycle tests' forks), each for its own reason.
+# length, the FUSE lifecycle tests' forks, the replay test's offsets),
+# each for its own reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lanes=${TEST_LANES:-2}

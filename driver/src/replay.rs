@@ -188,10 +188,15 @@ pub fn recorded_schedule(test: &Value, history: &[Value]) -> Result<Schedule> {
 /// The leader when the recorded run's workload started (the history's
 /// first entry says, since this round; older recordings do not).
 pub fn initial_leader(history: &[Value]) -> Option<u64> {
+    start_value(history).and_then(|v| v["leader"].as_u64())
+}
+
+/// The value of the history's first entry (the driver's start of run).
+fn start_value(history: &[Value]) -> Option<&Value> {
     history
         .iter()
         .find(|e| e["f"] == raft_checker::verdict::completeness::START_OF_RUN)
-        .and_then(|e| e["value"]["leader"].as_u64())
+        .map(|e| &e["value"])
 }
 
 fn node_list(v: &Value) -> Option<Vec<u64>> {
@@ -386,15 +391,11 @@ fn word(v: &Value) -> &'static str {
 /// The replay's leader when its workload started, and how it got there.
 fn start_of(dir: &Path) -> (Option<u64>, String) {
     let history = read_history(&history_file(dir)).unwrap_or_default();
-    let first = history
-        .iter()
-        .find(|e| e["f"] == raft_checker::verdict::completeness::START_OF_RUN);
-    let v = first.map(|e| &e["value"]);
-    let how = match v.and_then(|v| v["steered"]["result"].as_str()) {
+    let how = match start_value(&history).and_then(|v| v["steered"]["result"].as_str()) {
         Some(r) => format!("steered: {r}"),
         None => "the recording names no leader: faults aimed by role only".into(),
     };
-    (v.and_then(|v| v["leader"].as_u64()), how)
+    (initial_leader(&history), how)
 }
 
 fn nemesis_count(dir: &Path) -> usize {

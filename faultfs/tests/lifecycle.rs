@@ -22,6 +22,12 @@ fn turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Mounts in this process, in turn (the mount forks its helper).
+fn mount_in_turn(backing: &Path, mnt: &Path) -> FaultFs {
+    let _t = turn();
+    FaultFs::mount(backing, mnt, MountOptions::default()).expect("mounting faultfs")
+}
+
 /// `std::fs::write` under a mount, in turn.
 fn write_under(path: PathBuf, data: &[u8]) {
     let _t = turn();
@@ -164,10 +170,7 @@ fn a_dead_mount_left_by_a_crash_is_cleared_by_the_next_mount() {
     let e = std::fs::metadata(&mnt).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN), "{e}");
 
-    let fs = {
-        let _t = turn();
-        FaultFs::mount(&backing, &mnt, MountOptions::default()).expect("mount over a dead one")
-    };
+    let fs = mount_in_turn(&backing, &mnt);
     write_under(mnt.join("g"), b"works");
     assert_eq!(
         {
@@ -247,10 +250,7 @@ fn an_unmount_waits_out_a_file_open_for_a_moment_and_detaches_one_held_open() {
     // Open for a moment (as in a forked child before it execs): the
     // unmount waits for it and is clean.
     let (_d, backing, mnt) = dirs();
-    let fs = {
-        let _t = turn();
-        FaultFs::mount(&backing, &mnt, MountOptions::default()).unwrap()
-    };
+    let fs = mount_in_turn(&backing, &mnt);
     let held = std::fs::File::create(mnt.join("brief")).unwrap();
     let closer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
@@ -263,10 +263,7 @@ fn an_unmount_waits_out_a_file_open_for_a_moment_and_detaches_one_held_open() {
     // Held open past the grace (closed later, so that the detached mount's
     // session can end): detached lazily, and the error says so.
     let (_d, backing, mnt) = dirs();
-    let fs = {
-        let _t = turn();
-        FaultFs::mount(&backing, &mnt, MountOptions::default()).unwrap()
-    };
+    let fs = mount_in_turn(&backing, &mnt);
     let held = std::fs::File::create(mnt.join("kept")).unwrap();
     let closer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));

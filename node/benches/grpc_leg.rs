@@ -338,6 +338,28 @@ struct Targets {
     bare: SocketAddr,
 }
 
+/// Times `calls` Status calls through the client `$connect` makes, on a
+/// task of the runtime (where raft-driver's clients run), into `$series`.
+macro_rules! status_on_task {
+    ($series:expr, $calls:expr, $connect:expr) => {{
+        let mut s = std::mem::take($series);
+        let calls = $calls;
+        *$series = tokio::spawn(async move {
+            let cl = $connect.await;
+            time_calls(calls, &mut s, || {
+                let mut cl = cl.clone();
+                async move {
+                    cl.status(kvpb::StatusRequest {}).await.unwrap();
+                }
+            })
+            .await;
+            s
+        })
+        .await
+        .unwrap();
+    }};
+}
+
 /// One round of every kind from `rt`, `calls` each.
 fn round(rt: &tokio::runtime::Runtime, to: Targets, calls: usize, series: &mut [Series; 5]) {
     let node = to.node;
@@ -375,53 +397,9 @@ fn round(rt: &tokio::runtime::Runtime, to: Targets, calls: usize, series: &mut [
         .unwrap();
         *tcp = s;
 
-        let mut s = std::mem::take(chan);
-        s = tokio::spawn(async move {
-            let cl = channel_client(node).await;
-            time_calls(calls, &mut s, || {
-                let mut cl = cl.clone();
-                async move {
-                    cl.status(kvpb::StatusRequest {}).await.unwrap();
-                }
-            })
-            .await;
-            s
-        })
-        .await
-        .unwrap();
-        *chan = s;
-
-        let mut s = std::mem::take(direct);
-        s = tokio::spawn(async move {
-            let cl = direct_client(node).await;
-            time_calls(calls, &mut s, || {
-                let mut cl = cl.clone();
-                async move {
-                    cl.status(kvpb::StatusRequest {}).await.unwrap();
-                }
-            })
-            .await;
-            s
-        })
-        .await
-        .unwrap();
-        *direct = s;
-
-        let mut s = std::mem::take(bare);
-        s = tokio::spawn(async move {
-            let cl = channel_client(to.bare).await;
-            time_calls(calls, &mut s, || {
-                let mut cl = cl.clone();
-                async move {
-                    cl.status(kvpb::StatusRequest {}).await.unwrap();
-                }
-            })
-            .await;
-            s
-        })
-        .await
-        .unwrap();
-        *bare = s;
+        status_on_task!(chan, calls, channel_client(node));
+        status_on_task!(direct, calls, direct_client(node));
+        status_on_task!(bare, calls, channel_client(to.bare));
     });
 }
 

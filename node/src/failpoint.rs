@@ -139,13 +139,7 @@ pub fn hit(p: Failpoint) {
 /// come after was lost with the process (`crash-after-append` left the
 /// leader without the ack that Raft's Figure 8 needs it to count).
 fn flush_wait() {
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi {
-        tokio::task::block_in_place(|| std::thread::sleep(FLUSH));
-    } else {
-        std::thread::sleep(FLUSH);
-    }
+    crate::blocking::off_worker(|| std::thread::sleep(FLUSH));
 }
 
 /// Whether `msgs` grant a real (not pre-) vote: the trigger of

@@ -34,6 +34,7 @@
 //! assert_eq!(kv.get("k"), Some(&b"v"[..]));
 //! ```
 
+use crate::state_digest::{SessionView, StateDigest};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -364,6 +365,19 @@ struct SessionEntry {
     result: WriteResult,
 }
 
+impl SessionEntry {
+    fn view(&self, client: u64) -> SessionView<'_> {
+        SessionView {
+            client,
+            seq: self.seq,
+            last_index: self.last_index,
+            result_index: self.result.index,
+            succeeded: self.result.succeeded,
+            value: self.result.value.as_deref(),
+        }
+    }
+}
+
 /// The key-value state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvStore {
@@ -379,6 +393,8 @@ pub struct KvStore {
     evictions: u64,
     /// `--bug session-expiry-local-clock` only.
     local_expiry: Option<LocalExpiry>,
+    /// Kept in step with `map` and `sessions` by every change to them.
+    digest: StateDigest,
 }
 
 /// The defect of `--bug session-expiry-local-clock`: a session idle for
@@ -415,6 +431,7 @@ impl KvStore {
             max_sessions: max_sessions.max(1),
             evictions: 0,
             local_expiry: None,
+            digest: StateDigest::default(),
         }
     }
 
@@ -504,7 +521,9 @@ impl KvStore {
             last_index: index,
             result: result.clone(),
         };
+        self.digest.add_session(&entry.view(s.client_id));
         if let Some(old) = self.sessions.insert(s.client_id, entry) {
+            self.digest.remove_session(&old.view(s.client_id));
             self.by_age.remove(&old.last_index);
         }
         self.by_age.insert(index, s.client_id);
@@ -522,6 +541,7 @@ impl KvStore {
             .is_some_and(|seen| now.saturating_duration_since(seen) > le.idle);
         if idle {
             if let Some(old) = self.sessions.remove(&client) {
+                self.digest.remove_session(&old.view(client));
                 self.by_age.remove(&old.last_index);
                 self.evictions += 1;
             }
@@ -533,7 +553,9 @@ impl KvStore {
             let Some((_, client)) = self.by_age.pop_first() else {
                 break;
             };
-            self.sessions.remove(&client);
+            if let Some(old) = self.sessions.remove(&client) {
+                self.digest.remove_session(&old.view(client));
+            }
             self.evictions += 1;
         }
     }
@@ -568,25 +590,31 @@ impl KvStore {
     fn execute(&mut self, index: u64, op: Op) -> WriteResult {
         let (succeeded, value) = match op {
             Op::Put { key, value } => {
-                self.map.insert(key, value);
+                self.set(key, value);
                 (true, None)
             }
             Op::Cas { key, expected, new } => {
                 let current = self.map.get(&key);
                 if current.map(Vec::as_slice) == expected.as_deref() {
-                    self.map.insert(key, new);
+                    self.set(key, new);
                     (true, None)
                 } else {
                     (false, current.cloned())
                 }
             }
             Op::Append { key, suffix } => {
-                let v = self.map.entry(key).or_default();
+                if let Some(old) = self.map.get(&key) {
+                    self.digest.remove_pair(&key, old);
+                }
+                let v = self.map.entry(key.clone()).or_default();
                 v.extend_from_slice(&suffix);
+                self.digest.add_pair(&key, v);
                 (true, Some(v.clone()))
             }
             Op::Delete { key } => {
-                self.map.remove(&key);
+                if let Some(old) = self.map.remove(&key) {
+                    self.digest.remove_pair(&key, &old);
+                }
                 (true, None)
             }
         };
@@ -595,6 +623,27 @@ impl KvStore {
             succeeded,
             value,
         }
+    }
+
+    /// Writes `key`, keeping the digest in step.
+    fn set(&mut self, key: String, value: Vec<u8>) {
+        if let Some(old) = self.map.get(&key) {
+            self.digest.remove_pair(&key, old);
+        }
+        self.digest.add_pair(&key, &value);
+        self.map.insert(key, value);
+    }
+
+    /// A digest of the whole state (map, sessions, applied index,
+    /// evictions) that costs O(1): equal states give equal digests on
+    /// every replica, and different ones differ but for a 64-bit collision.
+    pub fn digest(&self) -> u64 {
+        self.digest.finish(
+            self.applied,
+            self.evictions,
+            self.map.len(),
+            self.sessions.len(),
+        )
     }
 
     /// A checksummed image of the map, the sessions and the applied index.
@@ -664,6 +713,7 @@ impl KvStore {
                 return err(format!("key {k:?} out of order"));
             }
             prev = Some(k.clone());
+            restored.digest.add_pair(&k, &v);
             restored.map.insert(k, v);
         }
         let sessions = c.varint()?;
@@ -694,6 +744,7 @@ impl KvStore {
                     value,
                 },
             };
+            restored.digest.add_session(&entry.view(client));
             if restored.sessions.insert(client, entry).is_some() {
                 return err(format!("client {client} has two sessions"));
             }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Applied entries between two `applied-digest` events (only written with
-/// an events file: the digest encodes the whole state machine).
+/// an events file).
 pub const DIGEST_EVERY: u64 = 100;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
@@ -116,8 +116,9 @@ impl NodeLoop {
     /// it on the same worker thread (tokio's LIFO slot), where a separate
     /// thread cost a cross-thread wake-up per hop (about 40-50 us each on
     /// a 2-core VM, four of them on a write's critical path). Its fsync
-    /// blocks the worker it runs on; the other worker keeps serving the
-    /// network meanwhile, which is why the runtime has at least two.
+    /// hands the worker's other tasks to another thread while it blocks
+    /// ([`crate::blocking::off_worker`]), so the network is served
+    /// meanwhile whatever the number of workers.
     pub async fn run(mut self, mut rx: UnboundedReceiver<Request>) -> anyhow::Result<()> {
         let mut next_tick = Instant::now() + self.cfg.tick;
         loop {
@@ -422,7 +423,8 @@ impl NodeLoop {
         }
         if rd.must_sync() {
             trace::mark("loop-fsync-start");
-            self.storage.sync()?;
+            let storage = &mut self.storage;
+            crate::blocking::off_worker(|| storage.sync())?;
             trace::mark("loop-fsync-done");
         }
         Ok(())
@@ -589,15 +591,12 @@ impl NodeLoop {
     /// of one node, mean some replica applied something else there. The
     /// checkers compare them (`replicas-diverged`).
     fn emit_digest(&self, e: &Entry) {
-        use std::hash::Hasher;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        h.write(&self.kv.snapshot());
         crate::events::emit(
             "applied-digest",
             &[
                 ("index", e.index.into()),
                 ("term", e.term.into()),
-                ("digest", format!("{:016x}", h.finish()).into()),
+                ("digest", format!("{:016x}", self.kv.digest()).into()),
             ],
         );
     }
@@ -625,7 +624,8 @@ impl NodeLoop {
             .raft_log()
             .snapshot()
             .expect("compact keeps the snapshot");
-        self.storage.save_snapshot(snap)?;
+        let storage = &mut self.storage;
+        crate::blocking::off_worker(|| storage.save_snapshot(snap))?;
         self.last_snapshot = self.applied;
         tracing::info!(index = self.applied, "snapshot taken, log compacted");
         Ok(())

@@ -352,6 +352,7 @@ fn target_options(cfg: &BenchConfig, kind: TargetKind) -> TargetOptions {
         heartbeat_ms: Some(cfg.heartbeat_ms),
         read_consistency: cfg.read_consistency,
         node_bin: cfg.node_bin.clone(),
+        shipped_snapshot_interval: true,
         ..TargetOptions::default()
     };
     if kind.target().validate(&o).is_err() {

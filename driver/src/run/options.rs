@@ -387,6 +387,7 @@ impl RunConfig {
             cluster_id: self.cluster_id,
             node_bin: self.node_bin.clone(),
             tls: self.tls,
+            shipped_snapshot_interval: false,
         }
     }
 }

@@ -82,6 +82,10 @@ pub struct TargetOptions {
     pub node_bin: Option<PathBuf>,
     /// Mutual TLS between nodes and for every client (`run --tls`).
     pub tls: bool,
+    /// Keep the node's own snapshot interval instead of the frequent one
+    /// the fault runs use to exercise InstallSnapshot (`bench` measures
+    /// the node as shipped, as it does etcd).
+    pub shipped_snapshot_interval: bool,
 }
 
 /// Whether a gRPC transport error proves the request never left this

@@ -318,12 +318,13 @@ async fn setup(spec: &TargetSpec, dir: &Path) -> Result<Deployment> {
     let mut flags = vec!["--test-hooks".to_string(), "--pin-peer-addrs".to_string()];
     // Snapshots taken often, so that runs send InstallSnapshot to nodes
     // that were away (a follower behind the compacted log), unless asked
-    // otherwise with --node-arg.
-    if !spec
-        .options
-        .node_args
-        .iter()
-        .any(|a| a.starts_with("--snapshot-every"))
+    // otherwise with --node-arg or measuring the node as shipped.
+    if !spec.options.shipped_snapshot_interval
+        && !spec
+            .options
+            .node_args
+            .iter()
+            .any(|a| a.starts_with("--snapshot-every"))
     {
         flags.extend(["--snapshot-every".to_string(), SNAPSHOT_EVERY.to_string()]);
     }

@@ -5,6 +5,7 @@
 //! acknowledged after commit; reads are linearizable unless asked otherwise.
 //! Everything lands in bench.json (for scripts) and bench-latency.png.
 
+pub mod cpu;
 pub mod failover;
 pub mod floor;
 pub mod plot;
@@ -250,6 +251,9 @@ pub struct Row {
     /// The figures.
     #[serde(flatten)]
     pub summary: Summary,
+    /// CPU per operation of the phase (its reads and writes together) in
+    /// the measured window: the target's servers and the load generator.
+    pub cpu: Option<cpu::CpuPerOp>,
 }
 
 /// Leader failovers of one target.
@@ -421,7 +425,9 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
                         target.name(),
                         cfg.warmup_s + cfg.duration_s
                     );
-                    let (r, w) = phase(dep, &cfg, c, rr, &mut next_client).await;
+                    let (r, w, cpu_window) = phase(dep, &cfg, c, rr, &mut next_client).await;
+                    let phase_ops = (r.latencies_us.len() + w.latencies_us.len()) as u64;
+                    let cpu = cpu_window.and_then(|(a, b)| cpu::per_op(a, b, phase_ops));
                     for (kind, mut samples) in [("write", w), ("read", r)] {
                         if samples.latencies_us.is_empty() && samples.failed + samples.unknown == 0
                         {
@@ -440,6 +446,7 @@ pub async fn bench(cfg: BenchConfig) -> Result<PathBuf> {
                                 ReadConsistency::Linearizable
                             },
                             summary,
+                            cpu,
                         };
                         print_row(&row);
                         curves.push(plot::Curve {
@@ -596,16 +603,27 @@ async fn prefill(dep: &Deployment, cfg: &BenchConfig, next_client: &mut u64) -> 
     Ok(())
 }
 
-/// Runs one phase; returns (reads, writes) of the measured window.
+/// CPU times at the start and the end of a phase's measured window.
+type CpuWindow = (cpu::CpuTimes, cpu::CpuTimes);
+
+/// Runs one phase; returns (reads, writes) of the measured window and the
+/// CPU times at its two ends (None if the window was not reached).
 async fn phase(
     dep: &Deployment,
     cfg: &BenchConfig,
     concurrency: usize,
     read_ratio: f64,
     next_client: &mut u64,
-) -> (Samples, Samples) {
+) -> (Samples, Samples, Option<CpuWindow>) {
     let measure_from = Instant::now() + Duration::from_secs_f64(cfg.warmup_s);
     let end = measure_from + Duration::from_secs_f64(cfg.duration_s);
+    let pids = dep.cluster.lock().unwrap_or_else(|e| e.into_inner()).pids();
+    let cpu_sampler = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = cpu::sample(&pids);
+        tokio::time::sleep_until(end.into()).await;
+        (before, cpu::sample(&pids))
+    });
     let timeout = Duration::from_millis(cfg.op_timeout_ms);
     let mut tasks = Vec::new();
     for w in 0..concurrency {
@@ -652,7 +670,7 @@ async fn phase(
             writes.merge(w);
         }
     }
-    (reads, writes)
+    (reads, writes, cpu_sampler.await.ok())
 }
 
 fn print_floor(f: &floor::Floor) {
@@ -664,8 +682,14 @@ fn print_floor(f: &floor::Floor) {
 
 fn print_row(r: &Row) {
     let s = &r.summary;
+    let cpu = r.cpu.map_or(String::new(), |c| {
+        format!(
+            "  cpu/op server {:.0} us client {:.0} us",
+            c.server_us_per_op, c.client_us_per_op
+        )
+    });
     println!(
-        "{:<5} c={:<4} r={:<4} {:<5} {:>9.0} ops/s  p50 {:>8.3} ms  p99 {:>8.3} ms  p99.9 {:>8.3} ms  failed {} unknown {}",
+        "{:<5} c={:<4} r={:<4} {:<5} {:>9.0} ops/s  p50 {:>8.3} ms  p99 {:>8.3} ms  p99.9 {:>8.3} ms  failed {} unknown {}{cpu}",
         r.target.name(),
         r.concurrency,
         r.read_ratio,
@@ -712,6 +736,11 @@ pub fn compare(rows: &[Row], failovers: &[FailoverResult], floor: &floor::Floor)
             let tput = r.summary.ops_per_sec / e.summary.ops_per_sec.max(1e-9);
             let p99 = r.summary.p99_us as f64 / (e.summary.p99_us as f64).max(1.0);
             let p50 = r.summary.p50_us as f64 / (e.summary.p50_us as f64).max(1.0);
+            let server_cpu = match (r.cpu, e.cpu) {
+                (Some(a), Some(b)) => Some(a.server_us_per_op / b.server_us_per_op.max(1e-9)),
+                _ => None,
+            };
+            let cpu_text = server_cpu.map_or(String::new(), |x| format!(", server cpu/op x{x:.2}"));
             out.push(json!({
                 "what": what,
                 "kind": r.kind,
@@ -720,8 +749,9 @@ pub fn compare(rows: &[Row], failovers: &[FailoverResult], floor: &floor::Floor)
                 "throughput_ratio": tput,
                 "p50_ratio": p50,
                 "p99_ratio": p99,
+                "server_cpu_per_op_ratio": server_cpu,
                 "text": format!(
-                    "{what} {} c={} r={}: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}",
+                    "{what} {} c={} r={}: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}{cpu_text}",
                     r.kind, r.concurrency, r.read_ratio, tput, p50, p99
                 ),
             }));

@@ -619,9 +619,9 @@ async fn phase(
     let end = measure_from + Duration::from_secs_f64(cfg.duration_s);
     let pids = dep.cluster.lock().unwrap_or_else(|e| e.into_inner()).pids();
     let cpu_sampler = tokio::spawn(async move {
-        tokio::time::sleep_until(measure_from.into()).await;
+        tokio::time::sleep_until(measure_from).await;
         let before = cpu::sample(&pids);
-        tokio::time::sleep_until(end.into()).await;
+        tokio::time::sleep_until(end).await;
         (before, cpu::sample(&pids))
     });
     let timeout = Duration::from_millis(cfg.op_timeout_ms);

@@ -390,20 +390,19 @@ impl NodeLoop {
     /// campaigned, and no follower's ack is processed before this round's
     /// fsync completes, so an entry is never counted as replicated on the
     /// leader before it is on the leader's disk. Returns every other
-    /// message (votes, acks), which waits for the fsync.
+    /// message (votes, acks, and appends that must wait: see
+    /// [`split_early_appends`]), which waits for the fsync.
     fn send_appends_before_persisting(&mut self, rd: &mut Ready) -> Vec<Message> {
         let msgs = std::mem::take(&mut rd.messages);
         if !self.is_leader {
             return msgs;
         }
-        let mut rest = Vec::with_capacity(msgs.len());
-        for m in msgs {
-            if matches!(m.kind, MessageKind::AppendEntries { .. }) {
-                trace::mark("loop-sent-append");
-                self.transport.send(m);
-            } else {
-                rest.push(m);
-            }
+        // Every earlier round that appended entries synced them (entries
+        // make a Ready `must_sync`), so the log's last index is durable.
+        let (early, rest) = split_early_appends(msgs, self.storage.last_index());
+        for m in early {
+            trace::mark("loop-sent-append");
+            self.transport.send(m);
         }
         rest
     }
@@ -647,6 +646,38 @@ impl NodeLoop {
     }
 }
 
+/// Splits a leader's messages into the appends that may leave before this
+/// round's fsync and the rest, in order. An append whose commit index is
+/// beyond what is already durable here (`durable_last`) waits: when the
+/// leader alone is a quorum (one voter, learners beside it) it commits an
+/// entry the moment it appends it, and an early append would tell a
+/// learner that entries are committed which a crash before the fsync then
+/// loses from the leader, whose next entries at those indexes the learner
+/// refuses (`append-conflicts-with-commit`, found by a fault campaign:
+/// membership changes had left one voter). With more voters the commit
+/// index needs an ack, processed only after the leader's own fsync, so
+/// appends still leave early. Once an append to a peer waits, the later
+/// appends to that peer wait too, so that it gets them in the order the
+/// core made them.
+fn split_early_appends(msgs: Vec<Message>, durable_last: u64) -> (Vec<Message>, Vec<Message>) {
+    let mut early = Vec::with_capacity(msgs.len());
+    let mut rest = Vec::new();
+    let mut held: Vec<NodeId> = Vec::new();
+    for m in msgs {
+        let MessageKind::AppendEntries { commit, .. } = m.kind else {
+            rest.push(m);
+            continue;
+        };
+        if commit <= durable_last && !held.contains(&m.to) {
+            early.push(m);
+        } else {
+            held.push(m.to);
+            rest.push(m);
+        }
+    }
+    (early, rest)
+}
+
 /// The result of a call that has no state-machine answer (admin calls).
 fn no_result(index: u64) -> kv::WriteResult {
     kv::WriteResult {
@@ -696,6 +727,157 @@ mod tests {
             bugs: Bugs::NONE,
         };
         NodeLoop::new(1, raft, storage, kv, applied, transport, cfg)
+    }
+
+    fn append(to: NodeId, commit: u64) -> Message {
+        Message {
+            from: 1,
+            to,
+            term: 2,
+            kind: MessageKind::AppendEntries {
+                prev_log_index: 0,
+                prev_log_term: 0,
+                entries: Vec::new(),
+                commit,
+                heartbeat: false,
+                context: Vec::new(),
+            },
+        }
+    }
+
+    fn recipients(msgs: &[Message]) -> Vec<(NodeId, u64)> {
+        msgs.iter()
+            .map(|m| match m.kind {
+                MessageKind::AppendEntries { commit, .. } => (m.to, commit),
+                _ => (m.to, u64::MAX),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_append_announcing_a_commit_not_yet_durable_waits_for_the_fsync_and_the_peers_later_ones_with_it(
+    ) {
+        let (early, rest) = split_early_appends(
+            vec![append(2, 5), append(3, 7), append(2, 5), append(3, 6)],
+            6,
+        );
+        assert_eq!(recipients(&early), vec![(2, 5), (2, 5)]);
+        assert_eq!(recipients(&rest), vec![(3, 7), (3, 6)]);
+    }
+
+    /// What every other node answers to `m` as a healthy peer would: a
+    /// granted vote, an append matched through its last entry.
+    fn answer(m: &Message) -> Option<Message> {
+        let kind = match &m.kind {
+            MessageKind::RequestVote { pre_vote, .. } => MessageKind::RequestVoteResponse {
+                pre_vote: *pre_vote,
+                granted: true,
+            },
+            MessageKind::AppendEntries {
+                prev_log_index,
+                entries,
+                heartbeat,
+                context,
+                ..
+            } => MessageKind::AppendEntriesResponse {
+                reject: false,
+                index: entries.last().map_or(*prev_log_index, |e| e.index),
+                conflict_term: 0,
+                conflict_index: 0,
+                heartbeat: *heartbeat,
+                context: context.clone(),
+            },
+            _ => return None,
+        };
+        Some(Message {
+            from: m.to,
+            to: m.from,
+            term: m.term,
+            kind,
+        })
+    }
+
+    /// A core with node 1 leading `conf`, every round persisted and
+    /// answered; returns it and its last durable index.
+    fn leader_of(conf: ConfState) -> (Raft, u64) {
+        let init = InitialState {
+            conf,
+            ..Default::default()
+        };
+        let mut raft = Raft::new(Config::default(), init).unwrap();
+        let mut durable = 0;
+        for _ in 0..100 {
+            raft.tick();
+            while raft.has_ready() {
+                let rd = raft.ready();
+                if let Some(e) = rd.entries.last() {
+                    durable = e.index;
+                }
+                let answers: Vec<Message> = rd.messages.iter().filter_map(answer).collect();
+                raft.advance(rd);
+                for a in answers {
+                    let _ = raft.step(a);
+                }
+            }
+            if raft.status().role == crate::raft::Role::Leader {
+                return (raft, durable);
+            }
+        }
+        panic!("node 1 was not elected");
+    }
+
+    /// The campaign's finding, on the core: one voter and a learner. The
+    /// leader commits its entry the moment it appends it; the append that
+    /// carries that commit to the learner must not leave before the fsync.
+    #[test]
+    fn a_sole_voter_does_not_tell_its_learner_of_a_commit_before_its_own_fsync() {
+        let (mut raft, durable) = leader_of(ConfState {
+            voters: vec![1],
+            learners: vec![2],
+            ..Default::default()
+        });
+        let index = raft.propose(put("k")).unwrap();
+        let rd = raft.ready();
+        assert!(rd.entries.iter().any(|e| e.index == index));
+        assert!(
+            raft.raft_log().committed() >= index,
+            "a sole voter commits at once"
+        );
+        let (early, rest) = split_early_appends(rd.messages.clone(), durable);
+        assert!(
+            early.iter().all(|m| match m.kind {
+                MessageKind::AppendEntries { commit, .. } => commit <= durable,
+                _ => false,
+            }),
+            "nothing early announces a commit beyond {durable}: {early:?}"
+        );
+        assert!(
+            rest.iter().any(|m| m.to == 2),
+            "the learner's append waits for the fsync: {rest:?}"
+        );
+    }
+
+    /// With three voters nothing is committed before an ack, so a new
+    /// entry's append still leaves before the leader's fsync.
+    #[test]
+    fn with_three_voters_a_new_entrys_append_still_leaves_before_the_fsync() {
+        let (mut raft, durable) = leader_of(ConfState {
+            voters: vec![1, 2, 3],
+            ..Default::default()
+        });
+        let index = raft.propose(put("k")).unwrap();
+        let rd = raft.ready();
+        let (early, rest) = split_early_appends(rd.messages.clone(), durable);
+        let carries = |m: &Message| match &m.kind {
+            MessageKind::AppendEntries { entries, .. } => entries.iter().any(|e| e.index == index),
+            _ => false,
+        };
+        assert_eq!(
+            early.iter().filter(|m| carries(m)).count(),
+            2,
+            "both followers get the new entry early: {early:?}"
+        );
+        assert!(rest.iter().all(|m| !carries(m)));
     }
 
     #[tokio::test]

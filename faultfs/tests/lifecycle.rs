@@ -244,6 +244,15 @@ fn cli_sigterm_unmounts_cleanly() {
     assert_eq!(std::fs::read(backing.join("a")).unwrap(), b"kept");
 }
 
+/// Creates `name` under `mnt` and keeps it open for `ms` on a thread.
+fn held_open(mnt: &Path, name: &str, ms: u64) -> std::thread::JoinHandle<()> {
+    let held = std::fs::File::create(mnt.join(name)).unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(ms));
+        drop(held);
+    })
+}
+
 #[test]
 fn an_unmount_waits_out_a_file_open_for_a_moment_and_detaches_one_held_open() {
     need_fuse!();
@@ -251,11 +260,7 @@ fn an_unmount_waits_out_a_file_open_for_a_moment_and_detaches_one_held_open() {
     // unmount waits for it and is clean.
     let (_d, backing, mnt) = dirs();
     let fs = mount_in_turn(&backing, &mnt);
-    let held = std::fs::File::create(mnt.join("brief")).unwrap();
-    let closer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        drop(held);
-    });
+    let closer = held_open(&mnt, "brief", 100);
     fs.unmount().expect("the file was closed within the grace");
     closer.join().unwrap();
     assert!(!is_mounted(&mnt));
@@ -264,11 +269,7 @@ fn an_unmount_waits_out_a_file_open_for_a_moment_and_detaches_one_held_open() {
     // session can end): detached lazily, and the error says so.
     let (_d, backing, mnt) = dirs();
     let fs = mount_in_turn(&backing, &mnt);
-    let held = std::fs::File::create(mnt.join("kept")).unwrap();
-    let closer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
-        drop(held);
-    });
+    let closer = held_open(&mnt, "kept", 1500);
     let e = fs.unmount().unwrap_err();
     closer.join().unwrap();
     assert_eq!(e.kind(), std::io::ErrorKind::ResourceBusy, "{e}");

@@ -35,7 +35,7 @@
 //! ```
 
 use crate::state_digest::{SessionView, StateDigest};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{btree_map, BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// How many client sessions a store keeps by default; beyond it the client
@@ -603,13 +603,20 @@ impl KvStore {
                 }
             }
             Op::Append { key, suffix } => {
-                if let Some(old) = self.map.get(&key) {
-                    self.digest.remove_pair(&key, old);
-                }
-                let v = self.map.entry(key.clone()).or_default();
-                v.extend_from_slice(&suffix);
-                self.digest.add_pair(&key, v);
-                (true, Some(v.clone()))
+                // One lookup: the entry holds the key the digest hashes.
+                let v = match self.map.entry(key) {
+                    btree_map::Entry::Occupied(mut o) => {
+                        self.digest.remove_pair(o.key(), o.get());
+                        o.get_mut().extend_from_slice(&suffix);
+                        self.digest.add_pair(o.key(), o.get());
+                        o.get().clone()
+                    }
+                    btree_map::Entry::Vacant(e) => {
+                        self.digest.add_pair(e.key(), &suffix);
+                        e.insert(suffix).clone()
+                    }
+                };
+                (true, Some(v))
             }
             Op::Delete { key } => {
                 if let Some(old) = self.map.remove(&key) {
@@ -627,11 +634,17 @@ impl KvStore {
 
     /// Writes `key`, keeping the digest in step.
     fn set(&mut self, key: String, value: Vec<u8>) {
-        if let Some(old) = self.map.get(&key) {
-            self.digest.remove_pair(&key, old);
+        match self.map.entry(key) {
+            btree_map::Entry::Occupied(mut o) => {
+                self.digest.remove_pair(o.key(), o.get());
+                self.digest.add_pair(o.key(), &value);
+                o.insert(value);
+            }
+            btree_map::Entry::Vacant(e) => {
+                self.digest.add_pair(e.key(), &value);
+                e.insert(value);
+            }
         }
-        self.digest.add_pair(&key, &value);
-        self.map.insert(key, value);
     }
 
     /// A digest of the whole state (map, sessions, applied index,

@@ -178,6 +178,8 @@ fn a_faulty_run_against_etcd_ends_in_a_valid_verdict() {
         .count();
     assert!(ok > 100, "only {ok} operations succeeded");
     assert!(h.iter().any(|e| e["process"] == "nemesis"));
+    // The members reached one revision with one HashKV.
+    assert_converged(&dir, 3);
     assert_no_etcd_left(results.path());
 }
 

@@ -100,6 +100,9 @@ fn short_faulty_run_is_valid_and_records_every_f_outcome_and_fault() {
     assert_eq!(scheduled, recorded);
     assert!(test["node_version"].as_str().unwrap().contains("raft-node"));
     assert_eq!(test["seed"], 7);
+    // After the faults, the three replicas reached one applied index with
+    // one state (the end-of-run convergence check).
+    assert_converged(&dir, 3);
 }
 
 #[test]

@@ -58,6 +58,8 @@ pub struct NodeStatus {
     pub last_index: u64,
     pub snapshot_index: u64,
     pub conf: ConfState,
+    /// The state machine's digest as of `applied` ([`crate::kv::KvStore::digest`]).
+    pub state_digest: u64,
 }
 
 /// A request to the loop.

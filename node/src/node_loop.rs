@@ -642,6 +642,7 @@ impl NodeLoop {
             last_index: st.last_index,
             snapshot_index: st.snapshot_index,
             conf: st.conf.clone(),
+            state_digest: self.kv.digest(),
         }
     }
 }

@@ -264,6 +264,7 @@ impl Kv for KvService {
             last_index: s.last_index,
             snapshot_index: s.snapshot_index,
             cluster_id: self.0.cluster_id,
+            state_digest: s.state_digest,
         }))
     }
 

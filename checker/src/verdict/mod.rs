@@ -3,8 +3,9 @@
 //! Linearizability per key is the main checker ([`crate::check`]); beside
 //! it, smaller checkers look at the rest of what a run left behind: whether
 //! the history is complete ([`completeness`]), whether the cluster served
-//! again after the final heal ([`recovery`]), what the nodes reported about
-//! themselves ([`election_safety`], [`node_invariants`]), and the latency
+//! again after the final heal ([`recovery`]), whether its replicas then
+//! reached one point with one state ([`convergence`]), what the nodes
+//! reported about themselves ([`election_safety`], [`node_invariants`]), and the latency
 //! statistics ([`latency`]). Each returns a [`CheckerResult`]; [`compose`]
 //! folds them into one [`RunResult`] — invalid if any checker found a
 //! violation, else unknown if any could not decide, else valid — which is
@@ -15,6 +16,7 @@
 //! two agree by construction.
 
 pub mod completeness;
+pub mod convergence;
 pub mod election_safety;
 pub mod latency;
 pub mod node_events;

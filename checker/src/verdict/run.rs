@@ -4,6 +4,7 @@
 //! `raft-checker check RUN_DIR` repeats it, so the two agree.
 
 use super::completeness::Completeness;
+use super::convergence::Convergence;
 use super::election_safety::ElectionSafety;
 use super::latency::Latency;
 use super::node_events;
@@ -126,6 +127,7 @@ pub fn checker_named(name: &str) -> Option<Box<dyn Checker>> {
         "node-invariants" => Some(Box::new(NodeInvariants)),
         "completeness" => Some(Box::new(Completeness)),
         "recovery" => Some(Box::new(Recovery)),
+        "convergence" => Some(Box::new(Convergence)),
         "latency" => Some(Box::new(Latency)),
         _ => None,
     }

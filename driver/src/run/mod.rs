@@ -5,6 +5,7 @@
 //! folder from disk with the checker's composed checkers, exactly as
 //! `raft-checker check RUN_DIR` would, and print the verdict.
 
+pub mod convergence;
 pub mod folder;
 pub mod judge;
 pub mod options;
@@ -525,6 +526,9 @@ async fn finish_run(
         })
         .collect();
     let reads = final_reads(keys, clients, &w.recorder, next_process, stride).await?;
+    w.progress.set_phase("convergence");
+    let convergence = convergence::wait(&*d.api, &d.ids, cfg.recovery_timeout).await;
+    tracing::info!("convergence: {}", convergence["unsettled"]);
     let nodes_down: Vec<u64> = {
         let mut c = ctx.cluster();
         c.reap_exited();
@@ -543,6 +547,7 @@ async fn finish_run(
             "restarted_at_end": restarted,
             "unexpected_exits": unexpected_exits,
             "final_reads": reads,
+            "convergence": convergence,
         }),
     );
     w.recorder.close();

@@ -202,6 +202,31 @@ pub struct NodeStatus {
     pub leader_id: u64,
 }
 
+/// What one node says its replica holds, for the end-of-run convergence
+/// check (`run/convergence.rs`): once the clients stopped and the faults
+/// healed, every node should reach one point with one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaState {
+    /// Node id.
+    pub id: u64,
+    /// Its role, as [`NodeStatus::role`].
+    pub role: String,
+    /// Its current term.
+    pub term: u64,
+    /// The point its state machine reached: raft-node's applied index,
+    /// etcd's revision. Digests compare only at equal points.
+    pub at: u64,
+    /// The commit point it knows of, where the target says.
+    pub commit: Option<u64>,
+    /// The voters of its configuration, where the target says.
+    pub voters: Option<Vec<u64>>,
+    /// The learners of its configuration, where the target says.
+    pub learners: Option<Vec<u64>>,
+    /// A digest of its state at `at` (raft-node's state digest, etcd's
+    /// HashKV), where the target has one.
+    pub digest: Option<String>,
+}
+
 /// An administrative request a target may support.
 #[derive(Debug, Clone)]
 pub enum AdminReq {
@@ -242,6 +267,9 @@ pub trait NodeApi: Send + Sync {
 
     /// Every node's status that answered within `timeout`.
     fn status_all(&self, timeout: Duration) -> BoxFuture<'_, Vec<NodeStatus>>;
+
+    /// Every node's [`ReplicaState`] that answered within `timeout`.
+    fn replica_states(&self, timeout: Duration) -> BoxFuture<'_, Vec<ReplicaState>>;
 
     /// Sends an admin request to `node` (the caller finds the leader).
     fn admin<'a>(&'a self, node: u64, req: &'a AdminReq) -> BoxFuture<'a, AdminReply> {

@@ -188,3 +188,22 @@ pub fn history(dir: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("history line is JSON"))
         .collect()
 }
+
+/// Asserts that the run in `dir` ended with its replicas converged: every
+/// node of `nodes` at one point with one state digest, and the
+/// `convergence` checker valid in results.json.
+pub fn assert_converged(dir: &Path, nodes: usize) {
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let c = &results["checkers"]["convergence"];
+    assert_eq!(c["valid"], true, "{c}");
+    assert_eq!(c["settled"], true, "{c}");
+    let finals = c["nodes"].as_array().unwrap();
+    assert_eq!(finals.len(), nodes, "{c}");
+    let points: std::collections::BTreeSet<String> = finals
+        .iter()
+        .map(|n| format!("{} {}", n["at"], n["digest"]))
+        .collect();
+    assert_eq!(points.len(), 1, "one point, one state: {c}");
+    assert!(finals[0]["digest"].is_string(), "{c}");
+}

@@ -297,8 +297,15 @@ async fn status(args: &Args, tls: Option<&ClientTlsConfig>) -> ExitCode {
         };
         match answer {
             Ok(s) => println!(
-                "{a}: id {} {} term {} leader {} commit {} applied {} voters {:?}",
-                s.id, s.role, s.term, s.leader_id, s.commit_index, s.applied_index, s.voters
+                "{a}: id {} {} term {} leader {} commit {} applied {} voters {:?} state {:016x}",
+                s.id,
+                s.role,
+                s.term,
+                s.leader_id,
+                s.commit_index,
+                s.applied_index,
+                s.voters,
+                s.state_digest
             ),
             Err(e) => println!("{a}: unreachable ({e})"),
         }

@@ -30,8 +30,8 @@ mod events;
 mod setup;
 
 use super::{
-    AdminReply, AdminReq, Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency, Target,
-    TargetOptions, TargetSpec,
+    AdminReply, AdminReq, Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency,
+    ReplicaState, Target, TargetOptions, TargetSpec,
 };
 use crate::workload::client::{BoxFuture, Client};
 use anyhow::Result;
@@ -66,7 +66,7 @@ impl Target for EtcdTarget {
     fn checkers(&self) -> &'static [&'static str] {
         // From its zap logs: "became leader at term N", and panics such as
         // "tocommit(N) is out of range" (its own invariant checks).
-        &["election-safety", "node-invariants"]
+        &["election-safety", "node-invariants", "convergence"]
     }
 
     fn validate(&self, opts: &TargetOptions) -> Result<(), String> {
@@ -113,6 +113,10 @@ impl NodeApi for EtcdApi {
 
     fn status_all(&self, timeout: Duration) -> BoxFuture<'_, Vec<NodeStatus>> {
         Box::pin(status::status_all(&self.channels, timeout))
+    }
+
+    fn replica_states(&self, timeout: Duration) -> BoxFuture<'_, Vec<ReplicaState>> {
+        Box::pin(status::replica_states(&self.channels, timeout))
     }
 
     fn admin<'a>(&'a self, _node: u64, _req: &'a AdminReq) -> BoxFuture<'a, AdminReply> {

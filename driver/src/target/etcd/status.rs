@@ -1,9 +1,11 @@
 //! The leader and term of each etcd member, from Maintenance/Status, with
-//! etcd's member ids mapped back to the driver's node ids.
+//! etcd's member ids mapped back to the driver's node ids; and each
+//! member's store hash at its revision (Maintenance/HashKV) for the
+//! end-of-run convergence check.
 
 use super::pb::maintenance_client::MaintenanceClient;
-use super::pb::StatusRequest;
-use crate::target::NodeStatus;
+use super::pb::{HashKvRequest, StatusRequest};
+use crate::target::{NodeStatus, ReplicaState};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -64,6 +66,53 @@ pub async fn status_all(channels: &BTreeMap<u64, Channel>, timeout: Duration) ->
         }
     }
     statuses(raw)
+}
+
+/// Every member's revision and HashKV at it, with its role from
+/// [`status_all`]; members that did not answer both within `timeout` are
+/// left out. etcd names no configuration here (the harness changes none).
+pub async fn replica_states(
+    channels: &BTreeMap<u64, Channel>,
+    timeout: Duration,
+) -> Vec<ReplicaState> {
+    let roles = status_all(channels, timeout).await;
+    let calls: Vec<_> = channels
+        .iter()
+        .map(|(&id, ch)| {
+            let mut c = MaintenanceClient::new(ch.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(timeout, c.hash_kv(HashKvRequest { revision: 0 })).await
+                {
+                    Ok(Ok(r)) => {
+                        let r = r.into_inner();
+                        let revision = r.header.map_or(0, |h| h.revision.max(0) as u64);
+                        Some((id, revision, r.hash))
+                    }
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for c in calls {
+        let Ok(Some((id, revision, hash))) = c.await else {
+            continue;
+        };
+        let Some(s) = roles.iter().find(|s| s.id == id) else {
+            continue;
+        };
+        out.push(ReplicaState {
+            id,
+            role: s.role.clone(),
+            term: s.term,
+            at: revision,
+            commit: None,
+            voters: None,
+            learners: None,
+            digest: Some(format!("{hash:08x}")),
+        });
+    }
+    out
 }
 
 #[cfg(test)]

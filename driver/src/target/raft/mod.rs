@@ -8,8 +8,8 @@ pub mod tls;
 use super::cluster::{self, Cluster, CommandLine, NodeSpec};
 use super::{
     binary_version, held_addrs, hold_guards, nodes_json, squat_hook, start_network_keeping_ports,
-    AdminReply, AdminReq, Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency, Target,
-    TargetOptions, TargetSpec,
+    AdminReply, AdminReq, Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency,
+    ReplicaState, Target, TargetOptions, TargetSpec,
 };
 use crate::nemesis::schedule::NemesisKind;
 use crate::net::proxy::Network;
@@ -18,7 +18,7 @@ use anyhow::Result;
 use client::RaftKvClient;
 use raft_proto::kvpb::kv_client::KvClient;
 use raft_proto::kvpb::{
-    Code, FailpointRequest, MemberRequest, StatusRequest, TransferLeaderRequest,
+    Code, FailpointRequest, MemberRequest, StatusRequest, StatusResponse, TransferLeaderRequest,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -144,7 +144,7 @@ impl Target for RaftTarget {
 
     fn checkers(&self) -> &'static [&'static str] {
         // From the events file each node writes (`--events-file`).
-        &["election-safety", "node-invariants"]
+        &["election-safety", "node-invariants", "convergence"]
     }
 
     fn label(&self) -> String {
@@ -403,6 +403,30 @@ impl RaftApi {
         RaftApi { channels }
     }
 
+    /// Every node's Status answer that came within `timeout`, asked at once.
+    async fn statuses(&self, timeout: Duration) -> Vec<(u64, StatusResponse)> {
+        let calls: Vec<_> = self
+            .channels
+            .iter()
+            .map(|(&id, ch)| {
+                let mut c = KvClient::new(ch.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(timeout, c.status(StatusRequest {})).await {
+                        Ok(Ok(s)) => Some((id, s.into_inner())),
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in calls {
+            if let Ok(Some(s)) = h.await {
+                out.push(s);
+            }
+        }
+        out
+    }
+
     fn stub(&self, node: u64) -> Option<KvClient<Channel>> {
         self.channels.get(&node).map(|c| KvClient::new(c.clone()))
     }
@@ -437,34 +461,35 @@ impl NodeApi for RaftApi {
 
     fn status_all(&self, timeout: Duration) -> BoxFuture<'_, Vec<NodeStatus>> {
         Box::pin(async move {
-            let calls: Vec<_> = self
-                .channels
-                .iter()
-                .map(|(&id, ch)| {
-                    let mut c = KvClient::new(ch.clone());
-                    tokio::spawn(async move {
-                        match tokio::time::timeout(timeout, c.status(StatusRequest {})).await {
-                            Ok(Ok(s)) => {
-                                let s = s.into_inner();
-                                Some(NodeStatus {
-                                    id,
-                                    role: s.role,
-                                    term: s.term,
-                                    leader_id: s.leader_id,
-                                })
-                            }
-                            _ => None,
-                        }
-                    })
+            self.statuses(timeout)
+                .await
+                .into_iter()
+                .map(|(id, s)| NodeStatus {
+                    id,
+                    role: s.role,
+                    term: s.term,
+                    leader_id: s.leader_id,
                 })
-                .collect();
-            let mut out = Vec::new();
-            for h in calls {
-                if let Ok(Some(s)) = h.await {
-                    out.push(s);
-                }
-            }
-            out
+                .collect()
+        })
+    }
+
+    fn replica_states(&self, timeout: Duration) -> BoxFuture<'_, Vec<ReplicaState>> {
+        Box::pin(async move {
+            self.statuses(timeout)
+                .await
+                .into_iter()
+                .map(|(id, s)| ReplicaState {
+                    id,
+                    role: s.role,
+                    term: s.term,
+                    at: s.applied_index,
+                    commit: Some(s.commit_index),
+                    voters: Some(s.voters),
+                    learners: Some(s.learners),
+                    digest: Some(format!("{:016x}", s.state_digest)),
+                })
+                .collect()
         })
     }
 

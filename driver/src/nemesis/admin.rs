@@ -215,6 +215,46 @@ impl MembershipNemesis {
                 })
                 .collect()
         };
+        let (learners, results) = Self::add_back(ctx, &nodes).await;
+        let mut not_added: Vec<u64> = nodes
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| !may_have_happened(r))
+            .map(|(&n, _)| n)
+            .collect();
+        // An "unknown" answer may stand for a change that never happened
+        // (the leader lost its term before committing it): what the
+        // leader's configuration still lacks is added again, so that a run
+        // does not end with a node outside the cluster.
+        let mut again = Vec::new();
+        for _ in 0..VERIFY_ROUNDS {
+            let Some(missing) = Self::not_voters(ctx, &nodes).await else {
+                break;
+            };
+            if missing.is_empty() {
+                not_added.clear();
+                break;
+            }
+            let (_, r) = Self::add_back(ctx, &missing).await;
+            again.push(json!({"nodes": missing, "results": r}));
+            not_added = missing;
+        }
+        self.removed = not_added;
+        json!({
+            "node": nodes.first(),
+            "nodes": nodes,
+            "restarted": restarted,
+            "learner": learners.first(),
+            "learners": learners,
+            "result": results.first(),
+            "results": results,
+            "added_again": again,
+        })
+    }
+
+    /// Adds `nodes` back, as learners and then as voters, the requests of
+    /// all nodes at once; the outcomes of both rounds.
+    async fn add_back(ctx: &NemesisCtx, nodes: &[u64]) -> (Vec<String>, Vec<String>) {
         let leader = ctx.leader().await;
         let addr = |node: u64| {
             ctx.net
@@ -231,7 +271,7 @@ impl MembershipNemesis {
             Duration::from_secs(5),
         )
         .await;
-        let results = concurrently(
+        let voters = concurrently(
             ctx,
             nodes
                 .iter()
@@ -240,23 +280,32 @@ impl MembershipNemesis {
             Duration::from_secs(10),
         )
         .await;
-        self.removed = nodes
+        (learners, voters)
+    }
+
+    /// Which of `nodes` the leader's configuration does not hold as
+    /// voters; None when no leader answered with its configuration.
+    async fn not_voters(ctx: &NemesisCtx, nodes: &[u64]) -> Option<Vec<u64>> {
+        let states = ctx.api.replica_states(Duration::from_millis(500)).await;
+        let leader = states
             .iter()
-            .zip(&results)
-            .filter(|(_, r)| !may_have_happened(r))
-            .map(|(&n, _)| n)
-            .collect();
-        json!({
-            "node": nodes.first(),
-            "nodes": nodes,
-            "restarted": restarted,
-            "learner": learners.first(),
-            "learners": learners,
-            "result": results.first(),
-            "results": results,
-        })
+            .filter(|s| s.role == "leader")
+            .max_by_key(|s| s.term)?;
+        let voters = leader.voters.as_ref()?;
+        let learners = leader.learners.clone().unwrap_or_default();
+        Some(
+            nodes
+                .iter()
+                .copied()
+                .filter(|n| !voters.contains(n) || learners.contains(n))
+                .collect(),
+        )
     }
 }
+
+/// How many times a re-add checks the leader's configuration and adds
+/// again what it lacks.
+const VERIFY_ROUNDS: usize = 3;
 
 impl Nemesis for MembershipNemesis {
     fn kind(&self) -> NemesisKind {

@@ -527,7 +527,13 @@ async fn finish_run(
         .collect();
     let reads = final_reads(keys, clients, &w.recorder, next_process, stride).await?;
     w.progress.set_phase("convergence");
-    let convergence = convergence::wait(&*d.api, &d.ids, cfg.recovery_timeout).await;
+    // A cluster that did not serve again is not waited for twice: one look.
+    let patience = if recovery.is_ok() {
+        cfg.recovery_timeout
+    } else {
+        Duration::ZERO
+    };
+    let convergence = convergence::wait(&*d.api, &d.ids, patience).await;
     tracing::info!("convergence: {}", convergence["unsettled"]);
     let nodes_down: Vec<u64> = {
         let mut c = ctx.cluster();

@@ -10,7 +10,7 @@
 //! proof of a wrong answer.
 
 use super::completeness::end_of_run;
-use super::{Checker, CheckerResult, RunInput};
+use super::{join, Checker, CheckerResult, RunInput};
 use crate::check::Validity;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -137,37 +137,12 @@ fn judge(name: &str, c: &Value) -> CheckerResult {
     CheckerResult::new(name, valid, summary).with(details)
 }
 
-fn join(vs: &[&Value]) -> String {
-    vs.iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compact::{CompactHistory, Pairing};
-    use crate::history::{Event, EventType, Process};
-    use crate::verdict::completeness::{DRIVER, END_OF_RUN};
 
     fn check(end: Value) -> CheckerResult {
-        let events = vec![Event {
-            index: 0,
-            time: 0,
-            process: Process::Named(DRIVER.into()),
-            kind: EventType::Info,
-            f: END_OF_RUN.into(),
-            key: None,
-            value: end,
-            error: None,
-        }];
-        let history = CompactHistory::from_events(&events, Pairing::Strict).unwrap();
-        Convergence.check(&RunInput {
-            history: &history,
-            truncated: None,
-            dir: None,
-        })
+        super::super::check_end_of_run(&Convergence, end)
     }
 
     fn node(id: u64, at: u64, digest: &str) -> Value {

@@ -447,6 +447,38 @@ impl<'de> Deserialize<'de> for RunResult {
     }
 }
 
+/// Values for a summary line: `1, 2, 3`.
+fn join<T: std::fmt::Display>(vs: &[T]) -> String {
+    vs.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A checker's verdict on a history that holds only the driver's
+/// end-of-run record with `value` (the checkers that read that record).
+#[cfg(test)]
+fn check_end_of_run(checker: &dyn Checker, value: Value) -> CheckerResult {
+    use crate::compact::Pairing;
+    use crate::history::{Event, EventType, Process};
+    let events = vec![Event {
+        index: 0,
+        time: 0,
+        process: Process::Named(completeness::DRIVER.into()),
+        kind: EventType::Info,
+        f: completeness::END_OF_RUN.into(),
+        key: None,
+        value,
+        error: None,
+    }];
+    let history = CompactHistory::from_events(&events, Pairing::Strict).unwrap();
+    checker.check(&RunInput {
+        history: &history,
+        truncated: None,
+        dir: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 //! reason), never a plain valid.
 
 use super::completeness::end_of_run;
-use super::{Checker, CheckerResult, RunInput};
+use super::{join, Checker, CheckerResult, RunInput};
 use crate::check::Validity;
 use serde_json::{json, Value};
 
@@ -79,59 +79,29 @@ fn list(v: &Value, key: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn join(vs: &[Value]) -> String {
-    vs.iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compact::{CompactHistory, Pairing};
-    use crate::history::{Event, EventType, Process};
-    use crate::verdict::completeness::{DRIVER, END_OF_RUN};
 
-    fn end(value: Value) -> Vec<Event> {
-        vec![Event {
-            index: 0,
-            time: 0,
-            process: Process::Named(DRIVER.into()),
-            kind: EventType::Info,
-            f: END_OF_RUN.into(),
-            key: None,
-            value,
-            error: None,
-        }]
-    }
-
-    fn check(events: &[Event]) -> CheckerResult {
-        let history = CompactHistory::from_events(events, Pairing::Strict).unwrap();
-        Recovery.check(&RunInput {
-            history: &history,
-            truncated: None,
-            dir: None,
-        })
+    fn check(end: Value) -> CheckerResult {
+        super::super::check_end_of_run(&Recovery, end)
     }
 
     #[test]
     fn a_cluster_that_served_again_with_every_node_up_is_valid() {
-        let r = check(&end(
-            json!({"recovered": true, "nodes_down": [], "unexpected_exits": []}),
-        ));
+        let r = check(json!({"recovered": true, "nodes_down": [], "unexpected_exits": []}));
         assert_eq!(r.valid, Validity::Valid);
     }
 
     #[test]
     fn a_cluster_that_never_recovered_or_a_dead_node_is_unknown_with_the_reason() {
-        let r = check(&end(json!({"recovered": false, "nodes_down": [2]})));
+        let r = check(json!({"recovered": false, "nodes_down": [2]}));
         assert_eq!(r.valid, Validity::Unknown);
         assert!(r.summary.contains("did not serve again"), "{}", r.summary);
         assert!(r.summary.contains("node(s) 2 down"), "{}", r.summary);
-        let r = check(&end(
+        let r = check(
             json!({"recovered": true, "unexpected_exits": [{"node": 3, "status": "exit status: 101", "at_ms": 12500}]}),
-        ));
+        );
         assert_eq!(r.valid, Validity::Unknown);
         assert!(
             r.summary

@@ -227,6 +227,34 @@ pub struct ReplicaState {
     pub digest: Option<String>,
 }
 
+/// Calls every node at once (one call per channel, keyed by node id, each
+/// bounded by `timeout`); the answers that came, by node id.
+pub(crate) async fn ask_each<T, F, Fut>(
+    channels: &BTreeMap<u64, tonic::transport::Channel>,
+    timeout: Duration,
+    call: F,
+) -> Vec<(u64, T)>
+where
+    F: Fn(tonic::transport::Channel) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send + 'static,
+    T: Send + 'static,
+{
+    let calls: Vec<_> = channels
+        .iter()
+        .map(|(&id, ch)| {
+            let fut = call(ch.clone());
+            (id, tokio::spawn(tokio::time::timeout(timeout, fut)))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (id, h) in calls {
+        if let Ok(Ok(Ok(r))) = h.await {
+            out.push((id, r.into_inner()));
+        }
+    }
+    out
+}
+
 /// An administrative request a target may support.
 #[derive(Debug, Clone)]
 pub enum AdminReq {

@@ -5,7 +5,7 @@
 
 use super::pb::maintenance_client::MaintenanceClient;
 use super::pb::{HashKvRequest, StatusRequest};
-use crate::target::{NodeStatus, ReplicaState};
+use crate::target::{ask_each, NodeStatus, ReplicaState};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -39,33 +39,21 @@ fn statuses(raw: Vec<Raw>) -> Vec<NodeStatus> {
 /// Asks every member (one channel each, keyed by node id) for its status
 /// over its client port; the members that answered within `timeout`.
 pub async fn status_all(channels: &BTreeMap<u64, Channel>, timeout: Duration) -> Vec<NodeStatus> {
-    let calls: Vec<_> = channels
-        .iter()
-        .map(|(&id, ch)| {
-            let mut c = MaintenanceClient::new(ch.clone());
-            tokio::spawn(async move {
-                match tokio::time::timeout(timeout, c.status(StatusRequest {})).await {
-                    Ok(Ok(r)) => {
-                        let r = r.into_inner();
-                        Some(Raw {
-                            id,
-                            member: r.header.map(|h| h.member_id).unwrap_or(0),
-                            leader: r.leader,
-                            term: r.raft_term,
-                        })
-                    }
-                    _ => None,
-                }
+    let answers = ask_each(channels, timeout, |ch| async move {
+        MaintenanceClient::new(ch).status(StatusRequest {}).await
+    })
+    .await;
+    statuses(
+        answers
+            .into_iter()
+            .map(|(id, r)| Raw {
+                id,
+                member: r.header.map(|h| h.member_id).unwrap_or(0),
+                leader: r.leader,
+                term: r.raft_term,
             })
-        })
-        .collect();
-    let mut raw = Vec::new();
-    for c in calls {
-        if let Ok(Some(r)) = c.await {
-            raw.push(r);
-        }
-    }
-    statuses(raw)
+            .collect(),
+    )
 }
 
 /// Every member's revision and HashKV at it, with its role from
@@ -76,43 +64,28 @@ pub async fn replica_states(
     timeout: Duration,
 ) -> Vec<ReplicaState> {
     let roles = status_all(channels, timeout).await;
-    let calls: Vec<_> = channels
-        .iter()
-        .map(|(&id, ch)| {
-            let mut c = MaintenanceClient::new(ch.clone());
-            tokio::spawn(async move {
-                match tokio::time::timeout(timeout, c.hash_kv(HashKvRequest { revision: 0 })).await
-                {
-                    Ok(Ok(r)) => {
-                        let r = r.into_inner();
-                        let revision = r.header.map_or(0, |h| h.revision.max(0) as u64);
-                        Some((id, revision, r.hash))
-                    }
-                    _ => None,
-                }
+    let hashes = ask_each(channels, timeout, |ch| async move {
+        MaintenanceClient::new(ch)
+            .hash_kv(HashKvRequest { revision: 0 })
+            .await
+    })
+    .await;
+    hashes
+        .into_iter()
+        .filter_map(|(id, r)| {
+            let s = roles.iter().find(|s| s.id == id)?;
+            Some(ReplicaState {
+                id,
+                role: s.role.clone(),
+                term: s.term,
+                at: r.header.map_or(0, |h| h.revision.max(0) as u64),
+                commit: None,
+                voters: None,
+                learners: None,
+                digest: Some(format!("{:08x}", r.hash)),
             })
         })
-        .collect();
-    let mut out = Vec::new();
-    for c in calls {
-        let Ok(Some((id, revision, hash))) = c.await else {
-            continue;
-        };
-        let Some(s) = roles.iter().find(|s| s.id == id) else {
-            continue;
-        };
-        out.push(ReplicaState {
-            id,
-            role: s.role.clone(),
-            term: s.term,
-            at: revision,
-            commit: None,
-            voters: None,
-            learners: None,
-            digest: Some(format!("{hash:08x}")),
-        });
-    }
-    out
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ pub mod tls;
 
 use super::cluster::{self, Cluster, CommandLine, NodeSpec};
 use super::{
-    binary_version, held_addrs, hold_guards, nodes_json, squat_hook, start_network_keeping_ports,
-    AdminReply, AdminReq, Capabilities, Deployment, NodeApi, NodeStatus, ReadConsistency,
-    ReplicaState, Target, TargetOptions, TargetSpec,
+    ask_each, binary_version, held_addrs, hold_guards, nodes_json, squat_hook,
+    start_network_keeping_ports, AdminReply, AdminReq, Capabilities, Deployment, NodeApi,
+    NodeStatus, ReadConsistency, ReplicaState, Target, TargetOptions, TargetSpec,
 };
 use crate::nemesis::schedule::NemesisKind;
 use crate::net::proxy::Network;
@@ -405,26 +405,10 @@ impl RaftApi {
 
     /// Every node's Status answer that came within `timeout`, asked at once.
     async fn statuses(&self, timeout: Duration) -> Vec<(u64, StatusResponse)> {
-        let calls: Vec<_> = self
-            .channels
-            .iter()
-            .map(|(&id, ch)| {
-                let mut c = KvClient::new(ch.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(timeout, c.status(StatusRequest {})).await {
-                        Ok(Ok(s)) => Some((id, s.into_inner())),
-                        _ => None,
-                    }
-                })
-            })
-            .collect();
-        let mut out = Vec::new();
-        for h in calls {
-            if let Ok(Some(s)) = h.await {
-                out.push(s);
-            }
-        }
-        out
+        ask_each(&self.channels, timeout, |ch| async move {
+            KvClient::new(ch).status(StatusRequest {}).await
+        })
+        .await
     }
 
     fn stub(&self, node: u64) -> Option<KvClient<Channel>> {
